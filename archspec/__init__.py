@@ -1,0 +1,21 @@
+"""archspec: write a network down once as a YAML spec, know it is right, train it.
+
+>>> import archspec
+>>> spec = archspec.load("specs/mnist_cnn.yaml")        # doctest: +SKIP
+>>> spec.plan().total_params                            # doctest: +SKIP
+3274634
+>>> model = spec.build()                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .api import Spec, check, load, loads
+from .errors import ArchspecError, Location, Problem, SpecError
+from .shapes.plan import Plan, PlanNode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchspecError", "Location", "Plan", "PlanNode", "Problem", "Spec", "SpecError",
+    "__version__", "check", "load", "loads",
+]  # fmt: skip

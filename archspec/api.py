@@ -1,0 +1,104 @@
+"""The Python API: ``archspec.load(path)`` → :class:`Spec` → ``.plan()`` / ``.build()``.
+
+>>> import archspec
+>>> spec = archspec.loads("input: [1, 28, 28]\\nlayers: [flatten, {dense: 10}]")
+>>> spec.plan().total_params
+7850
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import Problem, SpecError
+from .shapes.infer import infer
+from .shapes.plan import Plan, Shape
+from .source import DEFAULT_LIMITS, Limits
+from .spec.load import DEFAULT_MAX_LAYERS, Validated, validate_file, validate_text
+from .spec.train import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+class Spec:
+    """A validated network spec. Loading validates everything and infers every shape."""
+
+    def __init__(self, validated: Validated) -> None:
+        self._v = validated
+        self._plans: dict[Shape, Plan] = {}
+
+    @property
+    def name(self) -> str:
+        return self._v.name
+
+    @property
+    def path(self) -> Path | None:
+        return self._v.path
+
+    @property
+    def input_shape(self) -> Shape:
+        return self._v.input_shape
+
+    @property
+    def train(self) -> TrainConfig | None:
+        return self._v.train
+
+    @property
+    def data(self) -> Any:
+        """The spec as plain data (after ``extends:``), e.g. to save the resolved spec."""
+        return self._v.data
+
+    def plan(self, input_shape: Shape | None = None) -> Plan:
+        """Shapes, parameters, MACs and receptive fields of every layer (torch-free).
+
+        ``input_shape`` re-checks the network at another input size.
+        """
+        shape = tuple(input_shape) if input_shape is not None else self.input_shape
+        if shape not in self._plans:
+            v = self._v
+            self._plans[shape] = infer(v.name, shape, v.layers, v.output, v.source)
+        return self._plans[shape]
+
+    def build(self, input_shape: Shape | None = None, *, device: str | torch.device | None = None,
+              dtype: torch.dtype | None = None) -> nn.Module:  # fmt: skip
+        """A ``torch.nn.Module`` whose layers have exactly the Plan's shapes."""
+        from .build import build
+
+        return build(self.plan(input_shape), device=device, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"Spec(name={self.name!r}, input={list(self.input_shape)}, layers={len(self._v.layers)})"
+
+
+def _finish(validated: Validated, problems: list[Problem], input_shape: Shape | None) -> Spec:
+    spec = Spec(validated)
+    try:
+        spec.plan(input_shape)
+    except SpecError as exc:
+        problems = [*problems, *exc.problems]
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def load(path: str | Path, *, input_shape: Shape | None = None, limits: Limits = DEFAULT_LIMITS,
+         max_layers: int = DEFAULT_MAX_LAYERS) -> Spec:  # fmt: skip
+    """Read, validate and infer the spec at ``path``; raises :class:`SpecError` with every
+    independent problem located at ``file:line:col``."""
+    validated, problems = validate_file(Path(path), limits, max_layers)
+    return _finish(validated, problems, input_shape)
+
+
+def loads(text: str, file: str = "<string>", *, input_shape: Shape | None = None,
+          limits: Limits = DEFAULT_LIMITS, max_layers: int = DEFAULT_MAX_LAYERS) -> Spec:  # fmt: skip
+    """Like :func:`load`, from YAML text."""
+    validated, problems = validate_text(text, file, limits, max_layers)
+    return _finish(validated, problems, input_shape)
+
+
+def check(path: str | Path, *, input_shape: Shape | None = None) -> Plan:
+    """The Plan of the spec at ``path`` (raises :class:`SpecError` if it is invalid)."""
+    return load(path, input_shape=input_shape).plan(input_shape)

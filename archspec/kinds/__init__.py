@@ -1,0 +1,42 @@
+"""The registry of layer kinds: one entry per kind, parameters + shape rule + builder.
+
+>>> get("dense").name, get("linear").name
+('dense', 'dense')
+"""
+
+from __future__ import annotations
+
+from . import conv, dense, elementwise, merge, pool
+from .base import Kind, ShapeError
+
+REGISTRY: dict[str, Kind] = {}
+ALIASES: dict[str, str] = {}
+
+for _module in (conv, pool, elementwise, dense, merge):
+    for _kind in _module.KINDS:
+        REGISTRY[_kind.name] = _kind
+        for _alias in _kind.aliases:
+            ALIASES[_alias] = _kind.name
+
+
+def canonical(name: str) -> str | None:
+    """The registered name for ``name`` (itself or an alias), or ``None``."""
+    if name in REGISTRY:
+        return name
+    return ALIASES.get(name)
+
+
+def get(name: str) -> Kind:
+    """The kind called ``name`` (or one of its aliases); ``KeyError`` if none."""
+    real = canonical(name)
+    if real is None:
+        raise KeyError(f"no layer kind '{name}'")
+    return REGISTRY[real]
+
+
+def names() -> list[str]:
+    """Every kind name and alias a spec may use."""
+    return sorted([*REGISTRY, *ALIASES])
+
+
+__all__ = ["ALIASES", "REGISTRY", "Kind", "ShapeError", "canonical", "get", "names"]

@@ -1,0 +1,241 @@
+"""Convolutions: ``conv`` (1-D/2-D/3-D by the input's rank) and ``conv_transpose``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AliasChoices, PlainValidator, WithJsonSchema
+from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
+
+from ..shapes.arith import conv_out, effective_kernel, same_pads, transpose_out
+from ..shapes.plan import PlanNode
+from .base import (
+    Bool, In, Kind, Out, Params, PerDim, PerDimOrZero, PosInt, ShapeError, dims, expand,
+    need_spatial, through,
+)  # fmt: skip
+
+if TYPE_CHECKING:
+    from torch import nn
+
+_PADDING_WORDS = ("same", "valid")
+
+
+def _padding(value: Any) -> tuple[int, ...] | str:
+    """An int, a list of ints (one per spatial axis), ``same`` or ``valid``."""
+    if isinstance(value, str) and value.lower() in _PADDING_WORDS:
+        return value.lower()
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return (value,)
+    if isinstance(value, list | tuple) and value and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        return tuple(value)
+    raise PydanticCustomError(
+        "padding",
+        "padding must be a non-negative int, a list of them (one per spatial axis), "
+        "'same' or 'valid'; received {received}",
+        {"received": repr(value)},
+    )
+
+
+_PADDING_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+        {"enum": ["same", "valid"]},
+    ],
+    "description": "Zero padding per side: an int, one int per spatial axis, 'same' "
+    "(output = ceil(input / stride), extra padding on the right as in Keras) or 'valid' (0).",
+}
+Padding = Annotated[
+    tuple[int, ...] | str, PlainValidator(_padding), WithJsonSchema(_PADDING_SCHEMA)
+]
+
+
+class ConvParams(Params):
+    """A convolution: ``depth`` filters of size ``kernel`` sliding with ``stride``."""
+
+    depth: PosInt = PydanticField(
+        validation_alias=AliasChoices("depth", "filters"),
+        description="Number of filters (output channels); `filters` also accepted.",
+    )
+    kernel: PerDim = PydanticField(description="Kernel size: an int or one per spatial axis.")
+    stride: PerDim = (1,)
+    padding: Padding = (0,)
+    dilation: PerDim = (1,)
+    groups: PosInt = 1
+    bias: Bool = True
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+
+def _pads(p: ConvParams, sizes: Sequence[int], k: Sequence[int], s: Sequence[int],
+          d: Sequence[int]) -> tuple[tuple[int, int], ...]:  # fmt: skip
+    if p.padding == "same":
+        return tuple(same_pads(n, kk, ss, dd) for n, kk, ss, dd in zip(sizes, k, s, d, strict=True))
+    if p.padding == "valid":
+        return ((0, 0),) * len(sizes)
+    assert isinstance(p.padding, tuple)
+    return tuple((q, q) for q in expand(p.padding, len(sizes), "padding"))
+
+
+def _check_groups(channels: int, depth: int, groups: int) -> None:
+    if channels % groups:
+        raise ShapeError(
+            f"groups must divide the input channels: {channels} % {groups} = {channels % groups}",
+            f"use groups that divide {channels} (e.g. 1 or {channels})",
+            field="groups",
+        )
+    if depth % groups:
+        raise ShapeError(
+            f"groups must divide depth: {depth} % {groups} = {depth % groups}",
+            f"make depth a multiple of {groups}",
+            field="groups",
+        )
+
+
+def _check_mode(p: ConvParams, sizes: Sequence[int], pads: Sequence[tuple[int, int]]) -> None:
+    if p.padding_mode in ("reflect", "circular"):
+        limit_ok = all(
+            max(pad) < n if p.padding_mode == "reflect" else max(pad) <= n
+            for n, pad in zip(sizes, pads, strict=True)
+        )
+        if not limit_ok:
+            raise ShapeError(
+                f"{p.padding_mode} padding {[max(x) for x in pads]} needs an input larger than "
+                f"the padding, but the input is {list(sizes)}",
+                "use padding_mode: zeros or smaller padding",
+                field="padding_mode",
+            )
+
+
+def infer_conv(p: ConvParams, ins: Sequence[In]) -> Out:
+    (x,) = ins
+    rank = need_spatial(x, "conv")
+    k, s, d = (expand(v, rank, name) for v, name in
+               ((p.kernel, "kernel"), (p.stride, "stride"), (p.dilation, "dilation")))  # fmt: skip
+    channels, sizes = x.shape[0], x.spatial
+    _check_groups(channels, p.depth, p.groups)
+    pads = _pads(p, sizes, k, s, d)
+    _check_mode(p, sizes, pads)
+    out = tuple(
+        conv_out(n, kk, ss, sum(pad), dd)
+        for n, kk, ss, pad, dd in zip(sizes, k, s, pads, d, strict=True)
+    )
+    if min(out) < 1:
+        axis = out.index(min(out))
+        span = effective_kernel(k[axis], d[axis])
+        raise ShapeError(
+            f"the kernel spans {span} but the input is only {sizes[axis]} "
+            f"(+{sum(pads[axis])} padding) along axis {axis}: "
+            f"({sizes[axis]} + {sum(pads[axis])} - {span}) // {s[axis]} + 1 = {out[axis]} outputs",
+            "use a smaller kernel, `padding: same`, or remove an earlier pool",
+            field="kernel",
+        )
+    weights = p.depth * (channels // p.groups) * math.prod(k)
+    return Out(
+        shape=(p.depth, *out),
+        field=through(x.field, [effective_kernel(a, b) for a, b in zip(k, d, strict=True)], s,
+                      [pad[0] for pad in pads]),  # fmt: skip
+        params=weights + (p.depth if p.bias else 0),
+        macs=weights * math.prod(out),
+        attrs={"pads": pads, "kernel": k, "stride": s, "dilation": d},
+    )
+
+
+def build_conv(node: PlanNode) -> nn.Module:
+    from torch import nn
+
+    from ..build.modules import padded
+
+    p: ConvParams = node.params
+    a = node.attrs
+    pads = a["pads"]
+    symmetric = all(left == right for left, right in pads)
+    conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(pads) - 1]
+    module = conv_cls(
+        node.in_shapes[0][0], p.depth, a["kernel"], a["stride"],
+        padding=tuple(left for left, _ in pads) if symmetric else 0,
+        dilation=a["dilation"], groups=p.groups, bias=p.bias, padding_mode=p.padding_mode,
+    )  # fmt: skip
+    return module if symmetric else padded(module, pads, p.padding_mode)
+
+
+def describe_conv(p: ConvParams) -> str:
+    pad = p.padding if isinstance(p.padding, str) else f"pad {dims(p.padding)}"
+    extra = "" if p.dilation == (1,) else f" dil {dims(p.dilation)}"
+    extra += "" if p.groups == 1 else f" groups {p.groups}"
+    return f"{dims(p.kernel)} /{dims(p.stride)} {pad}{extra}"
+
+
+class ConvTransposeParams(Params):
+    """A transposed convolution (``deconv``): upsamples by ``stride``."""
+
+    depth: PosInt = PydanticField(validation_alias=AliasChoices("depth", "filters"))
+    kernel: PerDim
+    stride: PerDim = (1,)
+    padding: PerDimOrZero = (0,)
+    output_padding: PerDimOrZero = (0,)
+    dilation: PerDim = (1,)
+    groups: PosInt = 1
+    bias: Bool = True
+
+
+def infer_conv_transpose(p: ConvTransposeParams, ins: Sequence[In]) -> Out:
+    (x,) = ins
+    rank = need_spatial(x, "conv_transpose")
+    k, s, pad, op, d = (expand(v, rank, name) for v, name in (
+        (p.kernel, "kernel"), (p.stride, "stride"), (p.padding, "padding"),
+        (p.output_padding, "output_padding"), (p.dilation, "dilation")))  # fmt: skip
+    _check_groups(x.shape[0], p.depth, p.groups)
+    for oo, ss, dd in zip(op, s, d, strict=True):
+        if oo >= max(ss, dd):
+            raise ShapeError(
+                f"output_padding {oo} must be smaller than stride {ss} or dilation {dd}",
+                "lower output_padding",
+                field="output_padding",
+            )
+    out = tuple(transpose_out(*args) for args in zip(x.spatial, k, s, pad, op, d, strict=True))
+    if min(out) < 1:
+        raise ShapeError(
+            f"padding {list(pad)} removes the whole output: output size would be {list(out)}",
+            "lower the padding",
+            field="padding",
+        )
+    weights = x.shape[0] * (p.depth // p.groups) * math.prod(k)
+    field = x.field
+    if field is not None:
+        field = tuple(
+            axis.upsampled(ss, effective_kernel(kk, dd), pp)
+            for axis, ss, kk, dd, pp in zip(field, s, k, d, pad, strict=True)
+        )
+    return Out(
+        shape=(p.depth, *out), field=field,
+        params=weights + (p.depth if p.bias else 0), macs=weights * math.prod(x.spatial),
+        attrs={"kernel": k, "stride": s, "padding": pad, "output_padding": op, "dilation": d},
+    )  # fmt: skip
+
+
+def build_conv_transpose(node: PlanNode) -> nn.Module:
+    from torch import nn
+
+    p: ConvTransposeParams = node.params
+    a = node.attrs
+    cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[len(a["kernel"]) - 1]
+    return cls(
+        node.in_shapes[0][0], p.depth, a["kernel"], a["stride"], padding=a["padding"],
+        output_padding=a["output_padding"], groups=p.groups, bias=p.bias, dilation=a["dilation"],
+    )  # fmt: skip
+
+
+KINDS = (
+    Kind("conv", ConvParams, infer_conv, build_conv,
+         "Convolution over a 1-D, 2-D or 3-D grid (rank from the input).",
+         aliases=("convolution",), describe=describe_conv),
+    Kind("conv_transpose", ConvTransposeParams, infer_conv_transpose, build_conv_transpose,
+         "Transposed convolution: learnable upsampling by `stride`.",
+         aliases=("deconv",),
+         describe=lambda p: f"{dims(p.kernel)} /{dims(p.stride)} up"),
+)  # fmt: skip

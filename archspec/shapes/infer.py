@@ -1,0 +1,53 @@
+"""infer: validated layers → :class:`Plan`, torch-free.
+
+Walks the graph in order, applies each kind's shape rule, and collects every
+problem with its location. A layer after a failed one is skipped (its input
+shape is unknown), so each reported problem is a real, independent one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import kinds
+from ..errors import Problem, SpecError
+from ..kinds.base import In, ShapeError
+from ..source import SourceMap
+from ..spec.load import Layer
+from .arith import input_field
+from .plan import Plan, PlanNode, Shape
+
+
+def infer(name: str, input_shape: Shape, layers: Sequence[Layer], output: str,
+          source: SourceMap) -> Plan:  # fmt: skip
+    """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
+    rank = len(input_shape) - 1
+    known: dict[str, In] = {
+        "input": In(input_shape, tuple(input_field() for _ in range(rank)) if rank else None)
+    }
+    nodes: list[PlanNode] = []
+    problems: list[Problem] = []
+    for layer in layers:
+        if any(x not in known for x in layer.inputs):
+            continue  # an input failed: nothing to say about this layer that is not said
+        ins = [known[x] for x in layer.inputs]
+        try:
+            out = kinds.get(layer.kind).infer(layer.params, ins)
+        except ShapeError as exc:
+            problems.append(_problem(layer, exc, ins, source))
+            continue
+        known[layer.name] = In(out.shape, out.field)
+        nodes.append(PlanNode(
+            layer.name, layer.kind, layer.params, layer.inputs, tuple(x.shape for x in ins),
+            out.shape, out.params, out.macs, out.field, out.attrs, layer.location, layer.group,
+        ))  # fmt: skip
+    if problems:
+        raise SpecError(problems)
+    return Plan(name, input_shape, tuple(nodes), output)
+
+
+def _problem(layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap) -> Problem:
+    path = (*layer.params_path, exc.field) if exc.field else layer.params_path
+    shapes = ", ".join("×".join(map(str, x.shape)) for x in ins)
+    notes = (f"{layer.name}: input {shapes}", *layer.notes)
+    return Problem(exc.message, exc.hint, source.locate(path), path, notes)

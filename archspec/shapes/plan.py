@@ -1,0 +1,133 @@
+"""The Plan: every node of a network with its shapes, parameters, MACs and receptive field.
+
+Pure data, produced by :func:`archspec.shapes.infer.infer` and consumed by the
+builder and the reports. Shapes are channels-first and exclude the batch axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from ..errors import Location
+from .arith import Field
+
+Shape = tuple[int, ...]
+RField = tuple[Field, ...] | None  # None: the node sees the whole input (after flatten, dense…)
+
+
+def numel(shape: Shape) -> int:
+    """Elements in one sample of ``shape``.
+
+    >>> numel((64, 7, 7))
+    3136
+    """
+    out = 1
+    for dim in shape:
+        out *= dim
+    return out
+
+
+def format_shape(shape: Shape) -> str:
+    """``32×14×14``; a scalar-per-sample shape prints as ``1``."""
+    return "×".join(str(d) for d in shape) or "1"
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """One layer of the network after inference."""
+
+    name: str  # dotted, e.g. "stage2.0.conv1"; also the builder's module path
+    kind: str
+    params: Any  # the kind's validated Params model
+    inputs: tuple[str, ...]  # producer node names ("input" is the network input)
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    num_params: int
+    macs: int
+    field: RField
+    attrs: Mapping[str, Any] = field(default_factory=dict)  # resolved facts for the builder
+    location: Location | None = None
+    group: tuple[str, ...] = ()  # enclosing block instances, outermost first
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    input_shape: Shape
+    nodes: tuple[PlanNode, ...]  # topological order
+    output: str
+
+    @property
+    def total_params(self) -> int:
+        return sum(node.num_params for node in self.nodes)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(node.macs for node in self.nodes)
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.node(self.output).shape
+
+    @property
+    def is_chain(self) -> bool:
+        """True when every node reads only its predecessor (an ``nn.Sequential``)."""
+        previous = "input"
+        for node in self.nodes:
+            if node.inputs != (previous,):
+                return False
+            previous = node.name
+        return previous == self.output
+
+    def node(self, name: str) -> PlanNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[PlanNode]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input": list(self.input_shape),
+            "output": list(self.output_shape),
+            "total_params": self.total_params,
+            "total_macs": self.total_macs,
+            "layers": [_node_dict(node) for node in self.nodes],
+        }
+
+
+def _number(value: Fraction) -> int | float:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def field_dict(rf: RField) -> dict[str, Any]:
+    if rf is None:
+        return {"global": True}
+    return {
+        "global": False,
+        "size": [_number(axis.size) for axis in rf],
+        "jump": [_number(axis.jump) for axis in rf],
+        "start": [_number(axis.start) for axis in rf],
+    }
+
+
+def _node_dict(node: PlanNode) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "kind": node.kind,
+        "inputs": list(node.inputs),
+        "shape": list(node.shape),
+        "params": node.num_params,
+        "macs": node.macs,
+        "receptive_field": field_dict(node.field),
+        "line": node.location.line if node.location else None,
+    }

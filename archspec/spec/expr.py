@@ -1,0 +1,138 @@
+"""A small, whitelisted arithmetic evaluator for spec variables — never ``eval``.
+
+Grammar: numbers, variable names, ``+ - * / // %``, unary ``-``/``+``,
+parentheses, and the functions ``min(...)`` and ``max(...)``. Nothing else: no
+attribute access, no subscripts, no other calls, no strings, no ``**``.
+
+A string in a spec is an expression when it parses under that grammar and
+either uses an operator together with a number or a known variable, or is
+exactly the name of a variable. Other strings (``same``, ``fashion-mnist``,
+``test[:8000]``) stay text.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import did_you_mean
+
+Scalar = int | float | bool | str
+MAX_LENGTH = 200
+MAX_MAGNITUDE = 10**18
+
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
+
+
+class ExprError(Exception):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _parse(text: str) -> ast.expr | None:
+    """The expression's tree when ``text`` fits the whitelisted grammar, else ``None``."""
+    if len(text) > MAX_LENGTH or not text.strip():
+        return None
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return tree.body if all(_allowed(node) for node in ast.walk(tree)) else None
+
+
+def _allowed(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float)
+    if isinstance(node, ast.Call):
+        return (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+                and not node.keywords and bool(node.args))  # fmt: skip
+    if isinstance(node, ast.BinOp):
+        return type(node.op) in _BINARY
+    if isinstance(node, ast.UnaryOp):
+        return type(node.op) in _UNARY
+    return isinstance(node, ast.Expression | ast.Name | ast.Load | ast.operator | ast.unaryop)
+
+
+def _names(tree: ast.expr) -> list[str]:
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called]
+
+
+def _is_expression(tree: ast.expr, env: Mapping[str, Scalar]) -> bool:
+    names = _names(tree)
+    if isinstance(tree, ast.Name):
+        return tree.id in env
+    has_number = any(isinstance(n, ast.Constant) for n in ast.walk(tree))
+    return has_number or any(name in env for name in names)
+
+
+def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
+    """Evaluate ``text`` if it is an expression (see the module docstring), else return it.
+
+    >>> resolve("width * 2", {"width": 32}), resolve("same", {}), resolve("fashion-mnist", {})
+    (64, 'same', 'fashion-mnist')
+    """
+    tree = _parse(text)
+    if tree is None or not _is_expression(tree, env):
+        return text
+    unknown = [name for name in _names(tree) if name not in env]
+    if unknown:
+        suggestion = did_you_mean(unknown[0], env)
+        known = ", ".join(sorted(env)) or "none"
+        raise ExprError(
+            f"unknown variable '{unknown[0]}' in expression '{text}'",
+            suggestion or f"define it under `vars:` (defined: {known})",
+        )
+    return _evaluate(tree, env, text)
+
+
+def _evaluate(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_number(_evaluate(node.operand, env, text), text))
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        args = [_number(_evaluate(arg, env, text), text) for arg in node.args]
+        return _FUNCTIONS[node.func.id](*args)
+    assert isinstance(node, ast.BinOp)
+    left = _number(_evaluate(node.left, env, text), text)
+    right = _number(_evaluate(node.right, env, text), text)
+    if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
+        raise ExprError(f"division by zero in '{text}'", "check the variables' values")
+    result = _BINARY[type(node.op)](left, right)
+    if abs(result) > MAX_MAGNITUDE:
+        raise ExprError(f"'{text}' is too large ({abs(result):.3g})", "use smaller values")
+    return result
+
+
+def _number(value: Any, text: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExprError(f"'{text}' does arithmetic on {value!r}, which is not a number",
+                        "use numeric variables in expressions")  # fmt: skip
+    return value
+
+
+def unknown_name_hint(text: str, env: Mapping[str, Scalar]) -> str:
+    """For a bare word that failed validation: a hint if it looks like a mistyped variable."""
+    tree = _parse(text)
+    if isinstance(tree, ast.Name):
+        suggestion = did_you_mean(tree.id, env)
+        if suggestion:
+            return f"'{tree.id}' is not a variable — {suggestion}"
+    return ""

@@ -1,0 +1,80 @@
+"""``extends:`` — a spec that overrides another (relative path, cycle-checked).
+
+Mappings merge key by key (recursively); any other value in the child replaces
+the parent's. So a variant that only changes ``vars: {width: 32}`` keeps every
+layer, block and training setting of its parent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataPath, Location, Problem, SpecError
+from ..source import DEFAULT_LIMITS, Document, Limits, SourceMap, read
+
+MAX_DEPTH = 16
+
+
+def read_spec(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
+    """Read ``path`` and, recursively, the specs it extends; merge them."""
+    return _read(path, limits, ())
+
+
+def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
+    doc = read(path, limits)
+    data = doc.data
+    if not isinstance(data, dict) or "extends" not in data:
+        return doc
+    parent_ref = data["extends"]
+    at = doc.source.locate(("extends",)) or Location(str(path), 1, 1)
+    if not isinstance(parent_ref, str) or not parent_ref:
+        raise SpecError([Problem("extends must be a file path", "write `extends: base.yaml`", at,
+                                 ("extends",))])  # fmt: skip
+    parent_path = (path.parent / parent_ref).resolve()
+    here = path.resolve()
+    if parent_path in (*chain, here):
+        loop = " → ".join(p.name for p in (*chain, here, parent_path))
+        raise SpecError([Problem(f"extends makes a cycle: {loop}", "remove one of the extends",
+                                 at, ("extends",))])  # fmt: skip
+    if len(chain) >= MAX_DEPTH:
+        raise SpecError([Problem(f"extends is nested more than {MAX_DEPTH} deep",
+                                 "flatten the chain of specs", at, ("extends",))])  # fmt: skip
+    if not parent_path.is_file():
+        raise SpecError([Problem(f"extends names '{parent_ref}', which does not exist "
+                                 f"(looked at {parent_path})",
+                                 "give a path relative to this spec", at, ("extends",))])  # fmt: skip
+    parent = _read(parent_path, limits, (*chain, here))
+    child = {key: value for key, value in data.items() if key != "extends"}
+    source = SourceMap(doc.source.file)
+    merged = _merge(parent.data, parent.source, child, doc.source, (), source)
+    return Document(merged, source)
+
+
+def _merge(base: Any, base_map: SourceMap, over: Any, over_map: SourceMap, path: DataPath,
+           out: SourceMap) -> Any:  # fmt: skip
+    """Deep-merge ``over`` onto ``base`` at ``path``, filling ``out`` with the winners' marks."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        _copy_marks(base_map, path, out, shallow=True)
+        _copy_marks(over_map, path, out, shallow=True)
+        merged = {}
+        for key in {**base, **over}:
+            if key in over and key in base:
+                merged[key] = _merge(base[key], base_map, over[key], over_map, (*path, key), out)
+            elif key in over:
+                merged[key] = over[key]
+                _copy_marks(over_map, (*path, key), out)
+            else:
+                merged[key] = base[key]
+                _copy_marks(base_map, (*path, key), out)
+        return merged
+    _copy_marks(over_map, path, out)
+    return over
+
+
+def _copy_marks(source: SourceMap, path: DataPath, out: SourceMap, shallow: bool = False) -> None:
+    n = len(path)
+    for table, target in ((source.values, out.values), (source.keys, out.keys)):
+        for key, loc in table.items():
+            if key[:n] == path and (not shallow or len(key) == n):
+                target[key] = loc

@@ -1,0 +1,350 @@
+"""Expanding a spec's layer list into a flat, topologically ordered graph of nodes.
+
+This is where named layers and ``from:``, blocks with arguments, ``repeat:`` and
+``when:`` and variable expressions become plain nodes with stable dotted names
+(``stage2.0.conv1``) that the builder reuses as module paths. Every problem is
+collected with its location; nothing here knows about shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import kinds
+from ..errors import DataPath, Problem, did_you_mean
+from ..source import SourceMap
+from .expr import ExprError, Scalar, resolve
+
+META_KEYS = ("name", "from", "repeat", "when")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# nn.Module attributes a submodule may not shadow (torch refuses `add_module` for them).
+RESERVED = frozenset({
+    "input", "forward", "training", "train", "eval", "parameters", "buffers", "children",
+    "modules", "state_dict", "load_state_dict", "to", "cuda", "cpu", "type", "float", "double",
+    "half", "bfloat16", "apply", "zero_grad", "register_buffer", "register_parameter",
+    "add_module", "named_modules", "named_parameters", "named_buffers", "named_children",
+    "requires_grad_", "share_memory", "extra_repr", "get_submodule", "get_parameter",
+    "get_buffer", "dump_patches", "call_super_init", "compile", "ipu", "xpu", "mtia", "mps",
+    "register_module", "set_submodule", "get_extra_state", "set_extra_state", "to_empty",
+    "register_forward_hook", "register_forward_pre_hook", "register_backward_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "T_destination",
+    "register_state_dict_pre_hook", "register_load_state_dict_post_hook", "output",
+    "register_load_state_dict_pre_hook", "register_state_dict_post_hook",
+})  # fmt: skip
+
+
+@dataclass
+class Ref:
+    """A name written in ``from:`` (or an alias), resolved once its scope is complete."""
+
+    scope: Scope
+    name: str
+    at: DataPath
+
+
+Target = str | Ref  # str: a node's full name, or "input" (the network input)
+
+
+@dataclass
+class Scope:
+    prefix: str  # "" at top level, "stage2.0." inside a block instance
+    input: Target
+    env: Mapping[str, Scalar]
+    group: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    blocks_active: tuple[str, ...] = ()
+    names: dict[str, Target] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def fresh(self, base: str) -> str:
+        """The next default name ``conv1``, ``conv2``… not taken in this scope."""
+        while True:
+            self.counts[base] += 1
+            name = f"{base}{self.counts[base]}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+
+@dataclass
+class Node:
+    """A layer after expansion, before its parameters are validated."""
+
+    name: str
+    kind: str
+    raw: Any  # the parameter value, expressions evaluated
+    refs: list[Target]
+    entry: DataPath  # the layer entry in the source
+    op: str  # the kind key as written (params live at entry + (op,))
+    group: tuple[str, ...]
+    notes: tuple[str, ...]
+    env: Mapping[str, Scalar]
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    args: dict[str, Any]  # name → default (None: required)
+    layers: list[Any]
+    output: str | None
+    path: DataPath
+    layers_path: DataPath
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]
+    output: str
+    problems: list[Problem]
+
+
+class Expander:
+    def __init__(self, source: SourceMap, blocks: Mapping[str, Block], max_nodes: int) -> None:
+        self.source = source
+        self.blocks = blocks
+        self.max_nodes = max_nodes
+        self.nodes: list[Node] = []
+        self.problems: list[Problem] = []
+        self.full_names: set[str] = set()
+
+    def problem(self, path: DataPath, message: str, hint: str = "", notes: tuple[str, ...] = (),
+                key: bool = False) -> None:  # fmt: skip
+        self.problems.append(Problem(message, hint, self.source.locate(path, key=key), path, notes))
+
+    # ------------------------------------------------------------------ entries
+    def expand(self, entries: list[Any], path: DataPath, scope: Scope) -> Target:
+        """Expand ``entries`` in ``scope``; returns the target of the last one."""
+        scope.taken.update(self._explicit_names(entries))
+        previous: Target = scope.input
+        for i, entry in enumerate(entries):
+            if len(self.nodes) > self.max_nodes:
+                self.problem(path, f"the network expands to more than {self.max_nodes:,} layers",
+                             "lower `repeat:` counts or raise the layer limit (--max-layers)")  # fmt: skip
+                break
+            previous = self._entry(entry, (*path, i), scope, previous)
+        return previous
+
+    def _explicit_names(self, entries: list[Any]) -> set[str]:
+        return {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+
+    def _entry(self, entry: Any, path: DataPath, scope: Scope, previous: Target) -> Target:
+        parsed = self._split(entry, path, scope)
+        if parsed is None:
+            return previous
+        op, value, meta = parsed
+        sources = self._sources(meta.get("from"), path, scope, previous)
+        name = self._name(meta.get("name"), path, scope)
+        when = self._scalar_meta(meta, "when", path, scope, True)
+        repeat = self._scalar_meta(meta, "repeat", path, scope, 1)
+        if when is None or repeat is None or sources is None:
+            return previous
+        if not when:
+            if name:
+                scope.names[name] = sources[0]
+            return sources[0]
+        if op in self.blocks:
+            out = self._use_block(op, value, path, scope, sources, name, repeat)
+        else:
+            out = self._layer(op, value, path, scope, sources, name, repeat)
+        if name:
+            scope.names[name] = out
+        return out
+
+    def _split(self, entry: Any, path: DataPath, scope: Scope) -> tuple[str, Any, dict[str, Any]] | None:
+        if isinstance(entry, str):
+            entry = {entry: None}
+        if not isinstance(entry, dict):
+            self.problem(path, f"a layer is a kind name (`- relu`) or a one-key mapping "
+                         f"(`- dense: 10`); received {type(entry).__name__} {entry!r}",
+                         "write the layer as `- kind` or `- kind: parameters`", scope.notes)  # fmt: skip
+            return None
+        ops = [key for key in entry if key not in META_KEYS]
+        if len(ops) != 1:
+            self._bad_ops(ops, path, scope)
+            return None
+        op = ops[0]
+        if kinds.canonical(op) is None and op not in self.blocks:
+            choices = [*kinds.names(), *self.blocks]
+            self.problem((*path, op), f"unknown layer kind '{op}'",
+                         did_you_mean(op, choices) or f"known kinds: {', '.join(kinds.REGISTRY)}",
+                         scope.notes, key=True)  # fmt: skip
+            return None
+        meta = {key: entry[key] for key in META_KEYS if key in entry}
+        return op, self._evaluate(entry[op], (*path, op), scope), meta
+
+    def _bad_ops(self, ops: list[str], path: DataPath, scope: Scope) -> None:
+        if not ops:
+            self.problem(path, "this layer has no kind, only name/from/repeat/when keys",
+                         "add the kind, e.g. `- conv: {...}` with `name:` beside it",
+                         scope.notes)  # fmt: skip
+        else:
+            self.problem((*path, ops[1]), f"one list item holds {len(ops)} layers: {', '.join(ops)}",
+                         "give each layer its own `- ` item", scope.notes, key=True)  # fmt: skip
+
+    # ------------------------------------------------------------- meta keys
+    def _scalar_meta(self, meta: dict[str, Any], key: str, path: DataPath, scope: Scope,
+                     default: Any) -> Any:  # fmt: skip
+        if key not in meta:
+            return default
+        value = self._evaluate(meta[key], (*path, key), scope)
+        if key == "when":
+            if isinstance(value, bool | int | float):
+                return bool(value)
+            self.problem((*path, key), f"when must be true, false or a variable; received {value!r}",
+                         "use a boolean variable, e.g. `when: downsample`", scope.notes)  # fmt: skip
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= self.max_nodes:
+            return value
+        self.problem((*path, key), f"repeat must be a whole number from 1 to {self.max_nodes:,}; "
+                     f"received {value!r}", "write e.g. `repeat: 3`", scope.notes)  # fmt: skip
+        return None
+
+    def _name(self, value: Any, path: DataPath, scope: Scope) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not NAME.match(value):
+            self.problem((*path, "name"), f"a layer name is a word of letters, digits and _ "
+                         f"(not starting with a digit); received {value!r}",
+                         "rename it, e.g. `name: skip1`", scope.notes)  # fmt: skip
+            return None
+        if value in RESERVED:
+            self.problem((*path, "name"), f"'{value}' is reserved", "choose another name",
+                         scope.notes)  # fmt: skip
+            return None
+        if value in scope.names:
+            self.problem((*path, "name"), f"the name '{value}' is already used in this scope",
+                         "give each layer a unique name", scope.notes)  # fmt: skip
+            return None
+        return value
+
+    def _sources(self, value: Any, path: DataPath, scope: Scope, previous: Target) -> list[Target] | None:
+        if value is None:
+            return [previous]
+        items = value if isinstance(value, list) else [value]
+        paths = [(*path, "from", i) for i in range(len(items))] if isinstance(value, list) else [(*path, "from")]
+        if not items or not all(isinstance(item, str) for item in items):
+            self.problem((*path, "from"), f"from must be a layer name or a list of names; received {value!r}",
+                         "write `from: name` or `from: [a, b]`", scope.notes)  # fmt: skip
+            return None
+        return [Ref(scope, item, at) for item, at in zip(items, paths, strict=True)]
+
+    def _evaluate(self, value: Any, path: DataPath, scope: Scope) -> Any:
+        if isinstance(value, str):
+            try:
+                return resolve(value, scope.env)
+            except ExprError as exc:
+                self.problem(path, exc.message, exc.hint, scope.notes)
+                return value
+        if isinstance(value, dict):
+            return {k: self._evaluate(v, (*path, k), scope) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._evaluate(v, (*path, i), scope) for i, v in enumerate(value)]
+        return value
+
+    # ------------------------------------------------------------ layers, blocks
+    def _layer(self, op: str, value: Any, path: DataPath, scope: Scope, sources: list[Target],
+               name: str | None, repeat: int) -> Target:  # fmt: skip
+        kind = kinds.get(op)
+        low, high = kind.inputs
+        if not low <= len(sources) <= (high or len(sources)):
+            want = f"at least {low}" if high is None else f"{low}"
+            self.problem((*path, "from"), f"{kind.name} takes {want} input{'s' if low > 1 else ''}, "
+                         f"but from names {len(sources)}", _arity_hint(kind.name, low),
+                         scope.notes)  # fmt: skip
+            return sources[0]
+        current: list[Target] = sources
+        for r in range(repeat):
+            local = (f"{name}.{r}" if repeat > 1 else name) if name else scope.fresh(kind.name)
+            full = scope.prefix + local
+            group = (*scope.group, scope.prefix + name) if name and repeat > 1 else scope.group
+            self.nodes.append(Node(full, kind.name, value, current, path, op, group, scope.notes,
+                                   scope.env))  # fmt: skip
+            self.full_names.add(full)
+            current = [full]
+        return current[0]
+
+    def _use_block(self, op: str, value: Any, path: DataPath, scope: Scope, sources: list[Target],
+                   name: str | None, repeat: int) -> Target:  # fmt: skip
+        block = self.blocks[op]
+        if op in scope.blocks_active:
+            self.problem((*path, op), f"block '{op}' uses itself",
+                         "a block cannot contain itself, directly or through another block",
+                         scope.notes, key=True)  # fmt: skip
+            return sources[0]
+        if len(sources) != 1:
+            self.problem((*path, "from"), f"a block takes one input, but from names {len(sources)}",
+                         "merge them first (add/concat) and feed the result", scope.notes)  # fmt: skip
+            return sources[0]
+        args = self._block_args(op, block, value, path, scope)
+        if args is None:
+            return sources[0]
+        current: Target = sources[0]
+        for r in range(repeat):
+            local = (f"{name}.{r}" if repeat > 1 else name) if name else scope.fresh(op)
+            where = self.source.locate(path)
+            note = f"in {scope.prefix}{local} (block '{op}' used at line {where.line if where else '?'})"
+            group = (*scope.group, scope.prefix + name) if name and repeat > 1 else scope.group
+            child = Scope(prefix=f"{scope.prefix}{local}.", input=current, env=args,
+                          group=(*group, scope.prefix + local), notes=(*scope.notes, note),
+                          blocks_active=(*scope.blocks_active, op))  # fmt: skip
+            last = self.expand(block.layers, block.layers_path, child)
+            current = Ref(child, block.output, (*block.path, "output")) if block.output else last
+        return current
+
+    def _block_args(self, op: str, block: Block, value: Any, path: DataPath,
+                    scope: Scope) -> dict[str, Scalar] | None:  # fmt: skip
+        if value is None:
+            given: dict[str, Any] = {}
+        elif isinstance(value, dict):
+            given = value
+        elif len(block.args) == 1:
+            given = {next(iter(block.args)): value}
+        else:
+            self.problem((*path, op), f"block '{op}' takes arguments {', '.join(block.args) or 'none'}; "
+                         f"write them as a mapping", f"e.g. `{op}: {{...}}`", scope.notes)  # fmt: skip
+            return None
+        ok = True
+        for key in given:
+            if key not in block.args:
+                self.problem((*path, op, key), f"block '{op}' has no argument '{key}'",
+                             did_you_mean(key, block.args) or f"its arguments: {', '.join(block.args) or 'none'}",
+                             scope.notes, key=True)  # fmt: skip
+                ok = False
+        for key, default in block.args.items():
+            if key not in given and default is None:
+                self.problem((*path, op), f"block '{op}' needs argument '{key}'",
+                             f"add `{key}: ...`", scope.notes)  # fmt: skip
+                ok = False
+        return {**scope.env, **block.args, **given} if ok else None
+
+
+def _arity_hint(kind: str, low: int) -> str:
+    if low > 1:
+        return f"list the inputs: `from: [a, b]` (a {kind} merges several branches)"
+    return "merge the branches first with add, concat or multiply"
+
+
+def resolve_target(target: Target, full_names: set[str], seen: frozenset[int] = frozenset()) -> str:
+    """A target's node name ("input" for the network input); raises ``LookupError``."""
+    while isinstance(target, Ref):
+        if id(target) in seen:
+            raise LookupError(target, f"'{target.name}' refers to itself through skipped layers",
+                              "break the loop of `when: false` layers")  # fmt: skip
+        seen = seen | {id(target)}
+        scope = target.scope
+        if target.name == "input":
+            target = scope.input
+        elif target.name in scope.names:
+            target = scope.names[target.name]
+        elif scope.prefix + target.name in full_names:
+            return scope.prefix + target.name
+        else:
+            choices = [*scope.names, "input"]
+            raise LookupError(target, f"from names '{target.name}', which is not a layer here",
+                              did_you_mean(target.name, choices) or f"names here: {', '.join(choices)}")
+    return target

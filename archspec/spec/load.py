@@ -1,0 +1,190 @@
+"""load → validate: a spec file becomes a :class:`Spec` of validated layer nodes.
+
+Every independent problem is collected (structure, training section, each
+layer's parameters, each graph reference) and raised together as one
+:class:`SpecError`. Shape inference happens in :mod:`archspec.shapes.infer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .. import kinds
+from ..errors import DataPath, Location, Problem, SpecError
+from ..source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
+from .expr import ExprError, Scalar, resolve
+from .extends import read_spec
+from .graph import Block, Expander, Node, Ref, Scope
+from .model import BlockModel, SpecModel
+from .order import dead_nodes, resolve_inputs, resolve_output, topological
+from .problems import dedupe, from_validation
+from .train import TrainConfig
+
+DEFAULT_MAX_LAYERS = 100_000
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A validated layer node, ready for shape inference."""
+
+    name: str
+    kind: str
+    params: BaseModel
+    inputs: tuple[str, ...]
+    params_path: DataPath  # where its parameters are written
+    location: Location | None
+    group: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Validated:
+    name: str
+    input_shape: tuple[int, ...]
+    layers: tuple[Layer, ...]
+    output: str
+    train: TrainConfig | None
+    data: Any
+    source: SourceMap
+    path: Path | None
+
+
+def validate_file(path: Path, limits: Limits = DEFAULT_LIMITS,
+                  max_layers: int = DEFAULT_MAX_LAYERS) -> tuple[Validated, list[Problem]]:  # fmt: skip
+    return validate_document(read_spec(path, limits), path, max_layers)
+
+
+def validate_text(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
+                  max_layers: int = DEFAULT_MAX_LAYERS) -> tuple[Validated, list[Problem]]:  # fmt: skip
+    return validate_document(parse(text, file, limits), None, max_layers)
+
+
+def validate_document(doc: Document, path: Path | None,
+                      max_layers: int) -> tuple[Validated, list[Problem]]:  # fmt: skip
+    """The validated spec and the problems found; raises when nothing can be inferred.
+
+    Layers whose parameters are invalid are left out of ``layers`` (their
+    problems are returned), so shape inference can still check the others.
+    """
+    source = doc.source
+    data = doc.data
+    if not isinstance(data, dict):
+        raise SpecError([Problem(
+            f"a spec is a mapping with `input:` and `layers:`; this file holds "
+            f"{type(data).__name__ if data is not None else 'nothing'}",
+            "see specs/mnist_cnn.yaml for the layout", source.locate(()))])  # fmt: skip
+    problems: list[Problem] = []
+    env = _variables(data.get("vars"), source, problems)
+    evaluated = {key: _evaluate(value, (key,), env, source, problems) if key in ("input", "train")
+                 else value for key, value in data.items()}  # fmt: skip
+    train = _train(evaluated.get("train"), source, env, problems)
+    try:
+        model = SpecModel.model_validate(evaluated)
+    except ValidationError as exc:
+        problems += from_validation(exc, source, (), SpecModel, env)
+        raise SpecError(dedupe(problems)) from None
+    layers, output = _graph(model, source, env, max_layers, problems)
+    if not layers:
+        raise SpecError(dedupe(problems))
+    name = model.name or (path.stem if path else "network")
+    validated = Validated(name, model.input, layers, output, train, data, source, path)
+    return validated, dedupe(problems)
+
+
+def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str, Scalar]:
+    """Evaluate ``vars:`` in order; each may use the ones before it."""
+    env: dict[str, Scalar] = {}
+    if not isinstance(raw, dict):
+        return env
+    for key, value in raw.items():
+        if isinstance(value, str):
+            try:
+                value = resolve(value, env)
+            except ExprError as exc:
+                problems.append(Problem(exc.message, exc.hint, source.locate(("vars", key)),
+                                        ("vars", key)))  # fmt: skip
+        if isinstance(value, int | float | bool | str):
+            env[str(key)] = value
+    return env
+
+
+def _evaluate(value: Any, path: DataPath, env: Mapping[str, Scalar], source: SourceMap,
+              problems: list[Problem]) -> Any:  # fmt: skip
+    if isinstance(value, str):
+        try:
+            return resolve(value, env)
+        except ExprError as exc:
+            problems.append(Problem(exc.message, exc.hint, source.locate(path), path))
+            return value
+    if isinstance(value, dict):
+        return {k: _evaluate(v, (*path, k), env, source, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_evaluate(v, (*path, i), env, source, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _train(raw: Any, source: SourceMap, env: Mapping[str, Scalar],
+           problems: list[Problem]) -> TrainConfig | None:  # fmt: skip
+    if raw is None:
+        return None
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems += from_validation(exc, source, ("train",), TrainConfig, env)
+        return None
+
+
+def _blocks(model: SpecModel, source: SourceMap, problems: list[Problem]) -> dict[str, Block]:
+    blocks = {}
+    for name, raw in model.blocks.items():
+        if kinds.canonical(name) is not None:
+            problems.append(Problem(f"block name '{name}' is also a layer kind",
+                                    "rename the block", source.locate(("blocks", name), key=True),
+                                    ("blocks", name)))  # fmt: skip
+            continue
+        block = raw if isinstance(raw, BlockModel) else BlockModel(layers=raw)
+        path: DataPath = ("blocks", name)
+        layers_path = (*path, "layers") if isinstance(raw, BlockModel) else path
+        blocks[name] = Block(dict(block.args), block.layers, block.output, path, layers_path)
+    return blocks
+
+
+def _graph(model: SpecModel, source: SourceMap, env: dict[str, Scalar], max_layers: int,
+           problems: list[Problem]) -> tuple[tuple[Layer, ...], str]:  # fmt: skip
+    blocks = _blocks(model, source, problems)
+    expander = Expander(source, blocks, max_layers)
+    top = Scope(prefix="", input="input", env=env)
+    last = expander.expand(model.layers, ("layers",), top)
+    problems += expander.problems
+    if model.output is not None:
+        last = Ref(top, model.output, ("output",))
+    problems += resolve_inputs(expander.nodes, expander.full_names, source)
+    output, output_problems = resolve_output(last, expander.full_names, source)
+    problems += output_problems
+    if problems:
+        return (), output
+    if output == "input":
+        problems.append(Problem("the network has no layers that run", "add layers under `layers:`",
+                                source.locate(("layers",)), ("layers",)))  # fmt: skip
+        return (), output
+    ordered, cycle = topological(expander.nodes, source)
+    problems += cycle or dead_nodes(ordered, output, source)
+    layers = [_validate_layer(node, source, problems) for node in ordered]
+    return tuple(layer for layer in layers if layer is not None), output
+
+
+def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> Layer | None:
+    kind = kinds.get(node.kind)
+    base = (*node.entry, node.op)
+    try:
+        params = kind.params.model_validate(node.raw)
+    except ValidationError as exc:
+        problems += from_validation(exc, source, base, kind.params, node.env, node.notes)
+        return None
+    return Layer(node.name, node.kind, params, node.inputs, base, source.locate(node.entry),
+                 node.group, node.notes)  # fmt: skip

@@ -1,0 +1,79 @@
+"""The top level of a spec file, as Pydantic models.
+
+Layers are validated per kind (see :mod:`archspec.kinds`) after blocks, repeats
+and variables are expanded, so here they are plain lists.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from annotated_types import Gt, Len
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+
+from .graph import NAME, RESERVED
+from .train import TrainConfig
+
+Scalar = int | float | bool | str
+InputShape = Annotated[tuple[Annotated[int, Strict(), Gt(0)], ...], Len(1, 4)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _identifier(name: str, what: str) -> str:
+    if not NAME.match(name):
+        raise ValueError(f"{what} names are words of letters, digits and _; received '{name}'")
+    if name in RESERVED:
+        raise ValueError(f"'{name}' is reserved; choose another {what} name")
+    return name
+
+
+class BlockModel(Model):
+    """A reusable sub-network with arguments (``null`` default: required)."""
+
+    args: dict[str, Scalar | None] = Field(default_factory=dict)
+    layers: Annotated[list[Any], Len(1)]
+    output: str | None = Field(None, description="The layer whose result the block returns; "
+                               "default: its last layer.")  # fmt: skip
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            _identifier(name, "argument")
+        return value
+
+
+class SpecModel(Model):
+    """A network: its input, its layers, and optionally how to train it."""
+
+    name: str | None = Field(None, description="Network name; default: the file name.")
+    description: str = ""
+    extends: str | None = Field(None, description="Another spec file this one overrides.")
+    vars: dict[str, Scalar] = Field(default_factory=dict, description="Variables for expressions.")
+    input: InputShape = Field(description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] "
+                              "or [features].")  # fmt: skip
+    blocks: dict[str, BlockModel | Annotated[list[Any], Len(1)]] = Field(default_factory=dict)
+    layers: Annotated[list[Any], Len(1)]
+    output: str | None = Field(None, description="The layer that is the network's output; "
+                               "default: the last one.")  # fmt: skip
+    train: dict[str, Any] | None = None  # validated separately as TrainConfig
+
+    @field_validator("vars")
+    @classmethod
+    def _vars(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            _identifier(name, "variable")
+        return value
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            _identifier(name, "block")
+        return value
+
+
+__all__ = ["BlockModel", "InputShape", "SpecModel", "TrainConfig"]

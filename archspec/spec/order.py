@@ -1,0 +1,94 @@
+"""Resolving ``from:`` names, ordering the graph, and finding dead branches."""
+
+from __future__ import annotations
+
+import heapq
+
+from ..errors import Problem
+from ..source import SourceMap
+from .graph import Node, Ref, Target, resolve_target
+
+
+def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -> list[Problem]:
+    """Fill each node's ``inputs`` with node names; unknown names become problems."""
+    problems = []
+    for node in nodes:
+        inputs = []
+        for ref in node.refs:
+            try:
+                inputs.append(resolve_target(ref, full_names))
+            except LookupError as exc:
+                at, message, hint = exc.args
+                problems.append(Problem(message, hint, source.locate(at.at), at.at, node.notes))
+        node.inputs = tuple(inputs)
+    return problems
+
+
+def resolve_output(target: Target, full_names: set[str], source: SourceMap) -> tuple[str, list[Problem]]:
+    try:
+        return resolve_target(target, full_names), []
+    except LookupError as exc:
+        at, message, hint = exc.args
+        assert isinstance(at, Ref)
+        return "", [Problem(message.replace("from names", "output names"), hint, source.locate(at.at), at.at)]
+
+
+def topological(nodes: list[Node], source: SourceMap) -> tuple[list[Node], list[Problem]]:
+    """Nodes ordered so each comes after its inputs (written order where free); cycles reported."""
+    index = {node.name: i for i, node in enumerate(nodes)}
+    waiting = {node.name: {x for x in node.inputs if x in index} for node in nodes}
+    users: dict[str, list[str]] = {node.name: [] for node in nodes}
+    for node in nodes:
+        for x in waiting[node.name]:
+            users[x].append(node.name)
+    ready = [index[name] for name, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        order.append(node)
+        for user in users[node.name]:
+            waiting[user].discard(node.name)
+            if not waiting[user]:
+                heapq.heappush(ready, index[user])
+    if len(order) == len(nodes):
+        return order, []
+    return order, [_cycle(nodes, waiting, index, source)]
+
+
+def _cycle(nodes: list[Node], waiting: dict[str, set[str]], index: dict[str, int],
+           source: SourceMap) -> Problem:  # fmt: skip
+    start = min((name for name, deps in waiting.items() if deps), key=index.__getitem__)
+    path = [start]
+    while True:
+        following = min(waiting[path[-1]], key=index.__getitem__)
+        if following in path:
+            loop = [*path[path.index(following):], following]
+            break
+        path.append(following)
+    node = nodes[index[loop[0]]]
+    return Problem(
+        f"the layers form a cycle: {' ← '.join(loop)} (each reads the next through from:)",
+        "a network is acyclic: make one of them read an earlier layer",
+        source.locate((*node.entry, "from")), (*node.entry, "from"), node.notes,
+    )
+
+
+def dead_nodes(nodes: list[Node], output: str, source: SourceMap) -> list[Problem]:
+    """Layers whose result never reaches the output."""
+    by_name = {node.name: node for node in nodes}
+    live: set[str] = set()
+    stack = [output]
+    while stack:
+        name = stack.pop()
+        if name in live or name not in by_name:
+            continue
+        live.add(name)
+        stack.extend(by_name[name].inputs)
+    return [
+        Problem(f"layer '{node.name}' never reaches the output (nothing reads it)",
+                f"feed it into a merge (`from: [..., {node.name.rsplit('.', 1)[-1]}]`) or remove it",
+                source.locate(node.entry), node.entry, node.notes)  # fmt: skip
+        for node in nodes
+        if node.name not in live
+    ]
