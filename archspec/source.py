@@ -269,7 +269,8 @@ def _yaml_hint(problem: str) -> str:
     if "\t" in problem or "tab" in problem:
         return "indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
-        return "quote a value that contains ': ', or fix the indentation of this line"
+        return ("to give a layer keys such as name: or from:, write its kind with a colon "
+                "(`- relu:`); otherwise quote a value containing ': ' or fix the indentation")
     if "found undefined alias" in problem:
         return "define the anchor (&name) before using it (*name)"
     return "check the indentation and brackets around here"

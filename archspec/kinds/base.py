@@ -42,7 +42,7 @@ PerDimOrZero = Annotated[tuple[NonNegInt, ...], BeforeValidator(_per_dim)]
 class Params(BaseModel):
     """Base of every kind's parameters: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
     shorthand: ClassVar[str | None] = None  # the field a bare value fills: `dense: 10`
 
     @model_validator(mode="before")
@@ -104,7 +104,7 @@ class Kind:
     summary: str  # one line for docs and the schema
     inputs: tuple[int, int | None] = (1, 1)  # min, max number of inputs (None: any)
     aliases: tuple[str, ...] = ()
-    describe: Callable[[Any], str] = field(default=lambda params: "")
+    describe: Callable[[PlanNode], str] = field(default=lambda node: "")  # e.g. "5×5 /1 same"
 
 
 def expand(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
@@ -156,8 +156,8 @@ def widest(fields: Sequence[RField]) -> RField:
 
 
 def dims(values: Sequence[int]) -> str:
-    """``5×5`` for per-axis values, ``5`` when they are all equal."""
-    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
+    """``5×5`` — per-axis values joined the way shapes are written."""
+    return "×".join(map(str, values))
 
 
 __all__ = [

@@ -85,7 +85,7 @@ def _check_groups(channels: int, depth: int, groups: int) -> None:
     if channels % groups:
         raise ShapeError(
             f"groups must divide the input channels: {channels} % {groups} = {channels % groups}",
-            f"use groups that divide {channels} (e.g. 1 or {channels})",
+            f"use a divisor of {channels}" + (f" such as 1 or {channels}" if channels > 1 else ": 1"),
             field="groups",
         )
     if depth % groups:
@@ -163,11 +163,15 @@ def build_conv(node: PlanNode) -> nn.Module:
     return module if symmetric else padded(module, pads, p.padding_mode)
 
 
-def describe_conv(p: ConvParams) -> str:
-    pad = p.padding if isinstance(p.padding, str) else f"pad {dims(p.padding)}"
-    extra = "" if p.dilation == (1,) else f" dil {dims(p.dilation)}"
+def describe_conv(node: PlanNode) -> str:
+    p: ConvParams = node.params
+    a = node.attrs
+    pads = a["pads"]
+    pad = p.padding if isinstance(p.padding, str) else "pad " + "×".join(str(x) for x, _ in pads)
+    pad = "valid" if pad.strip("pad 0×") == "" else pad
+    extra = "" if set(a["dilation"]) == {1} else f" dil {dims(a['dilation'])}"
     extra += "" if p.groups == 1 else f" groups {p.groups}"
-    return f"{dims(p.kernel)} /{dims(p.stride)} {pad}{extra}"
+    return f"{dims(a['kernel'])} /{max(a['stride'])} {pad}{extra}"
 
 
 class ConvTransposeParams(Params):
@@ -237,5 +241,5 @@ KINDS = (
     Kind("conv_transpose", ConvTransposeParams, infer_conv_transpose, build_conv_transpose,
          "Transposed convolution: learnable upsampling by `stride`.",
          aliases=("deconv",),
-         describe=lambda p: f"{dims(p.kernel)} /{dims(p.stride)} up"),
+         describe=lambda n: f"{dims(n.attrs['kernel'])} /{max(n.attrs['stride'])} up"),
 )  # fmt: skip

@@ -62,5 +62,5 @@ KINDS = (
          "Flatten every axis but the batch into one."),
     Kind("dense", DenseParams, infer_dense, build_dense,
          "Fully connected layer (torch's Linear).", aliases=("linear",),
-         describe=lambda p: f"{p.units}"),
+         describe=lambda n: f"{n.params.units}"),
 )  # fmt: skip

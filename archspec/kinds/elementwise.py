@@ -116,5 +116,5 @@ KINDS = (
          "Batch normalisation over channels.", aliases=("batch_norm",)),
     Kind("dropout", DropoutParams, keep_shape, _torch_nn("Dropout", p="p"),
          "Randomly zero activations with probability p while training.",
-         describe=lambda p: f"p={p.p:g}"),
+         describe=lambda n: f"p={n.params.p:g}"),
 )  # fmt: skip

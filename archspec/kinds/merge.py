@@ -105,5 +105,5 @@ KINDS = (
          "Concatenate its inputs along channels (U-Net skips).", inputs=(2, None)),
     Kind("upsample", UpsampleParams, infer_upsample, build_upsample,
          "Upsample by an integer factor per axis (nearest or linear).",
-         describe=lambda p: f"×{dims(p.scale)} {p.mode}"),
+         describe=lambda n: f"×{dims(n.attrs['scale'])} {n.params.mode}"),
 )  # fmt: skip

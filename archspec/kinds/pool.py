@@ -103,10 +103,12 @@ def build_pool(node: PlanNode) -> nn.Module:
     return lp(float(p.norm or 2), a["size"], a["stride"], ceil_mode=p.ceil_mode)
 
 
-def describe_pool(p: PoolParams) -> str:
+def describe_pool(node: PlanNode) -> str:
+    p: PoolParams = node.params
+    a = node.attrs
     name = f"L{p.norm or 2}" if p.kind == "lp" else p.kind
-    stride = "" if p.stride in (None, p.size) else f" /{dims(p.stride or p.size)}"
-    return f"{name} {dims(p.size)}{stride}"
+    stride = "" if a["stride"] == a["size"] else f" /{max(a['stride'])}"
+    return f"{name} {dims(a['size'])}{stride}"
 
 
 class GlobalPoolParams(Params):
@@ -163,8 +165,8 @@ KINDS = (
          aliases=("pooling",), describe=describe_pool),
     Kind("global_pool", GlobalPoolParams, infer_global_pool, build_global_pool,
          "Average or max over all spatial positions: [C, ...] → [C].",
-         describe=lambda p: p.kind),
+         describe=lambda n: n.params.kind),
     Kind("adaptive_pool", AdaptivePoolParams, infer_adaptive_pool, build_adaptive_pool,
          "Average or max pooling to a fixed output size.",
-         describe=lambda p: f"{p.kind} → {dims(p.size)}"),
+         describe=lambda n: f"{n.params.kind} → {dims(n.attrs['size'])}"),
 )  # fmt: skip

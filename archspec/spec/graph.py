@@ -20,7 +20,7 @@ from ..source import SourceMap
 from .expr import ExprError, Scalar, resolve
 
 META_KEYS = ("name", "from", "repeat", "when")
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME = re.compile(r"^[A-Za-z0-9_]+$")
 # nn.Module attributes a submodule may not shadow (torch refuses `add_module` for them).
 RESERVED = frozenset({
     "input", "forward", "training", "train", "eval", "parameters", "buffers", "children",
@@ -103,6 +103,15 @@ class Graph:
     problems: list[Problem]
 
 
+def poison(path: DataPath) -> str:
+    """A stand-in node name for an entry that failed: layers reading it are not inferred."""
+    return f"<invalid {'/'.join(map(str, path))}>"
+
+
+def is_poison(name: str) -> bool:
+    return name.startswith("<invalid ")
+
+
 class Expander:
     def __init__(self, source: SourceMap, blocks: Mapping[str, Block], max_nodes: int) -> None:
         self.source = source
@@ -130,24 +139,23 @@ class Expander:
         return previous
 
     def _explicit_names(self, entries: list[Any]) -> set[str]:
-        return {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+        return {str(e["name"]) for e in entries if isinstance(e, dict) and "name" in e}
 
     def _entry(self, entry: Any, path: DataPath, scope: Scope, previous: Target) -> Target:
+        """Expand one entry; a broken one yields a poison target that later layers skip."""
         parsed = self._split(entry, path, scope)
         if parsed is None:
-            return previous
+            return poison(path)
         op, value, meta = parsed
         sources = self._sources(meta.get("from"), path, scope, previous)
         name = self._name(meta.get("name"), path, scope)
         when = self._scalar_meta(meta, "when", path, scope, True)
         repeat = self._scalar_meta(meta, "repeat", path, scope, 1)
         if when is None or repeat is None or sources is None:
-            return previous
-        if not when:
-            if name:
-                scope.names[name] = sources[0]
-            return sources[0]
-        if op in self.blocks:
+            out: Target = poison(path)
+        elif not when:
+            out = sources[0]
+        elif op in self.blocks:
             out = self._use_block(op, value, path, scope, sources, name, repeat)
         else:
             out = self._layer(op, value, path, scope, sources, name, repeat)
@@ -207,9 +215,11 @@ class Expander:
     def _name(self, value: Any, path: DataPath, scope: Scope) -> str | None:
         if value is None:
             return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)  # `name: 0`, as torchvision names `layer1.0`
         if not isinstance(value, str) or not NAME.match(value):
-            self.problem((*path, "name"), f"a layer name is a word of letters, digits and _ "
-                         f"(not starting with a digit); received {value!r}",
+            self.problem((*path, "name"), f"a layer name is a word of letters, digits and _; "
+                         f"received {value!r}",
                          "rename it, e.g. `name: skip1`", scope.notes)  # fmt: skip
             return None
         if value in RESERVED:
@@ -256,7 +266,7 @@ class Expander:
             self.problem((*path, "from"), f"{kind.name} takes {want} input{'s' if low > 1 else ''}, "
                          f"but from names {len(sources)}", _arity_hint(kind.name, low),
                          scope.notes)  # fmt: skip
-            return sources[0]
+            return poison(path)
         current: list[Target] = sources
         for r in range(repeat):
             local = (f"{name}.{r}" if repeat > 1 else name) if name else scope.fresh(kind.name)
@@ -275,14 +285,14 @@ class Expander:
             self.problem((*path, op), f"block '{op}' uses itself",
                          "a block cannot contain itself, directly or through another block",
                          scope.notes, key=True)  # fmt: skip
-            return sources[0]
+            return poison(path)
         if len(sources) != 1:
             self.problem((*path, "from"), f"a block takes one input, but from names {len(sources)}",
                          "merge them first (add/concat) and feed the result", scope.notes)  # fmt: skip
-            return sources[0]
+            return poison(path)
         args = self._block_args(op, block, value, path, scope)
         if args is None:
-            return sources[0]
+            return poison(path)
         current: Target = sources[0]
         for r in range(repeat):
             local = (f"{name}.{r}" if repeat > 1 else name) if name else scope.fresh(op)

@@ -19,7 +19,7 @@ from ..errors import DataPath, Location, Problem, SpecError
 from ..source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
 from .expr import ExprError, Scalar, resolve
 from .extends import read_spec
-from .graph import Block, Expander, Node, Ref, Scope
+from .graph import Block, Expander, Node, Ref, Scope, is_poison
 from .model import BlockModel, SpecModel
 from .order import dead_nodes, resolve_inputs, resolve_output, topological
 from .problems import dedupe, from_validation
@@ -166,14 +166,14 @@ def _graph(model: SpecModel, source: SourceMap, env: dict[str, Scalar], max_laye
     problems += resolve_inputs(expander.nodes, expander.full_names, source)
     output, output_problems = resolve_output(last, expander.full_names, source)
     problems += output_problems
-    if problems:
-        return (), output
     if output == "input":
         problems.append(Problem("the network has no layers that run", "add layers under `layers:`",
                                 source.locate(("layers",)), ("layers",)))  # fmt: skip
         return (), output
     ordered, cycle = topological(expander.nodes, source)
-    problems += cycle or dead_nodes(ordered, output, source)
+    problems += cycle
+    if not problems and not is_poison(output):  # a broken chain would look dead
+        problems += dead_nodes(ordered, output, source)
     layers = [_validate_layer(node, source, problems) for node in ordered]
     return tuple(layer for layer in layers if layer is not None), output
 

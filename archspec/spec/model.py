@@ -19,12 +19,14 @@ InputShape = Annotated[tuple[Annotated[int, Strict(), Gt(0)], ...], Len(1, 4)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _identifier(name: str, what: str) -> str:
     if not NAME.match(name):
         raise ValueError(f"{what} names are words of letters, digits and _; received '{name}'")
+    if name[0].isdigit():
+        raise ValueError(f"{what} names cannot start with a digit; received '{name}'")
     if name in RESERVED:
         raise ValueError(f"'{name}' is reserved; choose another {what} name")
     return name

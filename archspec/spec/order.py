@@ -6,7 +6,7 @@ import heapq
 
 from ..errors import Problem
 from ..source import SourceMap
-from .graph import Node, Ref, Target, resolve_target
+from .graph import Node, Ref, Target, poison, resolve_target
 
 
 def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -> list[Problem]:
@@ -20,6 +20,7 @@ def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -
             except LookupError as exc:
                 at, message, hint = exc.args
                 problems.append(Problem(message, hint, source.locate(at.at), at.at, node.notes))
+                inputs.append(poison(at.at))
         node.inputs = tuple(inputs)
     return problems
 

@@ -98,7 +98,8 @@ def from_validation(
     ``loc_map`` renames leading loc items (a shorthand's field → the spec's key).
     """
     problems = []
-    for err in error.errors(include_url=False):
+    errors = _drop_misspelt_missing(error.errors(include_url=False), model)
+    for err in errors:
         loc = _data_loc(err["loc"], source, base)
         if loc_map and loc and str(loc[0]) in loc_map:
             loc = (loc_map[str(loc[0])], *loc[1:])
@@ -107,6 +108,18 @@ def from_validation(
         key = err["type"] == "extra_forbidden"
         problems.append(Problem(message, hint, source.locate(path, key=key), path, notes))
     return problems
+
+
+def _drop_misspelt_missing(errors: list[ErrorDetails], model: type[BaseModel] | None) -> list[ErrorDetails]:
+    """``kernal: 5`` is one mistake: drop "missing 'kernel'" when an unknown key is its typo."""
+    typos = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            allowed = _fields(_model_at(model, err["loc"]))
+            suggestion = did_you_mean(str(err["loc"][-1]), allowed)
+            if suggestion:
+                typos.add((*err["loc"][:-1], suggestion.split("'")[1]))
+    return [err for err in errors if not (err["type"] == "missing" and tuple(err["loc"]) in typos)]
 
 
 def _data_loc(loc: tuple[Any, ...], source: SourceMap, base: DataPath) -> DataPath:

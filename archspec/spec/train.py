@@ -16,7 +16,7 @@ Beta = Annotated[float, Ge(0), Lt(1)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _named(value: Any) -> Any:

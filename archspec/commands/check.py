@@ -1,0 +1,94 @@
+"""``archspec check SPEC...``: validate, infer and print every layer's shape."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import api, report
+from ..errors import SpecError, UsageError
+from ..shapes.plan import Plan, Shape
+from ..spec.load import DEFAULT_MAX_LAYERS
+
+
+def add_parser(verbs: Any) -> None:
+    p = verbs.add_parser("check", help="validate specs and print every layer's shape",
+                         description="Validate specs, infer every shape, print a table per spec.")  # fmt: skip
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--input", metavar="C×H×W", type=parse_shape,
+                   help="re-check at another input size, e.g. 3x64x64")  # fmt: skip
+    p.add_argument("--depth", type=int, metavar="N",
+                   help="collapse layers nested deeper than N blocks into one row")  # fmt: skip
+    p.add_argument("--verify", action="store_true",
+                   help="also build the module (on the meta device) and confirm torch's shapes")
+    p.add_argument("--max-layers", type=int, default=DEFAULT_MAX_LAYERS, metavar="N",
+                   help=f"refuse specs that expand to more layers (default {DEFAULT_MAX_LAYERS:,})")
+
+
+_SHAPE = re.compile(r"^\[?\s*\d+(\s*[x×,]\s*\d+){0,3}\s*\]?$")
+
+
+def parse_shape(text: str) -> Shape:
+    """``3x64x64`` / ``3×64×64`` / ``3,64,64`` → ``(3, 64, 64)``."""
+    if not _SHAPE.match(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a shape: write channels then sizes, e.g. 1x28x28 or 3,224,224")
+    dims = tuple(int(d) for d in re.findall(r"\d+", text))
+    if min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': every dimension must be at least 1")
+    return dims
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.depth is not None and args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    results: list[tuple[str, Plan | None, list[dict[str, Any]]]] = []
+    for file in args.specs:
+        results.append(_check_one(file, args))
+    if args.json:
+        print(report.plan_json(results))
+    else:
+        _print_tables(results, args)
+    return 0 if all(plan is not None for _, plan, _ in results) else 1
+
+
+def _check_one(file: str, args: argparse.Namespace) -> tuple[str, Plan | None, list[dict[str, Any]]]:
+    try:
+        spec = api.load(Path(file), input_shape=args.input, max_layers=args.max_layers)
+        plan = spec.plan(args.input)
+        if args.verify:
+            _verify(spec, plan)
+    except SpecError as exc:
+        if not args.json:
+            print(exc.render(), file=sys.stderr)
+        return file, None, [p.as_dict() for p in exc.problems]
+    return file, plan, []
+
+
+def _verify(spec: api.Spec, plan: Plan) -> None:
+    from ..build.verify import verify
+
+    verify(plan)
+
+
+def _print_tables(results: list[tuple[str, Plan | None, list[dict[str, Any]]]],
+                  args: argparse.Namespace) -> None:  # fmt: skip
+    for i, (_file, plan, _) in enumerate(results):
+        if plan is None:
+            continue
+        if i:
+            print()
+        if args.markdown:
+            print(report.markdown_table(plan, args.depth))
+        elif sys.stdout.isatty():
+            report.rich_table(plan, sys.stdout, args.depth)
+        else:
+            print(report.plain_table(plan, args.depth))
+        if args.verify:
+            print(f"verified: all {len(plan.nodes)} layers have the inferred shapes and parameter "
+                  "counts in torch")  # fmt: skip

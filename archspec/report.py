@@ -1,0 +1,138 @@
+"""Rendering a Plan: rows for a table (rich on a terminal, plain text otherwise), JSON, Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import IO, Any
+
+from . import kinds
+from .shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
+
+HEADERS = ("#", "layer", "kind", "output", "params", "MACs", "receptive field", "jump")
+NUMERIC = {0, 4, 5, 7}
+
+
+@dataclass(frozen=True)
+class Row:
+    index: str
+    name: str
+    kind: str
+    shape: str
+    params: int
+    macs: int
+    field: str
+    jump: str
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.index, self.name, self.kind, self.shape, f"{self.params:,}",
+                f"{self.macs:,}", self.field, self.jump)  # fmt: skip
+
+
+def _num(value: Fraction) -> str:
+    return str(int(value)) if value.denominator == 1 else f"{float(value):.3g}"
+
+
+def field_text(rf: RField) -> tuple[str, str]:
+    """``("16×16", "4")`` — size and jump in input pixels; ``("all", "-")`` when global."""
+    if rf is None:
+        return "all", "-"
+    sizes = [_num(axis.size) for axis in rf]
+    jumps = [_num(axis.jump) for axis in rf]
+    return "×".join(sizes) or "1", (jumps[0] if len(set(jumps)) == 1 else "×".join(jumps)) or "1"
+
+
+def _kind_text(node: PlanNode) -> str:
+    detail = kinds.get(node.kind).describe(node)
+    return f"{node.kind} {detail}".strip()
+
+
+def rows(plan: Plan, depth: int | None = None) -> list[Row]:
+    """One row per layer; with ``depth``, layers inside blocks nested deeper are summed."""
+    out: list[Row] = []
+    collapsed: dict[str, int] = {}
+    for node in plan.nodes:
+        group = node.group[depth - 1] if depth is not None and len(node.group) >= depth else None
+        rf, jump = field_text(node.field)
+        if group is None:
+            out.append(Row(str(len(out) + 1), node.name, _kind_text(node), format_shape(node.shape),
+                           node.num_params, node.macs, rf, jump))  # fmt: skip
+            continue
+        if group not in collapsed:
+            collapsed[group] = len(out)
+            out.append(Row(str(len(out) + 1), group, "block", "", 0, 0, "", ""))
+        i = collapsed[group]
+        row = out[i]
+        out[i] = Row(row.index, group, row.kind, format_shape(node.shape), row.params + node.num_params,
+                     row.macs + node.macs, rf, jump)  # fmt: skip
+    return out
+
+
+def totals(plan: Plan) -> list[tuple[str, str]]:
+    params = plan.total_params
+    return [
+        ("input", format_shape(plan.input_shape)),
+        ("output", format_shape(plan.output_shape)),
+        ("layers", f"{len(plan.nodes):,}"),
+        ("parameters", f"{params:,} ({params * 4 / 2**20:.2f} MiB as float32)"),
+        ("MACs per sample", f"{plan.total_macs:,}"),
+    ]
+
+
+def plain_table(plan: Plan, depth: int | None = None) -> str:
+    """The table as aligned plain text (what `archspec check` prints when not on a terminal)."""
+    lines = [f"{plan.name}"]
+    table = [HEADERS, *(row.cells() for row in rows(plan, depth))]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
+    for r in table:
+        cells = [c.rjust(w) if i in NUMERIC else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    lines += [f"{label}: {value}" for label, value in totals(plan)]
+    return "\n".join(lines)
+
+
+def rich_table(plan: Plan, stream: IO[str], depth: int | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=plan.name, title_justify="left", show_lines=False)
+    for i, header in enumerate(HEADERS):
+        table.add_column(header, justify="right" if i in NUMERIC else "left",
+                         style="cyan" if header == "output" else None)  # fmt: skip
+    for row in rows(plan, depth):
+        table.add_row(*row.cells())
+    console = Console(file=stream)
+    console.print(table)
+    for label, value in totals(plan):
+        console.print(f"[bold]{label}[/bold]: {value}")
+
+
+def markdown_table(plan: Plan, depth: int | None = None) -> str:
+    """A GitHub-flavoured Markdown table of the Plan, for papers and READMEs."""
+    align = ["---:" if i in NUMERIC else ":---" for i in range(len(HEADERS))]
+    lines = [f"**{plan.name}**", "", "| " + " | ".join(HEADERS) + " |", "|" + "|".join(align) + "|"]
+    for row in rows(plan, depth):
+        cells = [c.replace("|", "\\|") for c in row.cells()]
+        cells[1] = f"`{cells[1]}`"
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"- {label}: {value}" for label, value in totals(plan)]
+    return "\n".join(lines)
+
+
+def plan_json(plans: Sequence[tuple[str, Plan | None, list[dict[str, Any]]]]) -> str:
+    """``{"specs": [{"file", "valid", "plan" | "errors"}]}``."""
+    out = []
+    for file, plan, errors in plans:
+        entry: dict[str, Any] = {"file": file, "valid": plan is not None}
+        if plan is not None:
+            entry["plan"] = plan.to_dict()
+        else:
+            entry["errors"] = errors
+        out.append(entry)
+    return json.dumps({"specs": out}, indent=2)
+
+
+__all__ = ["field_dict", "markdown_table", "plain_table", "plan_json", "rich_table", "rows"]
