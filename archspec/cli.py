@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import check
+from .commands import check, eval, train
 from .errors import ArchspecError
 
-COMMANDS = {"check": check}
+COMMANDS = {"check": check, "train": train, "eval": eval}
 
 
 def parser() -> argparse.ArgumentParser:

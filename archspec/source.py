@@ -65,7 +65,8 @@ class Document:
     source: SourceMap
 
 
-_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)$|0o[0-7]+$|0x[0-9a-fA-F]+$")
+_DECIMAL = re.compile(r"[-+]?[0-9][0-9_]*$")
+_RADIX = re.compile(r"0o[0-7]+$|0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
 _SPECIAL_FLOATS = {
     ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
@@ -90,15 +91,17 @@ _IMPLICIT = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
 def resolve_scalar(text: str) -> Any:
     """YAML 1.2 core-schema value of a plain (unquoted) scalar.
 
-    >>> resolve_scalar("1e-4"), resolve_scalar("no"), resolve_scalar("0x10")
-    (0.0001, 'no', 16)
+    >>> resolve_scalar("1e-4"), resolve_scalar("no"), resolve_scalar("0x10"), resolve_scalar("010")
+    (0.0001, 'no', 16, 10)
     """
     if text in _NULLS:
         return None
     if text in _BOOLS:
         return _BOOLS[text]
-    if _INT.match(text):
-        return int(text.replace("_", ""), 0)
+    if _DECIMAL.match(text):
+        return int(text.replace("_", ""), 10)  # YAML 1.2: 010 is ten, not octal
+    if _RADIX.match(text):
+        return int(text, 0)
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
     if _FLOAT.match(text) and any(ch.isdigit() for ch in text):
@@ -113,13 +116,21 @@ def _mark(node: yaml.Node | yaml.Event | yaml.MarkedYAMLError, file: str) -> Loc
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _guard_events(text: str, file: str, limits: Limits) -> None:
-    """Check depth and expanded size on the event stream, before composing."""
+def _guard_events(text: str, file: str, limits: Limits) -> list[Problem]:
+    """Check depth and expanded size on the event stream, before composing.
+
+    Raises for an exceeded limit; returns a problem for every explicit tag (``!!str 3``
+    included: a tag would change a value's type behind the reader's back).
+    """
+    tags: list[Problem] = []
     depth = 0
     sizes: list[int] = [0]  # node count of each open collection
     anchored: list[str | None] = []
     anchor_sizes: dict[str, int] = {}
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            tags.append(_tag_problem(tag, _mark(event, file)))
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > limits.max_depth:
@@ -145,6 +156,14 @@ def _guard_events(text: str, file: str, limits: Limits) -> None:
                          f"the document expands to more than {limits.max_nodes:,} values "
                          "(through aliases)",
                          "remove the recursive anchors/aliases")  # fmt: skip
+    return tags
+
+
+def _tag_problem(tag: str, at: Location) -> Problem:
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    return Problem(f"the tag '{shown}' is not allowed",
+                   "specs are plain data: remove the tag (archspec never constructs objects "
+                   "from YAML tags)", at)  # fmt: skip
 
 
 def _limit(event: yaml.Event, file: str, message: str, hint: str) -> SpecError:
@@ -159,25 +178,44 @@ def _implicit(node: yaml.Node) -> bool:
 class _Builder:
     """Builds plain data from a composed node tree, recording the source map."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, limits: Limits = DEFAULT_LIMITS) -> None:
         self.source = SourceMap(file)
+        self.limits = limits
         self.problems: list[Problem] = []
+        self.active: set[int] = set()  # collections being built (to catch `&a [*a]`)
 
     def build(self, node: yaml.Node, path: DataPath) -> Any:
         self.source.values[path] = _mark(node, self.source.file)
         if node.tag not in _SAFE_TAGS and not _implicit(node):
-            self.problems.append(Problem(
-                f"the tag {node.tag!r} is not allowed",
-                "specs are plain data: remove the tag (archspec never constructs objects "
-                "from YAML tags)",
-                _mark(node, self.source.file)))  # fmt: skip
+            self.problems.append(_tag_problem(node.tag, _mark(node, self.source.file)))
             return None
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
+        self._enter(node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        assert isinstance(node, yaml.MappingNode)
-        return self._mapping(node, path)
+            value: Any = [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        else:
+            assert isinstance(node, yaml.MappingNode)
+            value = self._mapping(node, path)
+        self.active.discard(id(node))
+        return value
+
+    def _enter(self, node: yaml.Node, path: DataPath) -> None:
+        """Refuse an alias inside its own anchor, and nesting that aliases make too deep.
+
+        The event guard counts nesting as written; an alias of a deep anchor inside
+        another deep anchor nests deeper still (and ``&a [*a]`` forever).
+        """
+        at = _mark(node, self.source.file)
+        if id(node) in self.active:
+            raise SpecError([Problem(
+                "an alias is used inside its own anchor, which would make an endless value",
+                "use the alias (*name) only after the anchored value (&name) ends", at)])  # fmt: skip
+        if len(path) > self.limits.max_depth:
+            raise SpecError([Problem(
+                f"nesting is deeper than {self.limits.max_depth} levels once aliases are expanded",
+                "flatten the document or use fewer nested aliases", at)])  # fmt: skip
+        self.active.add(id(node))
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         if node.style is not None:  # quoted, literal or folded: always a string
@@ -244,7 +282,9 @@ def parse(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> D
             f"the file is {size:,} bytes, more than the limit of {limits.max_bytes:,}",
             "split the spec or raise the limit", Location(file, 1, 1))])  # fmt: skip
     try:
-        _guard_events(text, file, limits)
+        tags = _guard_events(text, file, limits)
+        if tags:
+            raise SpecError(tags)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_problem(exc, file)]) from None
@@ -253,7 +293,7 @@ def parse(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> D
                                  Location(file, 1, 1))]) from None  # fmt: skip
     if root is None:
         return Document(None, SourceMap(file, {(): Location(file, 1, 1)}))
-    builder = _Builder(file)
+    builder = _Builder(file, limits)
     data = builder.build(root, ())
     if builder.problems:
         raise SpecError(builder.problems)
@@ -266,7 +306,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
 
 
 def _yaml_hint(problem: str) -> str:
-    if "\t" in problem or "tab" in problem:
+    if "'\\t'" in problem or "tab" in problem:  # PyYAML writes the tab as '\t'
         return "indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
         return ("to give a layer keys such as name: or from:, write its kind with a colon "
@@ -298,9 +338,11 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - raw.rfind(b"\n", 0, exc.start)
         raise SpecError([Problem(
-            f"the file is not UTF-8 text (byte {exc.start})", "save the spec as UTF-8",
-            Location(file, 1, 1))]) from None  # fmt: skip
+            f"the file is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})",
+            "save the spec as UTF-8", Location(file, line, col))]) from None  # fmt: skip
     return parse(text, file, limits)
 
 

@@ -13,6 +13,7 @@ exactly the name of a variable. Other strings (``same``, ``fashion-mnist``,
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -100,6 +101,17 @@ def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
 
 
 def _evaluate(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
+    """The value of ``node``; every intermediate result is finite and at most MAX_MAGNITUDE."""
+    value = _apply(node, env, text)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ExprError(f"'{text}' is not a finite number ({value})", "use smaller values")
+        if abs(value) > MAX_MAGNITUDE:
+            raise ExprError(f"'{text}' is too large ({abs(value):.3g})", "use smaller values")
+    return value
+
+
+def _apply(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
@@ -109,16 +121,13 @@ def _evaluate(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         args = [_number(_evaluate(arg, env, text), text) for arg in node.args]
-        return _FUNCTIONS[node.func.id](*args)
+        return _FUNCTIONS[node.func.id](args)  # over a list: min(x) is x, as in a spec
     assert isinstance(node, ast.BinOp)
     left = _number(_evaluate(node.left, env, text), text)
     right = _number(_evaluate(node.right, env, text), text)
     if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
         raise ExprError(f"division by zero in '{text}'", "check the variables' values")
-    result = _BINARY[type(node.op)](left, right)
-    if abs(result) > MAX_MAGNITUDE:
-        raise ExprError(f"'{text}' is too large ({abs(result):.3g})", "use smaller values")
-    return result
+    return _BINARY[type(node.op)](left, right)
 
 
 def _number(value: Any, text: str) -> int | float:

@@ -7,6 +7,7 @@ layer, block and training setting of its parent.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
         raise SpecError([Problem(f"extends names '{parent_ref}', which does not exist "
                                  f"(looked at {parent_path})",
                                  "give a path relative to this spec", at, ("extends",))])  # fmt: skip
-    parent = _read(parent_path, limits, (*chain, here))
+    shown = Path(os.path.normpath(path.parent / parent_ref))  # as the user would write it
+    parent = _read(shown, limits, (*chain, here))
     child = {key: value for key, value in data.items() if key != "extends"}
     source = SourceMap(doc.source.file)
     merged = _merge(parent.data, parent.source, child, doc.source, (), source)

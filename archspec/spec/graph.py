@@ -201,9 +201,10 @@ class Expander:
             return default
         value = self._evaluate(meta[key], (*path, key), scope)
         if key == "when":
-            if isinstance(value, bool | int | float):
-                return bool(value)
-            self.problem((*path, key), f"when must be true, false or a variable; received {value!r}",
+            if isinstance(value, bool):
+                return value
+            self.problem((*path, key), f"when must be true, false or a boolean variable; "
+                         f"received {value!r}",
                          "use a boolean variable, e.g. `when: downsample`", scope.notes)  # fmt: skip
             return None
         if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= self.max_nodes:
@@ -319,14 +320,17 @@ class Expander:
                          f"write them as a mapping", f"e.g. `{op}: {{...}}`", scope.notes)  # fmt: skip
             return None
         ok = True
+        misspelt = set()  # `depht: 4` is one mistake, not also "needs argument 'depth'"
         for key in given:
             if key not in block.args:
+                suggestion = did_you_mean(key, block.args)
+                misspelt.add(suggestion.split("'")[1] if suggestion else "")
                 self.problem((*path, op, key), f"block '{op}' has no argument '{key}'",
-                             did_you_mean(key, block.args) or f"its arguments: {', '.join(block.args) or 'none'}",
+                             suggestion or f"its arguments: {', '.join(block.args) or 'none'}",
                              scope.notes, key=True)  # fmt: skip
                 ok = False
         for key, default in block.args.items():
-            if key not in given and default is None:
+            if key not in given and default is None and key not in misspelt:
                 self.problem((*path, op), f"block '{op}' needs argument '{key}'",
                              f"add `{key}: ...`", scope.notes)  # fmt: skip
                 ok = False
@@ -335,7 +339,7 @@ class Expander:
 
 def _arity_hint(kind: str, low: int) -> str:
     if low > 1:
-        return f"list the inputs: `from: [a, b]` (a {kind} merges several branches)"
+        return f"list the inputs: `from: [a, b]` ({kind} merges several branches)"
     return "merge the branches first with add, concat or multiply"
 
 

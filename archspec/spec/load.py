@@ -113,8 +113,14 @@ def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str
     return env
 
 
+# Text, never arithmetic: file paths and dataset names such as `data/set-2` or `cifar-10`.
+_TEXT_ONLY: tuple[DataPath, ...] = (("train", "data"),)
+
+
 def _evaluate(value: Any, path: DataPath, env: Mapping[str, Scalar], source: SourceMap,
               problems: list[Problem]) -> Any:  # fmt: skip
+    if path in _TEXT_ONLY:
+        return value
     if isinstance(value, str):
         try:
             return resolve(value, env)
@@ -130,8 +136,8 @@ def _evaluate(value: Any, path: DataPath, env: Mapping[str, Scalar], source: Sou
 
 def _train(raw: Any, source: SourceMap, env: Mapping[str, Scalar],
            problems: list[Problem]) -> TrainConfig | None:  # fmt: skip
-    if raw is None:
-        return None
+    if not isinstance(raw, dict):
+        return None  # `train: 5` is reported once, by SpecModel
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from annotated_types import Gt, Len
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic_core import PydanticCustomError
 
 from .graph import NAME, RESERVED
 from .train import TrainConfig
@@ -62,6 +63,16 @@ class SpecModel(Model):
     output: str | None = Field(None, description="The layer that is the network's output; "
                                "default: the last one.")  # fmt: skip
     train: dict[str, Any] | None = None  # validated separately as TrainConfig
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _one_output(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            raise PydanticCustomError(
+                "one_output", "a network has exactly one output; received a list of {count} names",
+                {"count": len(value), "hint": "name one layer; to return several branches, "
+                 "merge them (concat/add) and name the merge"})  # fmt: skip
+        return value
 
     @field_validator("vars")
     @classmethod

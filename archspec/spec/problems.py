@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -24,14 +24,57 @@ def _fields(model: type[BaseModel] | None) -> list[str]:
     return names
 
 
+def _members(annotation: Any) -> list[type[BaseModel]]:
+    """The models of a union annotation (``SGD | Adam | AdamW``)."""
+    return [m for m in get_args(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _tags(member: type[BaseModel]) -> list[str]:
+    """The ``name:`` values that select ``member`` in a discriminated union."""
+    info = member.model_fields.get("name")
+    return [str(tag) for tag in get_args(info.annotation)] if info is not None else []
+
+
 def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The nested model class that ``loc`` (minus its last item) points into."""
-    for item in loc[:-1]:
+    """The nested model class that Pydantic's ``loc`` (minus its last item) points into.
+
+    Inside a discriminated union Pydantic's loc names the member by its tag
+    (``optimizer.sgd.betas``), so the tag picks the member.
+    """
+    items = loc[:-1]
+    i = 0
+    while i < len(items):
+        item = items[i]
         if model is None or not isinstance(item, str) or item not in model.model_fields:
             return None
         annotation = model.model_fields[item].annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            tagged = {tag: m for m in _members(annotation) for tag in _tags(m)}
+            model = tagged.get(items[i + 1]) if i + 1 < len(items) else None
+            i += 1
+        i += 1
     return model
+
+
+def _field_model(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model expected at ``loc`` itself (``model`` for the empty loc)."""
+    if not loc:
+        return model
+    owner = _model_at(model, loc)
+    info = owner.model_fields.get(str(loc[-1])) if owner is not None else None
+    if info is None:
+        return None
+    annotation = info.annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _union_choices(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The tags a discriminated union at ``loc`` accepts."""
+    owner = _model_at(model, loc)
+    info = owner.model_fields.get(str(loc[-1])) if owner is not None and loc else None
+    return [tag for m in _members(info.annotation) for tag in _tags(m)] if info is not None else []
 
 
 def _received(value: Any) -> str:
@@ -39,11 +82,14 @@ def _received(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str, Scalar]) -> tuple[str, str]:
+def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str, Scalar],
+             raw_loc: tuple[Any, ...]) -> tuple[str, str]:  # fmt: skip
+    """Message and hint; ``err["loc"]`` is the data's path, ``raw_loc`` Pydantic's own."""
     kind, loc, value = err["type"], err["loc"], err.get("input")
     field = str(loc[-1]) if loc else ""
+    ctx = err.get("ctx", {})
     if kind == "extra_forbidden":
-        allowed = _fields(_model_at(model, loc))
+        allowed = _fields(_model_at(model, raw_loc))
         hint = did_you_mean(field, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else "remove it")
         return f"unknown key '{field}'", hint
     if kind == "missing":
@@ -54,18 +100,41 @@ def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str,
         hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
         return f"must be {one_of(choices)}; received {_received(value)}", hint or f"use {one_of(choices)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        expected = str(err.get("ctx", {}).get("expected_tags", ""))
+        expected = str(ctx.get("expected_tags", ""))
         choices = [c.strip().strip("'") for c in expected.split(",") if c.strip()]
-        tag = err.get("ctx", {}).get("tag", "")
+        choices = choices or _union_choices(model, raw_loc)
+        tag = ctx.get("tag", "")
         hint = did_you_mean(str(tag), choices) if tag else ""
-        return f"needs a `name:` among {one_of(choices)}", hint or f"use {one_of(choices)}"
+        received = f"; received {_received(tag)}" if tag else ""
+        return f"needs a `name:` among {one_of(choices)}{received}", hint or f"use {one_of(choices)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return _not_a_mapping(_field_model(model, raw_loc), value)
+    if kind in ("too_long", "too_short"):
+        bound = ctx.get("max_length") if kind == "too_long" else ctx.get("min_length")
+        most = "at most" if kind == "too_long" else "at least"
+        return (f"must have {most} {bound} item{'s' if bound != 1 else ''}; received "
+                f"{ctx.get('actual_length')}", "remove items" if kind == "too_long" else "add items")  # fmt: skip
     message = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     hint = unknown_name_hint(value, env) if isinstance(value, str) else ""
+    hint = hint or str(ctx.get("hint", ""))  # custom errors may carry their own fix
+    if kind == "padding":
+        words = did_you_mean(value, ["same", "valid"]) if isinstance(value, str) else ""
+        hint = hint or words or "write e.g. `padding: 1`, `padding: [1, 2]` or `padding: same`"
     if kind in ("int_type", "int_from_float") and isinstance(value, float):
         hint = hint or "use a whole number (// is integer division in expressions)"
-    if kind.endswith("_type") or kind.startswith(("greater", "less", "int", "float", "bool")):
+    if kind.endswith("_type") or kind.startswith(("greater", "less", "int", "float", "bool", "finite")):
         message += f"; received {_received(value)}"
     return message, hint or _default_hint(kind)
+
+
+def _not_a_mapping(target: type[BaseModel] | None, value: Any) -> tuple[str, str]:
+    if target is not None and not target.model_fields:
+        return (f"takes no parameters; received {_received(value)}",
+                "write the kind alone (e.g. `- relu`), with nothing after it")  # fmt: skip
+    required = [name for name, info in (target.model_fields.items() if target else ())
+                if info.is_required()]  # fmt: skip
+    example = ", ".join(f"{name}: ..." for name in required) or "key: value"
+    return f"must be a mapping of keys and values; received {_received(value)}", f"write {{{example}}}"
 
 
 def _default_hint(kind: str) -> str:
@@ -81,6 +150,7 @@ def _default_hint(kind: str) -> str:
         "greater_than_equal": "use a larger value",
         "less_than": "use a smaller value",
         "less_than_equal": "use a smaller value",
+        "finite_number": "write an ordinary number (not .inf or .nan)",
     }.get(kind, "")
 
 
@@ -98,13 +168,19 @@ def from_validation(
     ``loc_map`` renames leading loc items (a shorthand's field → the spec's key).
     """
     problems = []
+    union_paths = set()  # one problem per value that no member of a union accepts
     errors = _drop_misspelt_missing(error.errors(include_url=False), model)
     for err in errors:
-        loc = _data_loc(err["loc"], source, base)
+        keep_last = err["type"] in ("missing", "extra_forbidden")
+        loc = _data_loc(err["loc"], source, base, keep_last)
         if loc_map and loc and str(loc[0]) in loc_map:
             loc = (loc_map[str(loc[0])], *loc[1:])
-        message, hint = _message({**err, "loc": loc}, model, env or {})
         path = (*base, *loc)
+        if len(loc) < len(err["loc"]):  # a union member's error: the first one speaks for all
+            if path in union_paths:
+                continue
+            union_paths.add(path)
+        message, hint = _message({**err, "loc": loc}, model, env or {}, tuple(err["loc"]))
         key = err["type"] == "extra_forbidden"
         problems.append(Problem(message, hint, source.locate(path, key=key), path, notes))
     return problems
@@ -122,11 +198,13 @@ def _drop_misspelt_missing(errors: list[ErrorDetails], model: type[BaseModel] | 
     return [err for err in errors if not (err["type"] == "missing" and tuple(err["loc"]) in typos)]
 
 
-def _data_loc(loc: tuple[Any, ...], source: SourceMap, base: DataPath) -> DataPath:
-    """Pydantic's loc without the items that are not in the data (union tags)."""
+def _data_loc(loc: tuple[Any, ...], source: SourceMap, base: DataPath, keep_last: bool) -> DataPath:
+    """Pydantic's loc without the items that are not in the data: union tags, and the
+    index or field a shorthand adds (``stride: 0`` fails at ``stride[0]``, ``dense: 0`` at
+    ``units``). ``keep_last`` keeps a missing key's name."""
     kept: list[Any] = []
     for i, item in enumerate(loc):
-        if i == len(loc) - 1 or (*base, *kept, item) in source.values:
+        if (keep_last and i == len(loc) - 1) or (*base, *kept, item) in source.values:
             kept.append(item)
     return tuple(kept)
 

@@ -16,7 +16,8 @@ Beta = Annotated[float, Ge(0), Lt(1)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # allow_inf_nan=False: `lr: .inf` (or an expression that overflows) is a mistake
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 def _named(value: Any) -> Any:

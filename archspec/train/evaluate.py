@@ -1,0 +1,100 @@
+"""``archspec eval``: test metrics of a trained run or checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..api import Spec, load, loads
+from ..build.network import Network
+from ..data import load_split
+from ..errors import CheckpointError
+from . import checkpoint
+from .data import Normalizer
+from .loop import evaluate
+from .runtime import Runtime, pick_device
+
+CHOICES = ("best", "last", "final")
+
+
+def checkpoint_path(target: Path, which: str = "best") -> Path:
+    """A run directory's checkpoint (``best``, ``last`` or the ``final`` model), or a file."""
+    if target.is_file():
+        return target
+    if not target.is_dir():
+        raise CheckpointError(f"{target}: no such run directory or checkpoint file",
+                              "give the directory `archspec train` wrote, or a .safetensors file")  # fmt: skip
+    name = "model.safetensors" if which == "final" else f"checkpoints/{which}.safetensors"
+    path = target / name
+    if not path.is_file():
+        raise CheckpointError(f"{target} has no {name}",
+                              f"the run may not have finished: try --which last")  # fmt: skip
+    return path
+
+
+@dataclass
+class Restored:
+    """A trained network with what it needs to take real inputs."""
+
+    spec: Spec
+    network: Network
+    classes: tuple[str, ...]
+    normalizer: Normalizer
+    device: torch.device
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        rank = len(self.spec.input_shape) - 1
+        scale, shift = self.normalizer.coefficients(rank, self.device)
+        return torch.addcmul(shift, x.to(self.device).float(), scale)
+
+
+def restore(target: Path, which: str = "best", spec_file: Path | None = None,
+            device: str = "auto") -> Restored:  # fmt: skip
+    """Rebuild the network of a run/checkpoint and load its weights (safetensors only)."""
+    path = checkpoint_path(target, which)
+    ckpt = checkpoint.load(path)
+    if spec_file is not None:
+        spec = load(spec_file)
+    elif "spec" in ckpt.meta:
+        spec = loads(ckpt.meta["spec"], f"{path} (embedded spec)")
+    else:
+        raise CheckpointError(f"{path} does not embed its spec",
+                              "pass the spec it was trained from with --spec SPEC")  # fmt: skip
+    network = spec.build()
+    checkpoint.load_weights(network, ckpt, path)
+    dev = pick_device(device)
+    network.to(dev).eval()
+    meta = ckpt.meta
+    classes = tuple(meta.get("classes") or (str(i) for i in range(spec.plan().output_shape[0])))
+    normalizer = Normalizer.from_json(meta["normalizer"]) if "normalizer" in meta else _identity(spec)
+    return Restored(spec, network, classes, normalizer, dev)
+
+
+def _identity(spec: Spec) -> Normalizer:
+    channels = spec.input_shape[0]
+    return Normalizer((0.0,) * channels, (1.0,) * channels, True)
+
+
+def run_eval(target: Path, *, which: str = "best", split: str | None = None,
+             dataset: str | None = None, data_dir: Path | None = None, download: bool = True,
+             spec_file: Path | None = None, device: str = "auto") -> dict[str, Any]:  # fmt: skip
+    restored = restore(target, which, spec_file, device)
+    config = restored.spec.train
+    data = config.data if config is not None else None
+    split = split or (data.test if data is not None and data.test else "test")
+    path = Path(data.path) if data is not None and data.path else None
+    name = dataset or (data.dataset if data is not None else None)
+    part = load_split(dataset=name, path=None if dataset else path, split=split,
+                      input_shape=restored.spec.input_shape, data_dir=data_dir, download=download)  # fmt: skip
+    restored.network.logits_only = True
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    tally, confusion = evaluate(restored.network, part.x, part.y, restored.inputs, loss_fn,
+                                Runtime(restored.device), 512, len(restored.classes))  # fmt: skip
+    assert confusion is not None
+    return {"checkpoint": str(checkpoint_path(target, which)), "split": part.origin,
+            "examples": int(tally.seen), "loss": tally.mean_loss, "accuracy": tally.accuracy,
+            "classes": list(restored.classes), "confusion": confusion.tolist()}  # fmt: skip

@@ -1,0 +1,260 @@
+"""The training loop: epochs of shuffled in-memory batches, validation, checkpoints.
+
+Cross-entropy is computed on the logits: when a spec ends in ``softmax`` (or
+``log_softmax``) the network runs with ``logits_only`` while training and
+evaluating the loss — ``CrossEntropyLoss`` applies log-softmax itself, so the
+maths is the same without a double softmax; predictions (``eval``, ``predict``)
+keep the final softmax and report probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..build.network import Network
+from ..errors import TrainingError
+from ..spec.train import SGD, TrainConfig
+from . import checkpoint
+from .data import Data, batches, epoch_order, shard
+from .metrics import MetricsLog, Tally
+from .runtime import Runtime
+from .schedule import learning_rate, momentum
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class Interrupted(Exception):
+    """Ctrl-C: a final checkpoint was written; the run can be resumed."""
+
+
+@dataclass
+class Progress:
+    """Where the run stands; saved in every checkpoint."""
+
+    epoch: int = 0  # the epoch in progress (0-based)
+    step_in_epoch: int = 0  # batches of it already done
+    global_step: int = 0
+    tally: Tally = field(default_factory=Tally)
+    best: float | None = None
+    best_epoch: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                "global_step": self.global_step, "tally": self.tally.to_list(),
+                "best": self.best, "best_epoch": self.best_epoch}  # fmt: skip
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Progress:
+        return Progress(data["epoch"], data["step_in_epoch"], data["global_step"],
+                        Tally.from_list(data["tally"]), data["best"], data["best_epoch"])  # fmt: skip
+
+
+def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    opt = config.optimizer
+    if isinstance(opt, SGD):
+        return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov,
+                               weight_decay=opt.weight_decay)  # fmt: skip
+    cls = torch.optim.Adam if opt.name == "adam" else torch.optim.AdamW
+    return cls(params, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
+
+
+class Trainer:
+    def __init__(self, network: Network, config: TrainConfig, data: Data, runtime: Runtime,
+                 log: MetricsLog | None, save: Callable[[str, Progress], None]) -> None:  # fmt: skip
+        self.network = network
+        self.config = config
+        self.data = data
+        self.rt = runtime
+        self.log = log
+        self.save = save
+        self.listeners: list[Listener] = []
+        network.to(runtime.device)
+        network.logits_only = True
+        self.model: nn.Module = network
+        if runtime.distributed:
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
+        self.optimizer = make_optimizer(config, network.parameters())
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.loss.label_smoothing, reduction="sum")
+        self.rank = len(network.plan.input_shape) - 1
+        self.scale, self.shift = data.normalizer.coefficients(self.rank, runtime.device)
+        self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
+        self.steps_per_epoch = math.ceil(len(self.train_y) / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.progress = Progress()
+        self._stop_requested = False
+
+    def _on_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the dataset where the model is (one copy, uint8), so a batch is one gather."""
+        return x.to(self.rt.device), y.to(self.rt.device)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, x.float(), self.scale)
+
+    # ----------------------------------------------------------------- state
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = checkpoint.model_tensors(self.network)
+        optim, optim_meta = checkpoint.optimizer_tensors(self.optimizer)
+        tensors.update(optim)
+        tensors.update(checkpoint.rng_tensors())
+        return tensors, {"progress": self.progress.to_json(), "optimizer": optim_meta}
+
+    def restore(self, ckpt: checkpoint.Checkpoint, origin: Any) -> None:
+        checkpoint.load_weights(self.network, ckpt, origin)
+        checkpoint.restore_optimizer(self.optimizer, ckpt)
+        checkpoint.restore_rng(ckpt)
+        self.progress = Progress.from_json(ckpt.meta["progress"])
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> Progress:
+        previous = self._install_interrupt_handler()
+        try:
+            while self.progress.epoch < self.config.epochs:
+                self._epoch()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        return self.progress
+
+    def _epoch(self) -> None:
+        p = self.progress
+        self.model.train()
+        order = epoch_order(len(self.train_y), self.config.seed, p.epoch)
+        started, seen_at_start = time.perf_counter(), p.tally.seen
+        self._emit("epoch_start", {"epoch": p.epoch + 1, "done": p.step_in_epoch})
+        for idx in batches(order, self.config.batch_size, p.step_in_epoch):
+            self._step(idx.to(self.rt.device))
+            if self._stop_requested:
+                self.save("last", p)
+                raise Interrupted()
+            if self.config.checkpoint_every and p.global_step % self.config.checkpoint_every == 0:
+                self.save("last", p)
+        elapsed = time.perf_counter() - started
+        self._end_epoch((p.tally.seen - seen_at_start) / max(elapsed, 1e-9))
+
+    def _step(self, idx: torch.Tensor) -> None:
+        p = self.progress
+        n_global = len(idx)
+        local = shard(idx, self.rt.rank, self.rt.world)
+        x, y = self.inputs(self.train_x[local]), self.train_y[local]
+        lr = self._set_hyperparameters(p.global_step)
+        out = self.model(x)
+        loss_sum = self.loss_fn(out, y)
+        # Each rank's summed loss over the global batch size, times world (DDP averages
+        # gradients): the update is exactly the single-process mean over the global batch.
+        (loss_sum * (self.rt.world / n_global)).backward()
+        stats = torch.stack([loss_sum.detach(), (out.argmax(1) == y).sum().to(loss_sum.dtype)])
+        loss_value, correct = self.rt.sum(stats.tolist())
+        if not math.isfinite(loss_value):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingError(
+                f"the loss became {loss_value} at epoch {p.epoch + 1}, step {p.step_in_epoch + 1} "
+                f"(lr {lr:.3g}); training stopped and nothing was saved after the last checkpoint",
+                "lower the learning rate (--lr), add batchnorm, or check the data for NaNs")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        p.tally.add(loss_value, correct, n_global)
+        p.step_in_epoch += 1
+        p.global_step += 1
+        self._emit("step", {"loss": loss_value / n_global, "acc": correct / n_global, "lr": lr,
+                            "epoch": p.epoch + 1, "step": p.step_in_epoch})  # fmt: skip
+        if self.log is not None and p.global_step % self.config.log_every == 0:
+            self.log.write({"type": "step", "epoch": p.epoch + 1, "step": p.global_step,
+                            "loss": loss_value / n_global, "acc": correct / n_global, "lr": lr})  # fmt: skip
+
+    def _set_hyperparameters(self, step: int) -> float:
+        c = self.config
+        lr = learning_rate(c.schedule, c.optimizer.lr, step, self.steps_per_epoch, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+            if "betas" in group:
+                group["betas"] = (momentum(c.schedule, group["betas"][0], step, self.total_steps),
+                                  group["betas"][1])  # fmt: skip
+            elif group.get("momentum"):
+                group["momentum"] = momentum(c.schedule, group["momentum"], step, self.total_steps)
+        return lr
+
+    def _end_epoch(self, images_per_s: float) -> None:
+        p = self.progress
+        record: dict[str, Any] = {"type": "epoch", "epoch": p.epoch + 1, "step": p.global_step,
+                                  "train_loss": p.tally.mean_loss, "train_acc": p.tally.accuracy,
+                                  "lr": self.optimizer.param_groups[0]["lr"],
+                                  "images_per_s": images_per_s}  # fmt: skip
+        if self.data.val is not None:
+            val = self.evaluate(self.data.val.x, self.data.val.y)
+            record.update(val_loss=val.mean_loss, val_acc=val.accuracy)
+        metric = record.get("val_acc", record["train_acc"])
+        improved = p.best is None or metric > p.best
+        if improved:
+            p.best, p.best_epoch = metric, p.epoch + 1
+        if self.log is not None:
+            self.log.write(record)
+        p.epoch += 1
+        p.step_in_epoch = 0
+        p.tally = Tally()
+        self.save("last", p)
+        if improved:
+            self.save("best", p)
+        self._emit("epoch_end", record)
+
+    # ------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, classes: int | None = None) -> Tally:
+        return evaluate(self.network, x, y, self.inputs, self.loss_fn, self.rt,
+                        self.config.eval_batch_size or max(self.config.batch_size * 4, 256),
+                        classes)[0]  # fmt: skip
+
+    # ------------------------------------------------------------- signals
+    def _install_interrupt_handler(self) -> Any:
+        if not self.rt.is_main and self.rt.distributed:
+            return None
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self._stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: now
+
+        try:
+            return signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not in the main thread
+            return None
+
+    def _emit(self, event: str, data: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(event, data)
+
+
+@torch.no_grad()
+def evaluate(network: Network, x: torch.Tensor, y: torch.Tensor,
+             prepare: Callable[[torch.Tensor], torch.Tensor], loss_fn: nn.Module, rt: Runtime,
+             batch_size: int, classes: int | None = None) -> tuple[Tally, torch.Tensor | None]:  # fmt: skip
+    """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``,
+    each rank taking its share; the totals are summed over ranks."""
+    was_training = network.training
+    network.eval()
+    mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
+    stats = torch.zeros(3, dtype=torch.float64)
+    confusion = torch.zeros((classes, classes), dtype=torch.int64) if classes else None
+    for first in range(0, len(mine), batch_size):
+        idx = mine[first:first + batch_size].to(x.device)
+        xb, yb = prepare(x[idx].to(rt.device)), y[idx].to(rt.device)
+        out = network(xb)
+        pred = out.argmax(1)
+        stats += torch.tensor([loss_fn(out, yb).item(), (pred == yb).sum().item(), len(idx)],
+                              dtype=torch.float64)  # fmt: skip
+        if confusion is not None:
+            flat = (yb * classes + pred).cpu()
+            confusion += torch.bincount(flat, minlength=classes * classes).view(classes, classes)
+    network.train(was_training)
+    total = rt.sum(stats.tolist())
+    if confusion is not None:
+        confusion = rt.sum_tensor(confusion)
+    return Tally(*total), confusion

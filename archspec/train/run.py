@@ -1,0 +1,276 @@
+"""``archspec train``: a spec → a run directory with metrics, checkpoints, curves, test results.
+
+Run directory (``runs/<name>-<timestamp>/`` by default)::
+
+    spec.yaml                   the resolved spec (extends merged, overrides applied)
+    run.json                    versions, device, data, status, final numbers
+    metrics.jsonl               one JSON object per epoch and every ``log_every`` steps
+    checkpoints/last.safetensors, checkpoints/best.safetensors
+    model.safetensors           final weights only (for export / predict)
+    curves.png                  loss and accuracy per epoch
+    test.json                   test loss, accuracy and confusion matrix
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import ValidationError
+
+from .. import __version__
+from ..api import Spec, loads
+from ..build.network import Network
+from ..errors import CheckpointError, DataError, TrainingError, UsageError
+from ..io import write_text
+from ..spec.train import TrainConfig
+from . import checkpoint, memory
+from .data import Data, prepare
+from .display import Display
+from .loop import Interrupted, Progress, Trainer, evaluate
+from .metrics import MetricsLog, plot_curves
+from .runtime import Runtime, set_threads, start, stop
+
+
+@dataclass
+class Options:
+    """Command-line overrides of the spec's ``train:`` section, and run settings."""
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    device: str | None = None
+    seed: int | None = None
+    threads: int | None = None
+    dataset: str | None = None
+    data_dir: Path | None = None
+    download: bool = True
+    out: Path | None = None
+    quiet: bool = False
+    argv: list[str] = field(default_factory=list)
+
+
+def resolve_config(spec: Spec, opts: Options) -> TrainConfig:
+    """The spec's training section with the command-line overrides applied and validated."""
+    base: dict[str, Any] = spec.train.model_dump() if spec.train is not None else {}
+    if not base and opts.dataset is None:
+        where = spec.path or spec.name
+        raise UsageError(f"{where} has no `train:` section",
+                         "add one (see specs/mnist_cnn.yaml) or pass --dataset mnist")  # fmt: skip
+    if opts.dataset is not None:
+        base["data"] = {**base.get("data", {}), "dataset": opts.dataset, "path": None}
+    overrides = {"epochs": opts.epochs, "batch_size": opts.batch_size, "device": opts.device,
+                 "seed": opts.seed, "threads": opts.threads}  # fmt: skip
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    if opts.lr is not None:
+        base["optimizer"] = {**base.get("optimizer", {"name": "adam"}), "lr": opts.lr}
+    try:
+        return TrainConfig.model_validate(base)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"invalid training setting {where}: {first['msg']}",
+                         "check the command-line overrides") from None  # fmt: skip
+
+
+def resolved_spec(spec: Spec, config: TrainConfig) -> str:
+    """The spec as YAML with ``extends`` merged, the final training settings, absolute paths."""
+    data = {k: v for k, v in dict(spec.data).items() if k != "extends"}
+    train = config.model_dump(mode="json")
+    if train["data"]["path"] and spec.path is not None:
+        train["data"]["path"] = str((spec.path.parent / train["data"]["path"]).resolve())
+    data["name"] = spec.name
+    data["train"] = train
+    header = f"# resolved by archspec {__version__} from {spec.path or '<string>'}\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def new_run_dir(name: str, out: Path | None) -> Path:
+    if out is not None:
+        if out.exists() and any(out.iterdir()):
+            raise UsageError(f"run directory {out} already exists and is not empty",
+                             f"continue it with --resume {out}, or choose another --out")  # fmt: skip
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / f"{name}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path("runs") / f"{name}-{stamp}-{suffix}"
+    return path
+
+
+@dataclass
+class Run:
+    """Everything one training run needs, created fresh or rebuilt from a run directory."""
+
+    dir: Path
+    spec: Spec
+    config: TrainConfig
+    spec_text: str
+    runtime: Runtime
+    data: Data
+    network: Network
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+    def meta(self) -> dict[str, Any]:
+        return {"spec": self.spec_text, "name": self.spec.name, "classes": list(self.data.train.classes),
+                "normalizer": self.data.normalizer.to_json(), "archspec": __version__,
+                "world": self.runtime.world}  # fmt: skip
+
+    def write_info(self, **updates: Any) -> None:
+        self.info.update(updates)
+        if self.runtime.is_main:
+            write_text(self.dir / "run.json", json.dumps(self.info, indent=2) + "\n")
+
+
+def _setup(spec: Spec, spec_text: str, config: TrainConfig, run_dir: Path, opts: Options) -> Run:
+    runtime = start(config.device)
+    threads = set_threads(config.threads, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    base = spec.path.parent if spec.path is not None else None
+    data = prepare(config.data, spec.input_shape, config.seed, base=base, data_dir=opts.data_dir,
+                   download=opts.download)  # fmt: skip
+    _check_classes(spec, data)
+    plan = spec.plan()
+    free = memory.available_bytes() if runtime.device.type == "cpu" else _cuda_free(runtime)
+    memory.check(plan, config, free, str(runtime.device), data.train.x.nbytes)
+    torch.manual_seed(config.seed)
+    network = spec.build()
+    torch.manual_seed(config.seed + runtime.rank)  # per-rank dropout streams
+    info = {"archspec": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "command": opts.argv, "spec": str(spec.path) if spec.path else None, "name": spec.name,
+            "device": str(runtime.device), "world_size": runtime.world, "threads": threads,
+            "data": {"train": data.train.origin, "val": data.val.origin if data.val else None,
+                     "test": data.test.origin if data.test else None,
+                     "train_examples": len(data.train.y),
+                     "val_examples": len(data.val.y) if data.val else 0},
+            "classes": list(data.train.classes), "status": "running",
+            "created": datetime.now().isoformat(timespec="seconds")}  # fmt: skip
+    return Run(run_dir, spec, config, spec_text, runtime, data, network, info)
+
+
+def _cuda_free(runtime: Runtime) -> int | None:
+    if runtime.device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(runtime.device)
+    return int(free)
+
+
+def _check_classes(spec: Spec, data: Data) -> None:
+    out = spec.plan().output_shape
+    classes = len(data.train.classes)
+    if len(out) != 1:
+        raise DataError(f"{spec.name} outputs {'×'.join(map(str, out))} per example, but "
+                        "classification needs one score per class",
+                        f"end the network with `- dense: {classes}`")  # fmt: skip
+    if out[0] < classes:
+        raise DataError(f"{spec.name} outputs {out[0]} scores but {data.train.origin} has "
+                        f"{classes} classes", f"make the last dense layer `dense: {classes}`")  # fmt: skip
+
+
+def train(spec: Spec, opts: Options) -> Path:
+    """Train ``spec`` from scratch; returns the run directory."""
+    config = resolve_config(spec, opts)
+    text = resolved_spec(spec, config)
+    run_dir = new_run_dir(spec.name, opts.out)
+    run = _setup(spec, text, config, run_dir, opts)
+    if run.runtime.is_main:
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        write_text(run.dir / "spec.yaml", text)
+        run.write_info()
+        (run.dir / "metrics.jsonl").touch()
+    return _execute(run, None, opts)
+
+
+def resume(run_dir: Path, opts: Options) -> Path:
+    """Continue the run in ``run_dir`` from its last checkpoint."""
+    spec_file = run_dir / "spec.yaml"
+    last = run_dir / "checkpoints" / "last.safetensors"
+    if not spec_file.is_file() or not last.is_file():
+        raise CheckpointError(f"{run_dir} is not a resumable run directory (needs spec.yaml and "
+                              "checkpoints/last.safetensors)",
+                              "give the directory `archspec train` created")  # fmt: skip
+    text = spec_file.read_text(encoding="utf-8")
+    spec = loads(text, str(spec_file))
+    config = resolve_config(spec, Options(device=opts.device))
+    run = _setup(spec, text, config, run_dir, opts)
+    info_file = run_dir / "run.json"
+    if info_file.is_file():
+        run.info = {**json.loads(info_file.read_text(encoding="utf-8")), "device": run.info["device"]}
+    return _execute(run, checkpoint.load(last), opts)
+
+
+def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Path:
+    log = MetricsLog(run.dir / "metrics.jsonl") if run.runtime.is_main else None
+
+    def save(which: str, progress: Progress) -> None:
+        if run.runtime.is_main:
+            tensors, meta = trainer.state()
+            checkpoint.save(run.checkpoints / f"{which}.safetensors", tensors, {**meta, **run.meta()})
+
+    trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save)
+    if ckpt is not None:
+        trainer.restore(ckpt, run.checkpoints / "last.safetensors")
+        if log is not None:
+            log.truncate_after(trainer.progress.global_step, trainer.progress.epoch)
+    display = Display(trainer.steps_per_epoch, run.config.epochs, run.config.batch_size,
+                      opts.quiet or not run.runtime.is_main)  # fmt: skip
+    trainer.listeners.append(display)
+    started = time.perf_counter()
+    try:
+        trainer.run()
+    except Interrupted:
+        display.close()
+        run.write_info(status="interrupted")
+        raise Interrupted(str(run.dir)) from None
+    except TrainingError:
+        display.close()
+        run.write_info(status="failed")
+        raise
+    finally:
+        display.close()
+    _finish(run, trainer, time.perf_counter() - started, opts)
+    stop(run.runtime)
+    return run.dir
+
+
+def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
+    test: dict[str, Any] | None = None
+    if run.data.test is not None:
+        classes = len(run.data.train.classes)
+        tally, confusion = evaluate(
+            run.network, run.data.test.x, run.data.test.y, trainer.inputs, trainer.loss_fn,
+            run.runtime, max(run.config.batch_size * 4, 256), classes)  # fmt: skip
+        assert confusion is not None
+        test = {"split": run.data.test.origin, "examples": int(tally.seen), "loss": tally.mean_loss,
+                "accuracy": tally.accuracy, "classes": list(run.data.train.classes),
+                "confusion": confusion.tolist()}  # fmt: skip
+    if not run.runtime.is_main:
+        return
+    checkpoint.save(run.dir / "model.safetensors",
+                    {k[len(checkpoint.MODEL):]: v for k, v in checkpoint.model_tensors(run.network).items()},
+                    run.meta())  # fmt: skip
+    if test is not None:
+        write_text(run.dir / "test.json", json.dumps(test, indent=2) + "\n")
+    records = trainer.log.records if trainer.log is not None else []
+    plot_curves(records, run.dir / "curves.png", run.spec.name)
+    p = trainer.progress
+    run.write_info(status="completed", seconds=round(seconds, 1), best_epoch=p.best_epoch,
+                   best_metric=p.best, test_accuracy=test["accuracy"] if test else None)  # fmt: skip
+    if not opts.quiet:
+        from .summary import print_summary
+
+        print_summary(run.dir, run.spec.name, records, test, p, seconds, sys.stdout)
