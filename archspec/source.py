@@ -210,7 +210,8 @@ class _Builder:
         if id(node) in self.active:
             raise SpecError([Problem(
                 "an alias is used inside its own anchor, which would make an endless value",
-                "use the alias (*name) only after the anchored value (&name) ends", at)])  # fmt: skip
+                "use the alias (*name) only after the anchored value (&name) ends",
+                at)])  # fmt: skip
         if len(path) > self.limits.max_depth:
             raise SpecError([Problem(
                 f"nesting is deeper than {self.limits.max_depth} levels once aliases are expanded",

@@ -25,6 +25,15 @@ def add_parser(verbs: Any) -> None:
     p.add_argument("--no-download", action="store_true", help="never download datasets")
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME-TIME)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    d = p.add_argument_group("distributed (torch.distributed / torchrun)")
+    d.add_argument("--nproc-per-node", type=int, metavar="N",
+                   help="start N data-parallel workers on this machine through torchrun")
+    d.add_argument("--nnodes", default="1", help="number of machines (or MIN:MAX)")
+    d.add_argument("--node-rank", type=int, default=0, help="this machine's rank")
+    d.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="rendezvous address shared by all machines (multi-node)")
+    d.add_argument("--max-restarts", type=int, default=0,
+                   help="restart the worker group this often after a failure (it resumes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
                    seed=args.seed, threads=args.threads, dataset=args.dataset,
                    data_dir=args.data_dir, download=not args.no_download, out=args.out,
                    quiet=args.quiet, argv=sys.argv)  # fmt: skip
+    if args.nproc_per_node is not None:
+        return _launch(args)
     if args.resume is not None:
         changed = [flag for flag, value in (("SPEC", args.spec), ("--epochs", args.epochs),
                    ("--batch-size", args.batch_size), ("--lr", args.lr), ("--seed", args.seed),
@@ -58,6 +69,54 @@ def run(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         return _interrupted(Path(str(exc)) if str(exc) else None)
     return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Start the workers through torchrun with a fixed run directory."""
+    from ..errors import UsageError
+    from ..train.launch import Launch, launch
+    from ..train.run import check_new_run_dir, default_run_dir
+    from ..train.runtime import launched_by_torchrun
+
+    if args.nproc_per_node < 1:
+        raise UsageError(f"--nproc-per-node must be at least 1, got {args.nproc_per_node}")
+    if launched_by_torchrun():
+        raise UsageError("--nproc-per-node starts torchrun itself; under torchrun, leave it out")
+    worker = _strip_launcher_flags(sys.argv[1:])
+    if args.resume is not None:
+        run_dir = args.resume
+    else:
+        if args.spec is None:
+            raise UsageError("train needs a SPEC file, or --resume RUN_DIR")
+        from .. import api
+
+        spec = api.load(Path(args.spec))  # report spec errors once, before any worker starts
+        run_dir = args.out or default_run_dir(spec.name)
+        check_new_run_dir(run_dir)
+        if args.out is None:
+            worker += ["--out", str(run_dir)]
+    launch(Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint,
+                  max_restarts=args.max_restarts), worker, run_dir)  # fmt: skip
+    return 0
+
+
+_LAUNCHER_FLAGS = {"--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint", "--max-restarts"}
+
+
+def _strip_launcher_flags(argv: list[str]) -> list[str]:
+    """The worker's command line: ours without the launcher's own flags."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _LAUNCHER_FLAGS:
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return out
 
 
 def _interrupted(run_dir: Path | None) -> int:

@@ -205,7 +205,8 @@ class Expander:
                 return value
             self.problem((*path, key), f"when must be true, false or a boolean variable; "
                          f"received {value!r}",
-                         "use a boolean variable, e.g. `when: downsample`", scope.notes)  # fmt: skip
+                         "use a boolean variable, e.g. `when: downsample`",
+                         scope.notes)  # fmt: skip
             return None
         if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= self.max_nodes:
             return value

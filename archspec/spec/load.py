@@ -79,6 +79,10 @@ def validate_document(doc: Document, path: Path | None,
             f"{type(data).__name__ if data is not None else 'nothing'}",
             "see specs/mnist_cnn.yaml for the layout", source.locate(()))])  # fmt: skip
     problems: list[Problem] = []
+    if "extends" in data:  # a file's `extends:` is merged away by read_spec; text has no folder
+        problems.append(Problem("extends needs the spec to be a file (its path is relative to it)",
+                                "save the spec and load it with archspec.load(path)",
+                                source.locate(("extends",)), ("extends",)))  # fmt: skip
     env = _variables(data.get("vars"), source, problems)
     evaluated = {key: _evaluate(value, (key,), env, source, problems) if key in ("input", "train")
                  else value for key, value in data.items()}  # fmt: skip

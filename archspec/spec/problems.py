@@ -67,7 +67,8 @@ def _field_model(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[Ba
     if info is None:
         return None
     annotation = info.annotation
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return annotation if is_model else None
 
 
 def _union_choices(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
@@ -106,14 +107,15 @@ def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str,
         tag = ctx.get("tag", "")
         hint = did_you_mean(str(tag), choices) if tag else ""
         received = f"; received {_received(tag)}" if tag else ""
-        return f"needs a `name:` among {one_of(choices)}{received}", hint or f"use {one_of(choices)}"
+        message = f"needs a `name:` among {one_of(choices)}{received}"
+        return message, hint or f"use {one_of(choices)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return _not_a_mapping(_field_model(model, raw_loc), value)
     if kind in ("too_long", "too_short"):
         bound = ctx.get("max_length") if kind == "too_long" else ctx.get("min_length")
-        most = "at most" if kind == "too_long" else "at least"
-        return (f"must have {most} {bound} item{'s' if bound != 1 else ''}; received "
-                f"{ctx.get('actual_length')}", "remove items" if kind == "too_long" else "add items")  # fmt: skip
+        most, fix = ("at most", "remove items") if kind == "too_long" else ("at least", "add items")
+        plural = "s" if bound != 1 else ""
+        return f"must have {most} {bound} item{plural}; received {ctx.get('actual_length')}", fix
     message = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     hint = unknown_name_hint(value, env) if isinstance(value, str) else ""
     hint = hint or str(ctx.get("hint", ""))  # custom errors may carry their own fix
@@ -122,7 +124,8 @@ def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str,
         hint = hint or words or "write e.g. `padding: 1`, `padding: [1, 2]` or `padding: same`"
     if kind in ("int_type", "int_from_float") and isinstance(value, float):
         hint = hint or "use a whole number (// is integer division in expressions)"
-    if kind.endswith("_type") or kind.startswith(("greater", "less", "int", "float", "bool", "finite")):
+    numeric = ("greater", "less", "int", "float", "bool", "finite")
+    if kind.endswith("_type") or kind.startswith(numeric):
         message += f"; received {_received(value)}"
     return message, hint or _default_hint(kind)
 
@@ -134,7 +137,8 @@ def _not_a_mapping(target: type[BaseModel] | None, value: Any) -> tuple[str, str
     required = [name for name, info in (target.model_fields.items() if target else ())
                 if info.is_required()]  # fmt: skip
     example = ", ".join(f"{name}: ..." for name in required) or "key: value"
-    return f"must be a mapping of keys and values; received {_received(value)}", f"write {{{example}}}"
+    message = f"must be a mapping of keys and values; received {_received(value)}"
+    return message, f"write {{{example}}}"
 
 
 def _default_hint(kind: str) -> str:
@@ -210,11 +214,12 @@ def _data_loc(loc: tuple[Any, ...], source: SourceMap, base: DataPath, keep_last
 
 
 def dedupe(problems: Iterable[Problem]) -> list[Problem]:
-    """Drop repeats (a block used many times reports each of its mistakes once)."""
-    seen: set[tuple[object, str]] = set()
+    """Keep the first problem of each value: a block used many times reports each of its
+    mistakes once, and a value whose expression failed is not also called the wrong type."""
+    seen: set[tuple[object, object]] = set()
     out = []
     for problem in problems:
-        key = (problem.location, problem.message)
+        key = (problem.location, problem.path or problem.message)
         if key not in seen:
             seen.add(key)
             out.append(problem)

@@ -38,7 +38,7 @@ from .data import Data, prepare
 from .display import Display
 from .loop import Interrupted, Progress, Trainer, evaluate
 from .metrics import MetricsLog, plot_curves
-from .runtime import Runtime, set_threads, start, stop
+from .runtime import Runtime, set_threads, shared_path, start, stop
 
 
 @dataclass
@@ -94,12 +94,8 @@ def resolved_spec(spec: Spec, config: TrainConfig) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def new_run_dir(name: str, out: Path | None) -> Path:
-    if out is not None:
-        if out.exists() and any(out.iterdir()):
-            raise UsageError(f"run directory {out} already exists and is not empty",
-                             f"continue it with --resume {out}, or choose another --out")  # fmt: skip
-        return out
+def default_run_dir(name: str) -> Path:
+    """``runs/<name>-<timestamp>``, with a suffix if that exists already."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path("runs") / f"{name}-{stamp}"
     suffix = 1
@@ -107,6 +103,13 @@ def new_run_dir(name: str, out: Path | None) -> Path:
         suffix += 1
         path = Path("runs") / f"{name}-{stamp}-{suffix}"
     return path
+
+
+def check_new_run_dir(path: Path) -> None:
+    """A new run never writes into an existing run (nothing is ever overwritten)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UsageError(f"run directory {path} already exists and is not empty",
+                         f"continue it with --resume {path}, or choose another --out")  # fmt: skip
 
 
 @dataclass
@@ -137,8 +140,8 @@ class Run:
             write_text(self.dir / "run.json", json.dumps(self.info, indent=2) + "\n")
 
 
-def _setup(spec: Spec, spec_text: str, config: TrainConfig, run_dir: Path, opts: Options) -> Run:
-    runtime = start(config.device)
+def _setup(spec: Spec, spec_text: str, config: TrainConfig, run_dir: Path, opts: Options,
+           runtime: Runtime) -> Run:  # fmt: skip
     threads = set_threads(config.threads, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     base = spec.path.parent if spec.path is not None else None
     data = prepare(config.data, spec.input_shape, config.seed, base=base, data_dir=opts.data_dir,
@@ -182,11 +185,20 @@ def _check_classes(spec: Spec, data: Data) -> None:
 
 
 def train(spec: Spec, opts: Options) -> Path:
-    """Train ``spec`` from scratch; returns the run directory."""
+    """Train ``spec`` from scratch; returns the run directory.
+
+    Under torchrun every worker calls this; they agree on one run directory (rank 0's),
+    only rank 0 writes it, and a group restarted by torchrun resumes its checkpoint.
+    """
     config = resolve_config(spec, opts)
+    runtime = start(config.device)
+    run_dir = shared_path(runtime, opts.out or default_run_dir(spec.name))
+    if restarted() and (run_dir / "checkpoints" / "last.safetensors").is_file():
+        return resume(run_dir, opts, runtime)
+    check_new_run_dir(run_dir)
+    runtime.barrier()  # every rank has checked before rank 0 creates anything
     text = resolved_spec(spec, config)
-    run_dir = new_run_dir(spec.name, opts.out)
-    run = _setup(spec, text, config, run_dir, opts)
+    run = _setup(spec, text, config, run_dir, opts, runtime)
     if run.runtime.is_main:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         write_text(run.dir / "spec.yaml", text)
@@ -195,7 +207,12 @@ def train(spec: Spec, opts: Options) -> Path:
     return _execute(run, None, opts)
 
 
-def resume(run_dir: Path, opts: Options) -> Path:
+def restarted() -> bool:
+    """True in a worker group that torchrun restarted after a failure."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def resume(run_dir: Path, opts: Options, runtime: Runtime | None = None) -> Path:
     """Continue the run in ``run_dir`` from its last checkpoint."""
     spec_file = run_dir / "spec.yaml"
     last = run_dir / "checkpoints" / "last.safetensors"
@@ -206,10 +223,12 @@ def resume(run_dir: Path, opts: Options) -> Path:
     text = spec_file.read_text(encoding="utf-8")
     spec = loads(text, str(spec_file))
     config = resolve_config(spec, Options(device=opts.device))
-    run = _setup(spec, text, config, run_dir, opts)
+    runtime = runtime or start(config.device)
+    run = _setup(spec, text, config, run_dir, opts, runtime)
     info_file = run_dir / "run.json"
     if info_file.is_file():
-        run.info = {**json.loads(info_file.read_text(encoding="utf-8")), "device": run.info["device"]}
+        run.info = {**json.loads(info_file.read_text(encoding="utf-8")),
+                    "device": run.info["device"], "world_size": runtime.world}  # fmt: skip
     return _execute(run, checkpoint.load(last), opts)
 
 
@@ -232,6 +251,14 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     started = time.perf_counter()
     try:
         trainer.run()
+    except RuntimeError as exc:
+        if not run.runtime.distributed:
+            raise
+        display.close()  # a collective failed: a peer died or the network went away
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"lost contact with the other workers ({first})",
+                            f"the last checkpoint in {run.dir} is intact: resume with --resume "
+                            f"{run.dir}") from None  # fmt: skip
     except Interrupted:
         display.close()
         run.write_info(status="interrupted")

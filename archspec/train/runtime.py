@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -98,8 +99,13 @@ def start(device_name: str) -> Runtime:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    timeout = timedelta(seconds=DIST_TIMEOUT_S)
     try:
-        dist.init_process_group(backend, timeout=timedelta(seconds=DIST_TIMEOUT_S))
+        store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))
+        # keys of a group torchrun restarted must not meet the dead group's stale addresses
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = dist.PrefixStore(f"archspec/attempt{attempt}", store)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
     except (RuntimeError, ValueError) as exc:
         raise UsageError(f"could not join the process group ({backend}): {exc}",
                          "check torchrun's --rdzv-endpoint / MASTER_ADDR and that every node "
@@ -107,6 +113,22 @@ def start(device_name: str) -> Runtime:
     return Runtime(device, rank, world, local_rank)
 
 
+def shared_path(runtime: Runtime, path: Path, size: int = 4096) -> Path:
+    """Rank 0's ``path`` on every rank (a byte tensor broadcast — no pickling)."""
+    if not runtime.distributed:
+        return path
+    data = str(path).encode("utf-8")[:size]
+    buffer = torch.zeros(size + 1, dtype=torch.uint8, device=runtime._reduce_device())
+    if runtime.is_main:
+        buffer[1:len(data) + 1] = torch.tensor(list(data), dtype=torch.uint8)
+    dist.broadcast(buffer, src=0)
+    raw = bytes(buffer[1:].cpu().tolist()).rstrip(b"\0")
+    return Path(raw.decode("utf-8"))
+
+
 def stop(runtime: Runtime) -> None:
+    """Leave the process group together: a rank that tears gloo down while a peer is
+    still writing files makes the peer abort."""
     if runtime.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
