@@ -16,6 +16,15 @@ from .shapes.plan import Plan, PlanNode
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArchspecError", "Location", "Plan", "PlanNode", "Problem", "Spec", "SpecError",
-    "__version__", "check", "load", "loads",
-]  # fmt: skip
+    "ArchspecError",
+    "Location",
+    "Plan",
+    "PlanNode",
+    "Problem",
+    "Spec",
+    "SpecError",
+    "__version__",
+    "check",
+    "load",
+    "loads",
+]

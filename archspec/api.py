@@ -20,7 +20,8 @@ from .spec.train import TrainConfig
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
+
+    from .build.network import Network
 
 
 class Spec:
@@ -62,15 +63,21 @@ class Spec:
             self._plans[shape] = infer(v.name, shape, v.layers, v.output, v.source)
         return self._plans[shape]
 
-    def build(self, input_shape: Shape | None = None, *, device: str | torch.device | None = None,
-              dtype: torch.dtype | None = None) -> nn.Module:  # fmt: skip
+    def build(
+        self,
+        input_shape: Shape | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Network:
         """A ``torch.nn.Module`` whose layers have exactly the Plan's shapes."""
         from .build import build
 
         return build(self.plan(input_shape), device=device, dtype=dtype)
 
     def __repr__(self) -> str:
-        return f"Spec(name={self.name!r}, input={list(self.input_shape)}, layers={len(self._v.layers)})"
+        layers = len(self._v.layers)
+        return f"Spec(name={self.name!r}, input={list(self.input_shape)}, layers={layers})"
 
 
 def _finish(validated: Validated, problems: list[Problem], input_shape: Shape | None) -> Spec:
@@ -84,16 +91,27 @@ def _finish(validated: Validated, problems: list[Problem], input_shape: Shape | 
     return spec
 
 
-def load(path: str | Path, *, input_shape: Shape | None = None, limits: Limits = DEFAULT_LIMITS,
-         max_layers: int = DEFAULT_MAX_LAYERS) -> Spec:  # fmt: skip
+def load(
+    path: str | Path,
+    *,
+    input_shape: Shape | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> Spec:
     """Read, validate and infer the spec at ``path``; raises :class:`SpecError` with every
     independent problem located at ``file:line:col``."""
     validated, problems = validate_file(Path(path), limits, max_layers)
     return _finish(validated, problems, input_shape)
 
 
-def loads(text: str, file: str = "<string>", *, input_shape: Shape | None = None,
-          limits: Limits = DEFAULT_LIMITS, max_layers: int = DEFAULT_MAX_LAYERS) -> Spec:  # fmt: skip
+def loads(
+    text: str,
+    file: str = "<string>",
+    *,
+    input_shape: Shape | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> Spec:
     """Like :func:`load`, from YAML text."""
     validated, problems = validate_text(text, file, limits, max_layers)
     return _finish(validated, problems, input_shape)

@@ -19,7 +19,9 @@ from archspec.train import checkpoint
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 pytestmark = [
     pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is missing"),
-    pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable"),
+    pytest.mark.skipif(
+        not torch.distributed.is_available(), reason="torch.distributed unavailable"
+    ),
 ]
 
 # No dropout or batch norm: their randomness/statistics legitimately differ per rank.
@@ -33,7 +35,9 @@ layers:
   - flatten
   - dense: 10
 train:
-  data: {{dataset: mnist, path: {MNIST}, train: "test[:{{n}}]", val: "test[8000:8200]", test: "test[8200:8400]"}}
+  data:
+    {{dataset: mnist, path: {MNIST}, train: "test[:{{n}}]", val: "test[8000:8200]",
+     test: "test[8200:8400]"}}
   batch_size: 50
   epochs: {{epochs}}
   optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}
@@ -56,18 +60,32 @@ def write_spec(tmp_path: Path, n: int = 1003, epochs: int = 2) -> Path:
 def test_two_gloo_workers_match_one_process(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)  # 1003 examples: the last global batch (3) splits 2/1
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run(archspec_cmd("train", str(spec), "--out", str(tmp_path / "one"), "--quiet"),
-                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    single = subprocess.run(
+        archspec_cmd("train", str(spec), "--out", str(tmp_path / "one"), "--quiet"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr
     runs = tmp_path / "runs_here"
     runs.mkdir()
-    double = subprocess.run(archspec_cmd("train", str(spec), "--nproc-per-node", "2", "--quiet"),
-                            capture_output=True, text=True, env=env, timeout=300, cwd=runs)  # fmt: skip
+    double = subprocess.run(
+        archspec_cmd("train", str(spec), "--nproc-per-node", "2", "--quiet"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=runs,
+    )
     assert double.returncode == 0, double.stderr
     assert "Traceback" not in double.stderr
     written = list((runs / "runs").iterdir())
     assert len(written) == 1, written  # one run directory, written by rank 0 only
-    one, two = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(written[0] / "model.safetensors"))
+    one, two = (
+        load_file(str(tmp_path / "one" / "model.safetensors")),
+        load_file(str(written[0] / "model.safetensors")),
+    )
     assert one.keys() == two.keys()
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
@@ -101,9 +119,13 @@ def _workers(launcher: int) -> list[int]:
 def test_a_dead_worker_stops_the_run_and_the_checkpoint_survives(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, n=8000, epochs=20)
     out = tmp_path / "run"
-    launcher = subprocess.Popen(archspec_cmd("train", str(spec), "--nproc-per-node", "2", "--out", str(out), "--quiet"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    launcher = subprocess.Popen(
+        archspec_cmd("train", str(spec), "--nproc-per-node", "2", "--out", str(out), "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     last = out / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline and launcher.poll() is None:
@@ -128,9 +150,22 @@ def test_max_restarts_resumes_the_group_from_its_checkpoint(tmp_path: Path) -> N
     spec = write_spec(tmp_path, n=8000, epochs=12)
     out = tmp_path / "run"
     launcher = subprocess.Popen(
-        archspec_cmd("train", str(spec), "--nproc-per-node", "2", "--max-restarts", "1", "--out", str(out), "--quiet"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+        archspec_cmd(
+            "train",
+            str(spec),
+            "--nproc-per-node",
+            "2",
+            "--max-restarts",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     last = out / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline and launcher.poll() is None:
@@ -141,5 +176,9 @@ def test_max_restarts_resumes_the_group_from_its_checkpoint(tmp_path: Path) -> N
     assert launcher.returncode == 0, stderr
     info = (out / "run.json").read_text()
     assert '"status": "completed"' in info
-    epochs = [line for line in (out / "metrics.jsonl").read_text().splitlines() if '"type": "epoch"' in line]
+    epochs = [
+        line
+        for line in (out / "metrics.jsonl").read_text().splitlines()
+        if '"type": "epoch"' in line
+    ]
     assert len(epochs) == 12  # resumed, not restarted from scratch, and nothing logged twice

@@ -34,7 +34,9 @@ layers:
   - dense: 10
   - softmax
 train:
-  data: {{dataset: mnist, path: {MNIST}, train: "test[:384]", val: "test[384:448]", test: "test[448:512]"}}
+  data:
+    {{dataset: mnist, path: {MNIST}, train: "test[:384]", val: "test[384:448]",
+     test: "test[448:512]"}}
   batch_size: 32
   epochs: 2
   optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}
@@ -55,14 +57,27 @@ def weights(run_dir: Path, name: str = "model.safetensors") -> dict[str, torch.T
 def test_run_directory_has_every_artifact(tmp_path: Path) -> None:
     run = train(spec(), Options(out=tmp_path / "run", quiet=True))
     names = {p.name for p in run.iterdir()}
-    assert {"spec.yaml", "run.json", "metrics.jsonl", "checkpoints", "model.safetensors",
-            "curves.png", "test.json"} <= names  # fmt: skip
-    assert {p.name for p in (run / "checkpoints").iterdir()} == {"last.safetensors", "best.safetensors"}
+    assert {
+        "spec.yaml",
+        "run.json",
+        "metrics.jsonl",
+        "checkpoints",
+        "model.safetensors",
+        "curves.png",
+        "test.json",
+    } <= names
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {
+        "last.safetensors",
+        "best.safetensors",
+    }
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r["type"] == "epoch"]
     steps = [r for r in records if r["type"] == "step"]
     assert [r["epoch"] for r in epochs] == [1, 2]
-    assert all({"train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"} <= r.keys() for r in epochs)
+    assert all(
+        {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"} <= r.keys()
+        for r in epochs
+    )
     assert [r["step"] for r in steps] == [4, 8, 12, 16, 20, 24]  # 12 steps per epoch, every 4
     test = json.loads((run / "test.json").read_text())
     assert test["examples"] == 64 and len(test["confusion"]) == 10
@@ -103,8 +118,9 @@ def _interrupt_at(step: int) -> None:
 
 
 @pytest.mark.parametrize("stop_step", [5, 12])  # mid-epoch, and exactly at an epoch boundary
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, stop_step: int,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_interrupted_and_resumed_run_equals_uninterrupted(
+    tmp_path: Path, stop_step: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     whole = train(spec(), Options(out=tmp_path / "whole", quiet=True))
     from archspec.train import loop
 
@@ -122,17 +138,24 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, stop_s
     for key in final_whole:
         assert torch.equal(final_whole[key], final_cut[key]), key
     # metrics were not duplicated by the resume
-    steps = [json.loads(l)["step"] for l in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
-             if json.loads(l)["type"] == "step"]  # fmt: skip
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["type"] == "step"
+    ]
     assert steps == sorted(set(steps))
 
 
-def test_failed_checkpoint_write_keeps_previous(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_checkpoint_write_keeps_previous(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = train(spec(), Options(out=tmp_path / "run", quiet=True, epochs=1))
     last = run / "checkpoints" / "last.safetensors"
     before = last.read_bytes()
 
-    def disk_full(tensors: dict[str, torch.Tensor], filename: str, metadata: dict[str, str]) -> None:
+    def disk_full(
+        tensors: dict[str, torch.Tensor], filename: str, metadata: dict[str, str]
+    ) -> None:
         Path(filename).write_bytes(b"\x00" * 100)  # half-written
         raise OSError(28, "No space left on device")
 
@@ -150,7 +173,9 @@ def test_corrupted_and_truncated_checkpoints_are_rejected(tmp_path: Path) -> Non
     good = (run / "checkpoints" / "last.safetensors").read_bytes()
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(good[: len(good) // 2])
-    with pytest.raises(CheckpointError, match=r"truncated\.safetensors: not a readable safetensors"):
+    with pytest.raises(
+        CheckpointError, match=r"truncated\.safetensors: not a readable safetensors"
+    ):
         checkpoint.load(truncated)
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"PK\x03\x04 this is a zip, maybe a pickle")
@@ -162,8 +187,11 @@ def test_mismatched_architecture_names_the_tensor(tmp_path: Path) -> None:
     run = train(spec(), Options(out=tmp_path / "run", quiet=True, epochs=1))
     other = spec(SPEC.replace("depth: 4", "depth: 6")).build()
     ckpt = checkpoint.load(run / "model.safetensors")
-    with pytest.raises(CheckpointError, match=r"tensor 'conv1\.weight' has shape \[4, 1, 3, 3\] in the "
-                       r"checkpoint but \[6, 1, 3, 3\] in the model"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"tensor 'conv1\.weight' has shape \[4, 1, 3, 3\] in the "
+        r"checkpoint but \[6, 1, 3, 3\] in the model",
+    ):
         checkpoint.load_weights(other, ckpt, run / "model.safetensors")
 
 
@@ -186,7 +214,9 @@ def test_softmax_is_not_applied_twice() -> None:
     assert torch.allclose(probs.sum(1), torch.ones(5))
 
 
-def test_cli_train_eval_and_resume_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_train_eval_and_resume_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from archspec.cli import main
 
     spec_file = tmp_path / "tiny.yaml"

@@ -9,13 +9,22 @@ from typing import Any
 
 
 def add_parser(verbs: Any) -> None:
-    p = verbs.add_parser("eval", help="evaluate a trained run or checkpoint on test data",
-                         description="Report loss, accuracy and the confusion matrix of a "
-                         "trained run (its best checkpoint by default) on its test split.")  # fmt: skip
+    p = verbs.add_parser(
+        "eval",
+        help="evaluate a trained run or checkpoint on test data",
+        description="Report loss, accuracy and the confusion matrix of a "
+        "trained run (its best checkpoint by default) on its test split.",
+    )
     p.add_argument("target", type=Path, metavar="RUN_DIR|CHECKPOINT")
-    p.add_argument("--which", choices=("best", "last", "final"), default="best",
-                   help="which checkpoint of a run directory (default: best)")
-    p.add_argument("--split", help="split expression, e.g. test or test[8000:] (default: the spec's)")
+    p.add_argument(
+        "--which",
+        choices=("best", "last", "final"),
+        default="best",
+        help="which checkpoint of a run directory (default: best)",
+    )
+    p.add_argument(
+        "--split", help="split expression, e.g. test or test[8000:] (default: the spec's)"
+    )
     p.add_argument("--dataset", help="evaluate on this named dataset instead")
     p.add_argument("--data-dir", type=Path, metavar="DIR")
     p.add_argument("--no-download", action="store_true")
@@ -28,14 +37,23 @@ def run(args: argparse.Namespace) -> int:
     from ..train.evaluate import run_eval
     from ..train.metrics import confusion_text
 
-    result = run_eval(args.target, which=args.which, split=args.split, dataset=args.dataset,
-                      data_dir=args.data_dir, download=not args.no_download, spec_file=args.spec,
-                      device=args.device)  # fmt: skip
+    result = run_eval(
+        args.target,
+        which=args.which,
+        split=args.split,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        spec_file=args.spec,
+        device=args.device,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['checkpoint']}\n  {result['split']}: {result['examples']:,} examples\n"
-          f"  accuracy {result['accuracy']:.2%}  loss {result['loss']:.4f}")  # fmt: skip
+    print(
+        f"{result['checkpoint']}\n  {result['split']}: {result['examples']:,} examples\n"
+        f"  accuracy {result['accuracy']:.2%}  loss {result['loss']:.4f}"
+    )
     if len(result["classes"]) <= 20:
         print(confusion_text(result["confusion"], tuple(result["classes"])))
     return 0

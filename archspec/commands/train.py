@@ -9,9 +9,12 @@ from typing import Any
 
 
 def add_parser(verbs: Any) -> None:
-    p = verbs.add_parser("train", help="train a spec on its dataset",
-                         description="Train a spec; writes a run directory with metrics, "
-                         "checkpoints, curves and test results.")  # fmt: skip
+    p = verbs.add_parser(
+        "train",
+        help="train a spec on its dataset",
+        description="Train a spec; writes a run directory with metrics, "
+        "checkpoints, curves and test results.",
+    )
     p.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (omit with --resume)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--epochs", type=int, help="override train.epochs")
@@ -26,14 +29,25 @@ def add_parser(verbs: Any) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME-TIME)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     d = p.add_argument_group("distributed (torch.distributed / torchrun)")
-    d.add_argument("--nproc-per-node", type=int, metavar="N",
-                   help="start N data-parallel workers on this machine through torchrun")
+    d.add_argument(
+        "--nproc-per-node",
+        type=int,
+        metavar="N",
+        help="start N data-parallel workers on this machine through torchrun",
+    )
     d.add_argument("--nnodes", default="1", help="number of machines (or MIN:MAX)")
     d.add_argument("--node-rank", type=int, default=0, help="this machine's rank")
-    d.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
-                   help="rendezvous address shared by all machines (multi-node)")
-    d.add_argument("--max-restarts", type=int, default=0,
-                   help="restart the worker group this often after a failure (it resumes)")
+    d.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="rendezvous address shared by all machines (multi-node)",
+    )
+    d.add_argument(
+        "--max-restarts",
+        type=int,
+        default=0,
+        help="restart the worker group this often after a failure (it resumes)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,26 +55,51 @@ def run(args: argparse.Namespace) -> int:
     from ..train.loop import Interrupted
     from ..train.run import Options, resume, train
 
-    opts = Options(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
-                   seed=args.seed, threads=args.threads, dataset=args.dataset,
-                   data_dir=args.data_dir, download=not args.no_download, out=args.out,
-                   quiet=args.quiet, argv=sys.argv)  # fmt: skip
+    opts = Options(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        seed=args.seed,
+        threads=args.threads,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        out=args.out,
+        quiet=args.quiet,
+        argv=sys.argv,
+    )
     if args.nproc_per_node is not None:
         return _launch(args)
     if args.resume is not None:
-        changed = [flag for flag, value in (("SPEC", args.spec), ("--epochs", args.epochs),
-                   ("--batch-size", args.batch_size), ("--lr", args.lr), ("--seed", args.seed),
-                   ("--dataset", args.dataset), ("--out", args.out)) if value is not None]  # fmt: skip
+        changed = [
+            flag
+            for flag, value in (
+                ("SPEC", args.spec),
+                ("--epochs", args.epochs),
+                ("--batch-size", args.batch_size),
+                ("--lr", args.lr),
+                ("--seed", args.seed),
+                ("--dataset", args.dataset),
+                ("--out", args.out),
+            )
+            if value is not None
+        ]
         if changed:
-            raise UsageError(f"--resume continues a run exactly as it was; {', '.join(changed)} "
-                             "cannot change", "drop them, or start a new run")  # fmt: skip
+            raise UsageError(
+                f"--resume continues a run exactly as it was; {', '.join(changed)} cannot change",
+                "drop them, or start a new run",
+            )
         try:
             resume(args.resume, opts)
         except Interrupted:
             return _interrupted(args.resume)
         return 0
     if args.spec is None:
-        raise UsageError("train needs a SPEC file, or --resume RUN_DIR", "e.g. archspec train specs/mnist_cnn.yaml")
+        raise UsageError(
+            "train needs a SPEC file, or --resume RUN_DIR",
+            "e.g. archspec train specs/mnist_cnn.yaml",
+        )
     from .. import api
 
     spec = api.load(Path(args.spec))
@@ -95,12 +134,27 @@ def _launch(args: argparse.Namespace) -> int:
         check_new_run_dir(run_dir)
         if args.out is None:
             worker += ["--out", str(run_dir)]
-    launch(Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint,
-                  max_restarts=args.max_restarts), worker, run_dir)  # fmt: skip
+    launch(
+        Launch(
+            args.nproc_per_node,
+            args.nnodes,
+            args.node_rank,
+            args.rdzv_endpoint,
+            max_restarts=args.max_restarts,
+        ),
+        worker,
+        run_dir,
+    )
     return 0
 
 
-_LAUNCHER_FLAGS = {"--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint", "--max-restarts"}
+_LAUNCHER_FLAGS = {
+    "--nproc-per-node",
+    "--nnodes",
+    "--node-rank",
+    "--rdzv-endpoint",
+    "--max-restarts",
+}
 
 
 def _strip_launcher_flags(argv: list[str]) -> list[str]:
@@ -121,6 +175,8 @@ def _strip_launcher_flags(argv: list[str]) -> list[str]:
 
 def _interrupted(run_dir: Path | None) -> int:
     where = f" {run_dir}" if run_dir else " RUN_DIR"
-    print(f"archspec: interrupted — checkpoint saved; continue with: archspec train --resume{where}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"archspec: interrupted — checkpoint saved; continue with: archspec train --resume{where}",
+        file=sys.stderr,
+    )
     return 130

@@ -18,8 +18,9 @@ from .arith import input_field
 from .plan import Plan, PlanNode, Shape
 
 
-def infer(name: str, input_shape: Shape, layers: Sequence[Layer], output: str,
-          source: SourceMap) -> Plan:  # fmt: skip
+def infer(
+    name: str, input_shape: Shape, layers: Sequence[Layer], output: str, source: SourceMap
+) -> Plan:
     """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
     rank = len(input_shape) - 1
     known: dict[str, In] = {
@@ -37,10 +38,22 @@ def infer(name: str, input_shape: Shape, layers: Sequence[Layer], output: str,
             problems.append(_problem(layer, exc, ins, source))
             continue
         known[layer.name] = In(out.shape, out.field)
-        nodes.append(PlanNode(
-            layer.name, layer.kind, layer.params, layer.inputs, tuple(x.shape for x in ins),
-            out.shape, out.params, out.macs, out.field, out.attrs, layer.location, layer.group,
-        ))  # fmt: skip
+        nodes.append(
+            PlanNode(
+                layer.name,
+                layer.kind,
+                layer.params,
+                layer.inputs,
+                tuple(x.shape for x in ins),
+                out.shape,
+                out.params,
+                out.macs,
+                out.field,
+                out.attrs,
+                layer.location,
+                layer.group,
+            )
+        )
     if problems:
         raise SpecError(problems)
     return Plan(name, input_shape, tuple(nodes), output)

@@ -7,7 +7,8 @@ builder and the reports. Shapes are channels-first and exclude the batch axis.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from fractions import Fraction
 from typing import Any
 
@@ -48,7 +49,9 @@ class PlanNode:
     num_params: int
     macs: int
     field: RField
-    attrs: Mapping[str, Any] = field(default_factory=dict)  # resolved facts for the builder
+    attrs: Mapping[str, Any] = dataclass_field(
+        default_factory=dict
+    )  # resolved facts for the builder
     location: Location | None = None
     group: tuple[str, ...] = ()  # enclosing block instances, outermost first
 

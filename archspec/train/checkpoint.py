@@ -33,14 +33,16 @@ class Checkpoint:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        return {k[len(MODEL):]: v for k, v in self.tensors.items() if k.startswith(MODEL)}
+        return {k[len(MODEL) :]: v for k, v in self.tensors.items() if k.startswith(MODEL)}
 
 
 def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {MODEL + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_tensors(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer's state into tensors and a JSON-able rest."""
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
@@ -59,7 +61,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> Non
     state: dict[int, dict[str, Any]] = {}
     for key, value in ckpt.tensors.items():
         if key.startswith(OPTIM):
-            index, name = key[len(OPTIM):].split("/", 1)
+            index, name = key[len(OPTIM) :].split("/", 1)
             state.setdefault(int(index), {})[name] = value
     for index, values in info["scalars"].items():
         state.setdefault(int(index), {}).update(values)
@@ -72,7 +74,8 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> Non
 
 def rng_tensors() -> dict[str, torch.Tensor]:
     out = {"rng/cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    cuda_in_use = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    if cuda_in_use:
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
             out[f"rng/cuda/{i}"] = state
     return out
@@ -96,7 +99,9 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
 def load(path: Path) -> Checkpoint:
     """Read a checkpoint; a missing, truncated or foreign file is a clear CheckpointError."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint", "give a run directory or a .safetensors file")
+        raise CheckpointError(
+            f"{path}: no such checkpoint", "give a run directory or a .safetensors file"
+        )
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = handle.metadata() or {}

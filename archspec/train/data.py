@@ -54,7 +54,9 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     squares = torch.zeros(channels, dtype=torch.float64)
     count = 0
     for start in range(0, len(x), STATS_CHUNK):
-        chunk = x[start:start + STATS_CHUNK].to(torch.float64).transpose(0, 1).reshape(channels, -1)
+        chunk = (
+            x[start : start + STATS_CHUNK].to(torch.float64).transpose(0, 1).reshape(channels, -1)
+        )
         total += chunk.sum(dim=1)
         squares += (chunk * chunk).sum(dim=1)
         count += chunk.shape[1]
@@ -82,24 +84,39 @@ class Data:
     normalizer: Normalizer
 
 
-def _load(config: DataConfig, split: str, input_shape: tuple[int, ...], base: Path | None,
-          data_dir: Path | None, download: bool) -> Split:  # fmt: skip
+def _load(
+    config: DataConfig,
+    split: str,
+    input_shape: tuple[int, ...],
+    base: Path | None,
+    data_dir: Path | None,
+    download: bool,
+) -> Split:
     path = None
     if config.path is not None:
         path = Path(config.path).expanduser()
         if not path.is_absolute() and base is not None:
             path = base / path
-    return load_split(dataset=config.dataset, path=path, split=split, input_shape=input_shape,
-                      data_dir=data_dir, download=download)  # fmt: skip
+    return load_split(
+        dataset=config.dataset,
+        path=path,
+        split=split,
+        input_shape=input_shape,
+        data_dir=data_dir,
+        download=download,
+    )
 
 
 def holdout(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     """Split off ``fraction`` of ``split`` at random (seeded) as a validation set."""
     n = len(split.y)
-    n_val = int(round(n * fraction))
+    n_val = round(n * fraction)
     if n_val < 1 or n_val >= n:
-        raise DataError(f"val: {fraction} of {n} examples leaves {n_val} for validation and "
-                        f"{n - n_val} for training", "choose a fraction that leaves both non-empty")  # fmt: skip
+        raise DataError(
+            f"val: {fraction} of {n} examples leaves {n_val} for validation and "
+            f"{n - n_val} for training",
+            "choose a fraction that leaves both non-empty",
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
     return _subset(split, train_idx, "train"), _subset(split, val_idx, "val")
@@ -109,8 +126,15 @@ def _subset(split: Split, idx: torch.Tensor, role: str) -> Split:
     return Split(split.x[idx], split.y[idx], split.classes, f"{split.origin} ({role} part)")
 
 
-def prepare(config: DataConfig, input_shape: tuple[int, ...], seed: int, *, base: Path | None,
-            data_dir: Path | None = None, download: bool = True) -> Data:  # fmt: skip
+def prepare(
+    config: DataConfig,
+    input_shape: tuple[int, ...],
+    seed: int,
+    *,
+    base: Path | None,
+    data_dir: Path | None = None,
+    download: bool = True,
+) -> Data:
     """Load the train/val/test splits the spec asks for, each decoded once."""
     train = _load(config, config.train, input_shape, base, data_dir, download)
     val: Split | None = None
@@ -118,7 +142,9 @@ def prepare(config: DataConfig, input_shape: tuple[int, ...], seed: int, *, base
         val = _load(config, config.val, input_shape, base, data_dir, download)
     elif config.val > 0:
         train, val = holdout(train, config.val, seed)
-    test = _load(config, config.test, input_shape, base, data_dir, download) if config.test else None
+    test = (
+        _load(config, config.test, input_shape, base, data_dir, download) if config.test else None
+    )
     return Data(train, val, test, make_normalizer(train, config.normalize))
 
 
@@ -131,7 +157,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 def batches(order: torch.Tensor, batch_size: int, start: int = 0) -> Iterator[torch.Tensor]:
     """Global batches of indices from batch number ``start`` on (the last may be smaller)."""
     for first in range(start * batch_size, len(order), batch_size):
-        yield order[first:first + batch_size]
+        yield order[first : first + batch_size]
 
 
 def shard(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:

@@ -26,13 +26,16 @@ def checkpoint_path(target: Path, which: str = "best") -> Path:
     if target.is_file():
         return target
     if not target.is_dir():
-        raise CheckpointError(f"{target}: no such run directory or checkpoint file",
-                              "give the directory `archspec train` wrote, or a .safetensors file")  # fmt: skip
+        raise CheckpointError(
+            f"{target}: no such run directory or checkpoint file",
+            "give the directory `archspec train` wrote, or a .safetensors file",
+        )
     name = "model.safetensors" if which == "final" else f"checkpoints/{which}.safetensors"
     path = target / name
     if not path.is_file():
-        raise CheckpointError(f"{target} has no {name}",
-                              f"the run may not have finished: try --which last")  # fmt: skip
+        raise CheckpointError(
+            f"{target} has no {name}", "the run may not have finished: try --which last"
+        )
     return path
 
 
@@ -52,8 +55,9 @@ class Restored:
         return torch.addcmul(shift, x.to(self.device).float(), scale)
 
 
-def restore(target: Path, which: str = "best", spec_file: Path | None = None,
-            device: str = "auto") -> Restored:  # fmt: skip
+def restore(
+    target: Path, which: str = "best", spec_file: Path | None = None, device: str = "auto"
+) -> Restored:
     """Rebuild the network of a run/checkpoint and load its weights (safetensors only)."""
     path = checkpoint_path(target, which)
     ckpt = checkpoint.load(path)
@@ -62,15 +66,18 @@ def restore(target: Path, which: str = "best", spec_file: Path | None = None,
     elif "spec" in ckpt.meta:
         spec = loads(ckpt.meta["spec"], f"{path} (embedded spec)")
     else:
-        raise CheckpointError(f"{path} does not embed its spec",
-                              "pass the spec it was trained from with --spec SPEC")  # fmt: skip
+        raise CheckpointError(
+            f"{path} does not embed its spec", "pass the spec it was trained from with --spec SPEC"
+        )
     network = spec.build()
     checkpoint.load_weights(network, ckpt, path)
     dev = pick_device(device)
     network.to(dev).eval()
     meta = ckpt.meta
     classes = tuple(meta.get("classes") or (str(i) for i in range(spec.plan().output_shape[0])))
-    normalizer = Normalizer.from_json(meta["normalizer"]) if "normalizer" in meta else _identity(spec)
+    normalizer = (
+        Normalizer.from_json(meta["normalizer"]) if "normalizer" in meta else _identity(spec)
+    )
     return Restored(spec, network, classes, normalizer, dev)
 
 
@@ -79,22 +86,50 @@ def _identity(spec: Spec) -> Normalizer:
     return Normalizer((0.0,) * channels, (1.0,) * channels, True)
 
 
-def run_eval(target: Path, *, which: str = "best", split: str | None = None,
-             dataset: str | None = None, data_dir: Path | None = None, download: bool = True,
-             spec_file: Path | None = None, device: str = "auto") -> dict[str, Any]:  # fmt: skip
+def run_eval(
+    target: Path,
+    *,
+    which: str = "best",
+    split: str | None = None,
+    dataset: str | None = None,
+    data_dir: Path | None = None,
+    download: bool = True,
+    spec_file: Path | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
     restored = restore(target, which, spec_file, device)
     config = restored.spec.train
     data = config.data if config is not None else None
     split = split or (data.test if data is not None and data.test else "test")
     path = Path(data.path) if data is not None and data.path else None
     name = dataset or (data.dataset if data is not None else None)
-    part = load_split(dataset=name, path=None if dataset else path, split=split,
-                      input_shape=restored.spec.input_shape, data_dir=data_dir, download=download)  # fmt: skip
+    part = load_split(
+        dataset=name,
+        path=None if dataset else path,
+        split=split,
+        input_shape=restored.spec.input_shape,
+        data_dir=data_dir,
+        download=download,
+    )
     restored.network.logits_only = True
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    tally, confusion = evaluate(restored.network, part.x, part.y, restored.inputs, loss_fn,
-                                Runtime(restored.device), 512, len(restored.classes))  # fmt: skip
+    tally, confusion = evaluate(
+        restored.network,
+        part.x,
+        part.y,
+        restored.inputs,
+        loss_fn,
+        Runtime(restored.device),
+        512,
+        len(restored.classes),
+    )
     assert confusion is not None
-    return {"checkpoint": str(checkpoint_path(target, which)), "split": part.origin,
-            "examples": int(tally.seen), "loss": tally.mean_loss, "accuracy": tally.accuracy,
-            "classes": list(restored.classes), "confusion": confusion.tolist()}  # fmt: skip
+    return {
+        "checkpoint": str(checkpoint_path(target, which)),
+        "split": part.origin,
+        "examples": int(tally.seen),
+        "loss": tally.mean_loss,
+        "accuracy": tally.accuracy,
+        "classes": list(restored.classes),
+        "confusion": confusion.tolist(),
+    }

@@ -31,12 +31,19 @@ class Launch:
 
 def launcher_args(launch: Launch, worker_args: list[str]) -> list[str]:
     """torchrun's command line for ``python -m archspec <worker_args>``."""
-    args = [f"--nproc-per-node={launch.nproc_per_node}", f"--nnodes={launch.nnodes}",
-            f"--max-restarts={launch.max_restarts}",
-            f"--monitor-interval={launch.monitor_interval}"]  # fmt: skip
+    args = [
+        f"--nproc-per-node={launch.nproc_per_node}",
+        f"--nnodes={launch.nnodes}",
+        f"--max-restarts={launch.max_restarts}",
+        f"--monitor-interval={launch.monitor_interval}",
+    ]
     if launch.rdzv_endpoint:
-        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={launch.rdzv_endpoint}",
-                 f"--rdzv-id={launch.rdzv_id}", f"--node-rank={launch.node_rank}"]  # fmt: skip
+        args += [
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={launch.rdzv_endpoint}",
+            f"--rdzv-id={launch.rdzv_id}",
+            f"--node-rank={launch.node_rank}",
+        ]
     else:
         args.append("--standalone")
     return [*args, "-m", "archspec", *worker_args]
@@ -50,18 +57,25 @@ def launch(launch: Launch, worker_args: list[str], run_dir: Path) -> None:
     from .runtime import available_cores
 
     # torchrun would set 1 thread per worker and warn; share this machine's cores instead
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(available_cores() // launch.nproc_per_node, 1)))
+    os.environ.setdefault(
+        "OMP_NUM_THREADS", str(max(available_cores() // launch.nproc_per_node, 1))
+    )
     try:
-        run(parse_args(launcher_args(launch, worker_args)))
+        run(parse_args(launcher_args(launch, worker_args)))  # type: ignore[no-untyped-call]
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
-        how = f"signal {failure.signal_name()}" if failure.exitcode < 0 else f"exit code {failure.exitcode}"
+        how = (
+            f"signal {failure.signal_name()}"
+            if failure.exitcode < 0
+            else f"exit code {failure.exitcode}"
+        )
         raise TrainingError(
             f"worker {rank} of the distributed run failed ({how}); torchrun stopped the others",
             f"the last checkpoint in {run_dir} is intact: continue with "
             f"`archspec train --resume {run_dir} --nproc-per-node {launch.nproc_per_node}`",
         ) from None
     except KeyboardInterrupt:
-        print("archspec: interrupted — resume from the last checkpoint with --resume",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "archspec: interrupted — resume from the last checkpoint with --resume", file=sys.stderr
+        )
         raise

@@ -48,28 +48,51 @@ class Progress:
     best_epoch: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
-                "global_step": self.global_step, "tally": self.tally.to_list(),
-                "best": self.best, "best_epoch": self.best_epoch}  # fmt: skip
+        return {
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "tally": self.tally.to_list(),
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+        }
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Progress:
-        return Progress(data["epoch"], data["step_in_epoch"], data["global_step"],
-                        Tally.from_list(data["tally"]), data["best"], data["best_epoch"])  # fmt: skip
+        return Progress(
+            data["epoch"],
+            data["step_in_epoch"],
+            data["global_step"],
+            Tally.from_list(data["tally"]),
+            data["best"],
+            data["best_epoch"],
+        )
 
 
 def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
     opt = config.optimizer
     if isinstance(opt, SGD):
-        return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov,
-                               weight_decay=opt.weight_decay)  # fmt: skip
+        return torch.optim.SGD(
+            params,
+            lr=opt.lr,
+            momentum=opt.momentum,
+            nesterov=opt.nesterov,
+            weight_decay=opt.weight_decay,
+        )
     cls = torch.optim.Adam if opt.name == "adam" else torch.optim.AdamW
     return cls(params, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
 
 
 class Trainer:
-    def __init__(self, network: Network, config: TrainConfig, data: Data, runtime: Runtime,
-                 log: MetricsLog | None, save: Callable[[str, Progress], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        network: Network,
+        config: TrainConfig,
+        data: Data,
+        runtime: Runtime,
+        log: MetricsLog | None,
+        save: Callable[[str, Progress], None],
+    ) -> None:
         self.network = network
         self.config = config
         self.data = data
@@ -84,7 +107,9 @@ class Trainer:
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
         self.optimizer = make_optimizer(config, network.parameters())
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.loss.label_smoothing, reduction="sum")
+        self.loss_fn = nn.CrossEntropyLoss(
+            label_smoothing=config.loss.label_smoothing, reduction="sum"
+        )
         self.rank = len(network.plan.input_shape) - 1
         self.scale, self.shift = data.normalizer.coefficients(self.rank, runtime.device)
         self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
@@ -159,17 +184,34 @@ class Trainer:
             raise TrainingError(
                 f"the loss became {loss_value} at epoch {p.epoch + 1}, step {p.step_in_epoch + 1} "
                 f"(lr {lr:.3g}); training stopped and nothing was saved after the last checkpoint",
-                "lower the learning rate (--lr), add batchnorm, or check the data for NaNs")
+                "lower the learning rate (--lr), add batchnorm, or check the data for NaNs",
+            )
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         p.tally.add(loss_value, correct, n_global)
         p.step_in_epoch += 1
         p.global_step += 1
-        self._emit("step", {"loss": loss_value / n_global, "acc": correct / n_global, "lr": lr,
-                            "epoch": p.epoch + 1, "step": p.step_in_epoch})  # fmt: skip
+        self._emit(
+            "step",
+            {
+                "loss": loss_value / n_global,
+                "acc": correct / n_global,
+                "lr": lr,
+                "epoch": p.epoch + 1,
+                "step": p.step_in_epoch,
+            },
+        )
         if self.log is not None and p.global_step % self.config.log_every == 0:
-            self.log.write({"type": "step", "epoch": p.epoch + 1, "step": p.global_step,
-                            "loss": loss_value / n_global, "acc": correct / n_global, "lr": lr})  # fmt: skip
+            self.log.write(
+                {
+                    "type": "step",
+                    "epoch": p.epoch + 1,
+                    "step": p.global_step,
+                    "loss": loss_value / n_global,
+                    "acc": correct / n_global,
+                    "lr": lr,
+                }
+            )
 
     def _set_hyperparameters(self, step: int) -> float:
         c = self.config
@@ -177,18 +219,25 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
             if "betas" in group:
-                group["betas"] = (momentum(c.schedule, group["betas"][0], step, self.total_steps),
-                                  group["betas"][1])  # fmt: skip
+                group["betas"] = (
+                    momentum(c.schedule, group["betas"][0], step, self.total_steps),
+                    group["betas"][1],
+                )
             elif group.get("momentum"):
                 group["momentum"] = momentum(c.schedule, group["momentum"], step, self.total_steps)
         return lr
 
     def _end_epoch(self, images_per_s: float) -> None:
         p = self.progress
-        record: dict[str, Any] = {"type": "epoch", "epoch": p.epoch + 1, "step": p.global_step,
-                                  "train_loss": p.tally.mean_loss, "train_acc": p.tally.accuracy,
-                                  "lr": self.optimizer.param_groups[0]["lr"],
-                                  "images_per_s": images_per_s}  # fmt: skip
+        record: dict[str, Any] = {
+            "type": "epoch",
+            "epoch": p.epoch + 1,
+            "step": p.global_step,
+            "train_loss": p.tally.mean_loss,
+            "train_acc": p.tally.accuracy,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": images_per_s,
+        }
         if self.data.val is not None:
             val = self.evaluate(self.data.val.x, self.data.val.y)
             record.update(val_loss=val.mean_loss, val_acc=val.accuracy)
@@ -209,9 +258,16 @@ class Trainer:
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, classes: int | None = None) -> Tally:
-        return evaluate(self.network, x, y, self.inputs, self.loss_fn, self.rt,
-                        self.config.eval_batch_size or max(self.config.batch_size * 4, 256),
-                        classes)[0]  # fmt: skip
+        return evaluate(
+            self.network,
+            x,
+            y,
+            self.inputs,
+            self.loss_fn,
+            self.rt,
+            self.config.eval_batch_size or max(self.config.batch_size * 4, 256),
+            classes,
+        )[0]
 
     # ------------------------------------------------------------- signals
     def _install_interrupt_handler(self) -> Any:
@@ -233,26 +289,35 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(network: Network, x: torch.Tensor, y: torch.Tensor,
-             prepare: Callable[[torch.Tensor], torch.Tensor], loss_fn: nn.Module, rt: Runtime,
-             batch_size: int, classes: int | None = None) -> tuple[Tally, torch.Tensor | None]:  # fmt: skip
+def evaluate(
+    network: Network,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: nn.Module,
+    rt: Runtime,
+    batch_size: int,
+    classes: int | None = None,
+) -> tuple[Tally, torch.Tensor | None]:
     """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``,
     each rank taking its share; the totals are summed over ranks."""
     was_training = network.training
     network.eval()
     mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
     stats = torch.zeros(3, dtype=torch.float64)
-    confusion = torch.zeros((classes, classes), dtype=torch.int64) if classes else None
+    k = classes or 0
+    confusion = torch.zeros((k, k), dtype=torch.int64) if k else None
     for first in range(0, len(mine), batch_size):
-        idx = mine[first:first + batch_size].to(x.device)
+        idx = mine[first : first + batch_size].to(x.device)
         xb, yb = prepare(x[idx].to(rt.device)), y[idx].to(rt.device)
         out = network(xb)
         pred = out.argmax(1)
-        stats += torch.tensor([loss_fn(out, yb).item(), (pred == yb).sum().item(), len(idx)],
-                              dtype=torch.float64)  # fmt: skip
+        stats += torch.tensor(
+            [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(idx)], dtype=torch.float64
+        )
         if confusion is not None:
-            flat = (yb * classes + pred).cpu()
-            confusion += torch.bincount(flat, minlength=classes * classes).view(classes, classes)
+            flat = (yb * k + pred).cpu()
+            confusion += torch.bincount(flat, minlength=k * k).view(k, k)
     network.train(was_training)
     total = rt.sum(stats.tolist())
     if confusion is not None:

@@ -53,7 +53,9 @@ def gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-def check(plan: Plan, config: TrainConfig, available: int | None, where: str, data_bytes: int = 0) -> Estimate:
+def check(
+    plan: Plan, config: TrainConfig, available: int | None, where: str, data_bytes: int = 0
+) -> Estimate:
     """Raise :class:`ResourceError` with the numbers when the estimate exceeds ``available``."""
     est = estimate(plan, config, data_bytes)
     if available is not None and est.total > available:

@@ -83,7 +83,7 @@ def confusion_text(matrix: list[list[int]], classes: tuple[str, ...]) -> str:
     lines = ["rows: true class, columns: predicted", head]
     for i, row in enumerate(matrix):
         label = f" {names[i]:<{name_width}}" if names else ""
-        lines.append(f"{i:>2}{label}" + " " * (1 if names else 1) + "".join(f"{v:>{width}}" for v in row))
+        lines.append(f"{i:>2}{label} " + "".join(f"{v:>{width}}" for v in row))
     return "\n".join(lines)
 
 

@@ -64,12 +64,19 @@ def resolve_config(spec: Spec, opts: Options) -> TrainConfig:
     base: dict[str, Any] = spec.train.model_dump() if spec.train is not None else {}
     if not base and opts.dataset is None:
         where = spec.path or spec.name
-        raise UsageError(f"{where} has no `train:` section",
-                         "add one (see specs/mnist_cnn.yaml) or pass --dataset mnist")  # fmt: skip
+        raise UsageError(
+            f"{where} has no `train:` section",
+            "add one (see specs/mnist_cnn.yaml) or pass --dataset mnist",
+        )
     if opts.dataset is not None:
         base["data"] = {**base.get("data", {}), "dataset": opts.dataset, "path": None}
-    overrides = {"epochs": opts.epochs, "batch_size": opts.batch_size, "device": opts.device,
-                 "seed": opts.seed, "threads": opts.threads}  # fmt: skip
+    overrides = {
+        "epochs": opts.epochs,
+        "batch_size": opts.batch_size,
+        "device": opts.device,
+        "seed": opts.seed,
+        "threads": opts.threads,
+    }
     base.update({k: v for k, v in overrides.items() if v is not None})
     if opts.lr is not None:
         base["optimizer"] = {**base.get("optimizer", {"name": "adam"}), "lr": opts.lr}
@@ -78,8 +85,9 @@ def resolve_config(spec: Spec, opts: Options) -> TrainConfig:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"invalid training setting {where}: {first['msg']}",
-                         "check the command-line overrides") from None  # fmt: skip
+        raise UsageError(
+            f"invalid training setting {where}: {first['msg']}", "check the command-line overrides"
+        ) from None
 
 
 def resolved_spec(spec: Spec, config: TrainConfig) -> str:
@@ -108,8 +116,10 @@ def default_run_dir(name: str) -> Path:
 def check_new_run_dir(path: Path) -> None:
     """A new run never writes into an existing run (nothing is ever overwritten)."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise UsageError(f"run directory {path} already exists and is not empty",
-                         f"continue it with --resume {path}, or choose another --out")  # fmt: skip
+        raise UsageError(
+            f"run directory {path} already exists and is not empty",
+            f"continue it with --resume {path}, or choose another --out",
+        )
 
 
 @dataclass
@@ -130,9 +140,14 @@ class Run:
         return self.dir / "checkpoints"
 
     def meta(self) -> dict[str, Any]:
-        return {"spec": self.spec_text, "name": self.spec.name, "classes": list(self.data.train.classes),
-                "normalizer": self.data.normalizer.to_json(), "archspec": __version__,
-                "world": self.runtime.world}  # fmt: skip
+        return {
+            "spec": self.spec_text,
+            "name": self.spec.name,
+            "classes": list(self.data.train.classes),
+            "normalizer": self.data.normalizer.to_json(),
+            "archspec": __version__,
+            "world": self.runtime.world,
+        }
 
     def write_info(self, **updates: Any) -> None:
         self.info.update(updates)
@@ -140,12 +155,19 @@ class Run:
             write_text(self.dir / "run.json", json.dumps(self.info, indent=2) + "\n")
 
 
-def _setup(spec: Spec, spec_text: str, config: TrainConfig, run_dir: Path, opts: Options,
-           runtime: Runtime) -> Run:  # fmt: skip
+def _setup(
+    spec: Spec, spec_text: str, config: TrainConfig, run_dir: Path, opts: Options, runtime: Runtime
+) -> Run:
     threads = set_threads(config.threads, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     base = spec.path.parent if spec.path is not None else None
-    data = prepare(config.data, spec.input_shape, config.seed, base=base, data_dir=opts.data_dir,
-                   download=opts.download)  # fmt: skip
+    data = prepare(
+        config.data,
+        spec.input_shape,
+        config.seed,
+        base=base,
+        data_dir=opts.data_dir,
+        download=opts.download,
+    )
     _check_classes(spec, data)
     plan = spec.plan()
     free = memory.available_bytes() if runtime.device.type == "cpu" else _cuda_free(runtime)
@@ -153,15 +175,27 @@ def _setup(spec: Spec, spec_text: str, config: TrainConfig, run_dir: Path, opts:
     torch.manual_seed(config.seed)
     network = spec.build()
     torch.manual_seed(config.seed + runtime.rank)  # per-rank dropout streams
-    info = {"archspec": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "command": opts.argv, "spec": str(spec.path) if spec.path else None, "name": spec.name,
-            "device": str(runtime.device), "world_size": runtime.world, "threads": threads,
-            "data": {"train": data.train.origin, "val": data.val.origin if data.val else None,
-                     "test": data.test.origin if data.test else None,
-                     "train_examples": len(data.train.y),
-                     "val_examples": len(data.val.y) if data.val else 0},
-            "classes": list(data.train.classes), "status": "running",
-            "created": datetime.now().isoformat(timespec="seconds")}  # fmt: skip
+    info = {
+        "archspec": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "command": opts.argv,
+        "spec": str(spec.path) if spec.path else None,
+        "name": spec.name,
+        "device": str(runtime.device),
+        "world_size": runtime.world,
+        "threads": threads,
+        "data": {
+            "train": data.train.origin,
+            "val": data.val.origin if data.val else None,
+            "test": data.test.origin if data.test else None,
+            "train_examples": len(data.train.y),
+            "val_examples": len(data.val.y) if data.val else 0,
+        },
+        "classes": list(data.train.classes),
+        "status": "running",
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }
     return Run(run_dir, spec, config, spec_text, runtime, data, network, info)
 
 
@@ -176,12 +210,16 @@ def _check_classes(spec: Spec, data: Data) -> None:
     out = spec.plan().output_shape
     classes = len(data.train.classes)
     if len(out) != 1:
-        raise DataError(f"{spec.name} outputs {'×'.join(map(str, out))} per example, but "
-                        "classification needs one score per class",
-                        f"end the network with `- dense: {classes}`")  # fmt: skip
+        raise DataError(
+            f"{spec.name} outputs {'×'.join(map(str, out))} per example, but "
+            "classification needs one score per class",
+            f"end the network with `- dense: {classes}`",
+        )
     if out[0] < classes:
-        raise DataError(f"{spec.name} outputs {out[0]} scores but {data.train.origin} has "
-                        f"{classes} classes", f"make the last dense layer `dense: {classes}`")  # fmt: skip
+        raise DataError(
+            f"{spec.name} outputs {out[0]} scores but {data.train.origin} has {classes} classes",
+            f"make the last dense layer `dense: {classes}`",
+        )
 
 
 def train(spec: Spec, opts: Options) -> Path:
@@ -217,9 +255,11 @@ def resume(run_dir: Path, opts: Options, runtime: Runtime | None = None) -> Path
     spec_file = run_dir / "spec.yaml"
     last = run_dir / "checkpoints" / "last.safetensors"
     if not spec_file.is_file() or not last.is_file():
-        raise CheckpointError(f"{run_dir} is not a resumable run directory (needs spec.yaml and "
-                              "checkpoints/last.safetensors)",
-                              "give the directory `archspec train` created")  # fmt: skip
+        raise CheckpointError(
+            f"{run_dir} is not a resumable run directory (needs spec.yaml and "
+            "checkpoints/last.safetensors)",
+            "give the directory `archspec train` created",
+        )
     text = spec_file.read_text(encoding="utf-8")
     spec = loads(text, str(spec_file))
     config = resolve_config(spec, Options(device=opts.device))
@@ -227,8 +267,11 @@ def resume(run_dir: Path, opts: Options, runtime: Runtime | None = None) -> Path
     run = _setup(spec, text, config, run_dir, opts, runtime)
     info_file = run_dir / "run.json"
     if info_file.is_file():
-        run.info = {**json.loads(info_file.read_text(encoding="utf-8")),
-                    "device": run.info["device"], "world_size": runtime.world}  # fmt: skip
+        run.info = {
+            **json.loads(info_file.read_text(encoding="utf-8")),
+            "device": run.info["device"],
+            "world_size": runtime.world,
+        }
     return _execute(run, checkpoint.load(last), opts)
 
 
@@ -238,15 +281,21 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     def save(which: str, progress: Progress) -> None:
         if run.runtime.is_main:
             tensors, meta = trainer.state()
-            checkpoint.save(run.checkpoints / f"{which}.safetensors", tensors, {**meta, **run.meta()})
+            checkpoint.save(
+                run.checkpoints / f"{which}.safetensors", tensors, {**meta, **run.meta()}
+            )
 
     trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save)
     if ckpt is not None:
         trainer.restore(ckpt, run.checkpoints / "last.safetensors")
         if log is not None:
             log.truncate_after(trainer.progress.global_step, trainer.progress.epoch)
-    display = Display(trainer.steps_per_epoch, run.config.epochs, run.config.batch_size,
-                      opts.quiet or not run.runtime.is_main)  # fmt: skip
+    display = Display(
+        trainer.steps_per_epoch,
+        run.config.epochs,
+        run.config.batch_size,
+        opts.quiet or not run.runtime.is_main,
+    )
     trainer.listeners.append(display)
     started = time.perf_counter()
     try:
@@ -256,9 +305,10 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
             raise
         display.close()  # a collective failed: a peer died or the network went away
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrainingError(f"lost contact with the other workers ({first})",
-                            f"the last checkpoint in {run.dir} is intact: resume with --resume "
-                            f"{run.dir}") from None  # fmt: skip
+        raise TrainingError(
+            f"lost contact with the other workers ({first})",
+            f"the last checkpoint in {run.dir} is intact: resume with --resume {run.dir}",
+        ) from None
     except Interrupted:
         display.close()
         run.write_info(status="interrupted")
@@ -279,24 +329,43 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     if run.data.test is not None:
         classes = len(run.data.train.classes)
         tally, confusion = evaluate(
-            run.network, run.data.test.x, run.data.test.y, trainer.inputs, trainer.loss_fn,
-            run.runtime, max(run.config.batch_size * 4, 256), classes)  # fmt: skip
+            run.network,
+            run.data.test.x,
+            run.data.test.y,
+            trainer.inputs,
+            trainer.loss_fn,
+            run.runtime,
+            max(run.config.batch_size * 4, 256),
+            classes,
+        )
         assert confusion is not None
-        test = {"split": run.data.test.origin, "examples": int(tally.seen), "loss": tally.mean_loss,
-                "accuracy": tally.accuracy, "classes": list(run.data.train.classes),
-                "confusion": confusion.tolist()}  # fmt: skip
+        test = {
+            "split": run.data.test.origin,
+            "examples": int(tally.seen),
+            "loss": tally.mean_loss,
+            "accuracy": tally.accuracy,
+            "classes": list(run.data.train.classes),
+            "confusion": confusion.tolist(),
+        }
     if not run.runtime.is_main:
         return
-    checkpoint.save(run.dir / "model.safetensors",
-                    {k[len(checkpoint.MODEL):]: v for k, v in checkpoint.model_tensors(run.network).items()},
-                    run.meta())  # fmt: skip
+    checkpoint.save(
+        run.dir / "model.safetensors",
+        {k[len(checkpoint.MODEL) :]: v for k, v in checkpoint.model_tensors(run.network).items()},
+        run.meta(),
+    )
     if test is not None:
         write_text(run.dir / "test.json", json.dumps(test, indent=2) + "\n")
     records = trainer.log.records if trainer.log is not None else []
     plot_curves(records, run.dir / "curves.png", run.spec.name)
     p = trainer.progress
-    run.write_info(status="completed", seconds=round(seconds, 1), best_epoch=p.best_epoch,
-                   best_metric=p.best, test_accuracy=test["accuracy"] if test else None)  # fmt: skip
+    run.write_info(
+        status="completed",
+        seconds=round(seconds, 1),
+        best_epoch=p.best_epoch,
+        best_metric=p.best,
+        test_accuracy=test["accuracy"] if test else None,
+    )
     if not opts.quiet:
         from .summary import print_summary
 

@@ -76,12 +76,16 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device '{name}' was requested but this machine has no usable CUDA "
-                            "device", "use --device cpu, or auto")  # fmt: skip
+        raise TrainingError(
+            f"device '{name}' was requested but this machine has no usable CUDA device",
+            "use --device cpu, or auto",
+        )
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainingError("device 'mps' was requested but MPS is not available", "use --device cpu")
+        raise TrainingError(
+            "device 'mps' was requested but MPS is not available", "use --device cpu"
+        )
     return device
 
 
@@ -101,15 +105,16 @@ def start(device_name: str) -> Runtime:
         torch.cuda.set_device(device)
     timeout = timedelta(seconds=DIST_TIMEOUT_S)
     try:
-        store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))
+        store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))  # type: ignore[attr-defined]
         # keys of a group torchrun restarted must not meet the dead group's stale addresses
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        store = dist.PrefixStore(f"archspec/attempt{attempt}", store)
+        store = dist.PrefixStore(f"archspec/attempt{attempt}", store)  # type: ignore[attr-defined]
         dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
     except (RuntimeError, ValueError) as exc:
-        raise UsageError(f"could not join the process group ({backend}): {exc}",
-                         "check torchrun's --rdzv-endpoint / MASTER_ADDR and that every node "
-                         "can reach it") from None  # fmt: skip
+        raise UsageError(
+            f"could not join the process group ({backend}): {exc}",
+            "check torchrun's --rdzv-endpoint / MASTER_ADDR and that every node can reach it",
+        ) from None
     return Runtime(device, rank, world, local_rank)
 
 
@@ -120,7 +125,7 @@ def shared_path(runtime: Runtime, path: Path, size: int = 4096) -> Path:
     data = str(path).encode("utf-8")[:size]
     buffer = torch.zeros(size + 1, dtype=torch.uint8, device=runtime._reduce_device())
     if runtime.is_main:
-        buffer[1:len(data) + 1] = torch.tensor(list(data), dtype=torch.uint8)
+        buffer[1 : len(data) + 1] = torch.tensor(list(data), dtype=torch.uint8)
     dist.broadcast(buffer, src=0)
     raw = bytes(buffer[1:].cpu().tolist()).rstrip(b"\0")
     return Path(raw.decode("utf-8"))

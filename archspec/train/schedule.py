@@ -16,8 +16,9 @@ def _cos(start: float, end: float, frac: float) -> float:
     return end + (start - end) * (1 + math.cos(math.pi * min(max(frac, 0.0), 1.0))) / 2
 
 
-def learning_rate(schedule: Schedule, base_lr: float, step: int, steps_per_epoch: int,
-                  total_steps: int) -> float:  # fmt: skip
+def learning_rate(
+    schedule: Schedule, base_lr: float, step: int, steps_per_epoch: int, total_steps: int
+) -> float:
     """The lr for optimizer step ``step`` (0-based) of ``total_steps``.
 
     >>> from archspec.spec.train import Step
