@@ -182,3 +182,34 @@ def test_max_restarts_resumes_the_group_from_its_checkpoint(tmp_path: Path) -> N
         if '"type": "epoch"' in line
     ]
     assert len(epochs) == 12  # resumed, not restarted from scratch, and nothing logged twice
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["node-rank", "dynamic"])
+def test_two_machines_on_loopback(tmp_path: Path, static: bool) -> None:
+    """Two "machines" (launchers) × one worker each, meeting at a rendezvous endpoint."""
+    spec = write_spec(tmp_path, n=403, epochs=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run(archspec_cmd("train", str(spec), "--out", str(tmp_path / "one"), "--quiet"),
+                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nodes = []
+    for rank in (0, 1):
+        args = ["train", str(spec), "--nproc-per-node", "1", "--nnodes", "2", "--quiet",
+                "--rdzv-endpoint", f"127.0.0.1:{port}", "--out", str(tmp_path / f"node{rank}")]  # fmt: skip
+        if static:
+            args += ["--node-rank", str(rank)]
+        nodes.append(subprocess.Popen(archspec_cmd(*args), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=env))  # fmt: skip
+    results = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], results
+    written = [p for p in (tmp_path / "node0", tmp_path / "node1") if p.exists()]
+    assert len(written) == 1  # the global rank 0's machine wrote the one run directory
+    one = load_file(str(tmp_path / "one" / "model.safetensors"))
+    two = load_file(str(written[0] / "model.safetensors"))
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)

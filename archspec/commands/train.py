@@ -36,7 +36,13 @@ def add_parser(verbs: Any) -> None:
         help="start N data-parallel workers on this machine through torchrun",
     )
     d.add_argument("--nnodes", default="1", help="number of machines (or MIN:MAX)")
-    d.add_argument("--node-rank", type=int, default=0, help="this machine's rank")
+    d.add_argument(
+        "--node-rank",
+        type=int,
+        metavar="R",
+        help="this machine's rank (static rendezvous: machine 0 hosts it at --rdzv-endpoint); "
+        "leave out to have ranks assigned as machines join",
+    )
     d.add_argument(
         "--rdzv-endpoint",
         metavar="HOST:PORT",

@@ -22,7 +22,7 @@ from ..errors import TrainingError
 class Launch:
     nproc_per_node: int
     nnodes: str = "1"
-    node_rank: int = 0
+    node_rank: int | None = None
     rdzv_endpoint: str | None = None
     rdzv_id: str = "archspec"
     max_restarts: int = 0
@@ -37,12 +37,21 @@ def launcher_args(launch: Launch, worker_args: list[str]) -> list[str]:
         f"--max-restarts={launch.max_restarts}",
         f"--monitor-interval={launch.monitor_interval}",
     ]
-    if launch.rdzv_endpoint:
+    if launch.rdzv_endpoint and launch.node_rank is not None:
+        # classic static rendezvous: machine 0 hosts the store at the endpoint
+        host, _, port = launch.rdzv_endpoint.rpartition(":")
+        args += [
+            "--rdzv-backend=static",
+            f"--master-addr={host}",
+            f"--master-port={port}",
+            f"--node-rank={launch.node_rank}",
+        ]
+    elif launch.rdzv_endpoint:
+        # dynamic rendezvous: ranks are assigned as machines join
         args += [
             "--rdzv-backend=c10d",
             f"--rdzv-endpoint={launch.rdzv_endpoint}",
             f"--rdzv-id={launch.rdzv_id}",
-            f"--node-rank={launch.node_rank}",
         ]
     else:
         args.append("--standalone")
