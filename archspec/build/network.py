@@ -1,0 +1,119 @@
+"""The compiled network: the Plan's nodes as submodules, run in the Plan's order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import kinds
+from ..shapes.plan import Plan, Shape
+
+SOFTMAXES = ("softmax", "log_softmax")
+
+
+class Network(nn.Module):
+    """An ``nn.Module`` compiled from a :class:`~archspec.shapes.plan.Plan`.
+
+    A chain (every layer reads the one before) runs as a plain loop, exactly like
+    ``nn.Sequential``; a graph keeps each value only until its last reader.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.logits_only = False  # when True, skip a final softmax/log_softmax (for training)
+        self._steps: list[tuple[nn.Module, tuple[int, ...]]] = []
+        slot = {"input": 0}
+        for i, node in enumerate(plan.nodes, start=1):
+            module = kinds.get(node.kind).build(node)
+            _attach(self, node.name, module)
+            self._steps.append((module, tuple(slot[x] for x in node.inputs)))
+            slot[node.name] = i
+        self._chain = plan.is_chain
+        self._last_use = _last_uses(self._steps)
+
+    @property
+    def output_activation(self) -> str | None:
+        """``softmax``/``log_softmax`` when the network ends in one, else ``None``."""
+        last = self.plan.nodes[-1].kind
+        return last if last in SOFTMAXES else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = self._steps
+        if self.logits_only and self.output_activation is not None:
+            steps = steps[:-1]
+        if self._chain:
+            for module, _ in steps:
+                x = module(x)
+            return x
+        return self._run_graph(x, steps)
+
+    def _run_graph(
+        self, x: torch.Tensor, steps: list[tuple[nn.Module, tuple[int, ...]]]
+    ) -> torch.Tensor:
+        values: list[torch.Tensor | None] = [x] + [None] * len(steps)
+        for i, (module, inputs) in enumerate(steps, start=1):
+            values[i] = module(*[values[j] for j in inputs])
+            for j in inputs:
+                if self._last_use[j] == i:
+                    values[j] = None
+        out = values[len(steps)]
+        assert out is not None
+        return out
+
+    def trace(self, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
+        """Run ``x`` through every layer and return each layer's output shape (no batch axis)."""
+        values: list[torch.Tensor] = [x]
+        shapes: dict[str, tuple[int, ...]] = {}
+        for node, (module, inputs) in zip(self.plan.nodes, self._steps, strict=True):
+            values.append(module(*[values[j] for j in inputs]))
+            shapes[node.name] = tuple(values[-1].shape[1:])
+        return shapes
+
+    def num_params(self) -> dict[str, int]:
+        """Parameter count per layer, as torch counts it."""
+        out = {}
+        for node in self.plan.nodes:
+            module = self.get_submodule(node.name)
+            out[node.name] = sum(p.numel() for p in module.parameters())
+        return out
+
+
+def _attach(root: nn.Module, dotted: str, module: nn.Module) -> None:
+    """Add ``module`` at ``a.b.c``, creating plain containers for ``a`` and ``a.b``."""
+    *parents, leaf = dotted.split(".")
+    parent = root
+    for name in parents:
+        if name not in parent._modules:
+            parent.add_module(name, nn.Module())
+        child = parent._modules[name]
+        assert child is not None
+        parent = child
+    parent.add_module(leaf, module)
+
+
+def _last_uses(steps: list[tuple[nn.Module, tuple[int, ...]]]) -> dict[int, int]:
+    last: dict[int, int] = {}
+    for i, (_, inputs) in enumerate(steps, start=1):
+        for j in inputs:
+            last[j] = i
+    last[len(steps)] = len(steps) + 1  # the output is never freed
+    return last
+
+
+def build(plan: Plan, *, device: Any = None, dtype: torch.dtype | None = None) -> Network:
+    """Compile ``plan`` into a :class:`Network` on ``device`` (``"meta"`` allocates nothing)."""
+    if device is not None and torch.device(device).type == "meta":
+        with torch.device("meta"):
+            network = Network(plan)
+    else:
+        network = Network(plan)
+    if device is not None or dtype is not None:
+        network = network.to(device=device, dtype=dtype)
+    return network
+
+
+def example_input(shape: Shape, batch: int = 2, **kwargs: Any) -> torch.Tensor:
+    return torch.randn(batch, *shape, **kwargs)

@@ -1,0 +1,33 @@
+"""``check --verify``: build the module on the meta device, compare torch's shapes to the Plan."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import Problem, SpecError
+from ..shapes.plan import Plan
+from .network import build
+
+
+def verify(plan: Plan, device: str = "meta") -> None:
+    """Raise :class:`SpecError` naming every layer whose real shape or parameter count differs.
+
+    On the meta device nothing is allocated, so even very large networks verify instantly.
+    """
+    network = build(plan, device=device)
+    shapes = network.trace(torch.empty(2, *plan.input_shape, device=device))
+    counts = network.num_params()
+    problems = []
+    for node in plan.nodes:
+        if shapes[node.name] != node.shape or counts[node.name] != node.num_params:
+            problems.append(
+                Problem(
+                    f"torch disagrees with the inferred plan for '{node.name}': shape "
+                    f"{list(shapes[node.name])} vs {list(node.shape)}, parameters "
+                    f"{counts[node.name]:,} vs {node.num_params:,}",
+                    "this is an archspec bug: please report it with the spec",
+                    node.location,
+                )
+            )
+    if problems:
+        raise SpecError(problems)

@@ -1,0 +1,1 @@
+"""The spec language: located loading, expressions, graph expansion, `extends:` and the models."""
