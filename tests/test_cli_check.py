@@ -29,8 +29,11 @@ def archspec(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ``python -m archspec`` in a fresh interpreter (exit codes and streams as a user sees)."""
     return subprocess.run(
         [sys.executable, "-m", "archspec", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def test_json_parses_and_has_totals(capsys: pytest.CaptureFixture[str]) -> None:
         "jump": [1, 1],
         "start": [0, 0],
     }
-    assert first["line"] == 7  # where the layer is written
+    assert first["line"] == 8  # where the layer is written (line 1 is the schema comment)
 
 
 def test_json_lists_errors_of_an_invalid_spec(
@@ -129,7 +132,7 @@ def test_input_that_makes_a_pool_impossible_is_located(capsys: pytest.CaptureFix
     captured = capsys.readouterr()
     assert captured.out == ""
     assert re.match(
-        rf"^{re.escape(MNIST)}:12:29: layers\[5\]\.pool\.size: window 2 is larger than its input "
+        rf"^{re.escape(MNIST)}:13:29: layers\[5\]\.pool\.size: window 2 is larger than its input "
         r"1×1 \(\+0 padding\) along axis 0 — remove the pool or pad the previous conv",
         captured.err,
     )
@@ -140,9 +143,17 @@ def test_depth_1_collapses_resnet_blocks(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.match(r"^\s*\d+\s", line)]
     assert [row.split()[1] for row in rows] == [
-        "conv1", "bn1", "relu1", "pool1", "layer1", "layer2", "layer3", "layer4",
-        "global_pool1", "fc",
-    ]  # fmt: skip
+        "conv1",
+        "bn1",
+        "relu1",
+        "pool1",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "global_pool1",
+        "fc",
+    ]
     assert re.search(r"^\s*5\s+layer1\s+block\s+64×56×56\s+147,968\s", out, re.M)
     assert re.search(r"^\s*8\s+layer4\s+block\s+512×7×7\s+8,393,728\s", out, re.M)
     assert "parameters: 11,689,512" in out

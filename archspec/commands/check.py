@@ -5,29 +5,54 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
-from .. import api, report
+from .. import api, bundled, report
 from ..errors import SpecError, UsageError
 from ..shapes.plan import Plan, Shape
 from ..spec.load import DEFAULT_MAX_LAYERS
+from ..train import memory
 
 
 def add_parser(verbs: Any) -> None:
-    p = verbs.add_parser("check", help="validate specs and print every layer's shape",
-                         description="Validate specs, infer every shape, print a table per spec.")  # fmt: skip
+    p = verbs.add_parser(
+        "check",
+        help="validate specs and print every layer's shape",
+        description="Validate specs, infer every shape, print a table per spec.",
+    )
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    p.add_argument("--input", metavar="C×H×W", type=parse_shape,
-                   help="re-check at another input size, e.g. 3x64x64")  # fmt: skip
-    p.add_argument("--depth", type=int, metavar="N",
-                   help="collapse layers nested deeper than N blocks into one row")  # fmt: skip
-    p.add_argument("--verify", action="store_true",
-                   help="also build the module (on the meta device) and confirm torch's shapes")
-    p.add_argument("--max-layers", type=int, default=DEFAULT_MAX_LAYERS, metavar="N",
-                   help=f"refuse specs that expand to more layers (default {DEFAULT_MAX_LAYERS:,})")
+    p.add_argument(
+        "--input",
+        metavar="C×H×W",
+        type=parse_shape,
+        help="re-check at another input size, e.g. 3x64x64",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="collapse layers nested deeper than N blocks into one row",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also build the module (on the meta device) and confirm torch's shapes",
+    )
+    p.add_argument(
+        "--max-layers",
+        type=int,
+        default=DEFAULT_MAX_LAYERS,
+        metavar="N",
+        help=f"refuse specs that expand to more layers (default {DEFAULT_MAX_LAYERS:,})",
+    )
+    p.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="do not refuse specs whose training would need more memory than this "
+        "machine has available (for specs meant for bigger machines)",
+    )
 
 
 _SHAPE = re.compile(r"^\[?\s*\d+(\s*[x×,]\s*\d+){0,3}\s*\]?$")
@@ -37,7 +62,8 @@ def parse_shape(text: str) -> Shape:
     """``3x64x64`` / ``3×64×64`` / ``3,64,64`` → ``(3, 64, 64)``."""
     if not _SHAPE.match(text.strip()):
         raise argparse.ArgumentTypeError(
-            f"'{text}' is not a shape: write channels then sizes, e.g. 1x28x28 or 3,224,224")
+            f"'{text}' is not a shape: write channels then sizes, e.g. 1x28x28 or 3,224,224"
+        )
     dims = tuple(int(d) for d in re.findall(r"\d+", text))
     if min(dims) < 1:
         raise argparse.ArgumentTypeError(f"'{text}': every dimension must be at least 1")
@@ -47,6 +73,8 @@ def parse_shape(text: str) -> Shape:
 def run(args: argparse.Namespace) -> int:
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth must be at least 1")
+    if args.max_layers < 1:
+        raise UsageError("--max-layers must be at least 1")
     results: list[tuple[str, Plan | None, list[dict[str, Any]]]] = []
     for file in args.specs:
         results.append(_check_one(file, args))
@@ -57,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(plan is not None for _, plan, _ in results) else 1
 
 
-def _check_one(file: str, args: argparse.Namespace) -> tuple[str, Plan | None, list[dict[str, Any]]]:
+def _check_one(
+    file: str, args: argparse.Namespace
+) -> tuple[str, Plan | None, list[dict[str, Any]]]:
     try:
-        spec = api.load(Path(file), input_shape=args.input, max_layers=args.max_layers)
+        spec = api.load(bundled.resolve(file), input_shape=args.input, max_layers=args.max_layers)
         plan = spec.plan(args.input)
+        if not args.no_memory_check:
+            _check_memory(spec, plan)
         if args.verify:
             _verify(spec, plan)
     except SpecError as exc:
@@ -70,14 +102,24 @@ def _check_one(file: str, args: argparse.Namespace) -> tuple[str, Plan | None, l
     return file, plan, []
 
 
+def _check_memory(spec: api.Spec, plan: Plan) -> None:
+    """Refuse, located at the heaviest layer, a spec whose training would not fit in the
+    memory available here: parameters + gradients + optimizer state + activations for the
+    spec's train.batch_size (1 without a train section). Torch-free, nothing allocated."""
+    problem = memory.check_plan(plan, spec.train, memory.available_bytes())
+    if problem is not None:
+        raise SpecError([problem])
+
+
 def _verify(spec: api.Spec, plan: Plan) -> None:
     from ..build.verify import verify
 
     verify(plan)
 
 
-def _print_tables(results: list[tuple[str, Plan | None, list[dict[str, Any]]]],
-                  args: argparse.Namespace) -> None:  # fmt: skip
+def _print_tables(
+    results: list[tuple[str, Plan | None, list[dict[str, Any]]]], args: argparse.Namespace
+) -> None:
     for i, (_file, plan, _) in enumerate(results):
         if plan is None:
             continue
@@ -90,5 +132,7 @@ def _print_tables(results: list[tuple[str, Plan | None, list[dict[str, Any]]]],
         else:
             print(report.plain_table(plan, args.depth))
         if args.verify:
-            print(f"verified: all {len(plan.nodes)} layers have the inferred shapes and parameter "
-                  "counts in torch")  # fmt: skip
+            print(
+                f"verified: all {len(plan.nodes)} layers have the inferred shapes and parameter "
+                "counts in torch"
+            )

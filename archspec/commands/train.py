@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
             "train needs a SPEC file, or --resume RUN_DIR",
             "e.g. archspec train specs/mnist_cnn.yaml",
         )
-    from .. import api
+    from .. import api, bundled
 
-    spec = api.load(Path(args.spec))
+    spec = api.load(bundled.resolve(args.spec))
     try:
         train(spec, opts)
     except Interrupted as exc:
@@ -133,9 +133,11 @@ def _launch(args: argparse.Namespace) -> int:
     else:
         if args.spec is None:
             raise UsageError("train needs a SPEC file, or --resume RUN_DIR")
-        from .. import api
+        from .. import api, bundled
 
-        spec = api.load(Path(args.spec))  # report spec errors once, before any worker starts
+        spec = api.load(
+            bundled.resolve(args.spec)
+        )  # report spec errors once, before any worker starts
         run_dir = args.out or default_run_dir(spec.name)
         check_new_run_dir(run_dir)
         if args.out is None:

@@ -1,0 +1,64 @@
+"""``archspec export RUN_DIR|SPEC -o FILE``: weights or a runnable program of the network."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("safetensors", "torchscript", "onnx", "exported")
+
+
+def add_parser(verbs: Any) -> None:
+    p = verbs.add_parser(
+        "export",
+        help="export a trained (or initialised) network",
+        description="Export the network of a run directory or checkpoint "
+        "(trained weights) or of a spec (freshly initialised, seeded). Formats: "
+        "safetensors (weights + spec), torchscript, onnx (needs "
+        "archspec[onnx]), exported (torch.export .pt2). TorchScript and .pt2 "
+        "files run code when loaded: load only files you trust.",
+    )
+    p.add_argument(
+        "target",
+        metavar="RUN_DIR|CHECKPOINT|SPEC",
+        help="a run directory, a .safetensors checkpoint, or a spec",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="output file (.safetensors, .pt, .onnx, .pt2)",
+    )
+    p.add_argument("--format", choices=FORMATS, help="default: from the file's extension")
+    p.add_argument(
+        "--which",
+        choices=("best", "last", "final"),
+        default="best",
+        help="which checkpoint of a run directory (default: best)",
+    )
+    p.add_argument(
+        "--seed", type=int, help="seed for a spec's initial weights (default: train.seed, else 0)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import export
+
+    fmt = export.format_for(str(args.output), args.format)
+    if fmt == "onnx":
+        export.require_onnx()  # before the slow part
+    source = export.load_source(args.target, which=args.which, seed=args.seed)
+    if not source.trained:
+        print(
+            f"archspec: note: {args.target} is a spec, not a trained run: exporting freshly "
+            f"initialised weights (seed {source.meta['seed']})",
+            file=sys.stderr,
+        )
+    export.export(source, fmt, args.output)
+    params = sum(p.numel() for p in source.network.parameters())
+    print(f"wrote {args.output} ({fmt}, {params:,} parameters, from {source.origin})")
+    return 0

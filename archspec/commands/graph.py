@@ -1,0 +1,64 @@
+"""``archspec graph SPEC -o FILE``: a diagram of the network (Mermaid, DOT, SVG, PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .check import parse_shape
+
+
+def add_parser(verbs: Any) -> None:
+    p = verbs.add_parser(
+        "graph",
+        help="draw the network as Mermaid, DOT, SVG or PNG",
+        description="Draw every layer (name, kind, parameters, output shape) "
+        "and every connection, skip connections included. SVG and PNG need "
+        "Graphviz's `dot` program.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="spec file, or the name of a bundled spec")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="output file (.mmd, .dot, .svg, .png); - prints mermaid/dot text",
+    )
+    p.add_argument(
+        "--format",
+        choices=("mermaid", "dot", "svg", "png"),
+        help="output format (default: from the file's extension)",
+    )
+    p.add_argument(
+        "--depth", type=int, metavar="N", help="collapse blocks nested deeper than N into one box"
+    )
+    p.add_argument(
+        "--input",
+        metavar="C×H×W",
+        type=parse_shape,
+        help="draw the network at another input size, e.g. 3x64x64",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .. import api, bundled, diagram
+    from ..errors import UsageError
+
+    if args.depth is not None and args.depth < 1:
+        raise UsageError(f"--depth must be at least 1; received {args.depth}")
+    to_stdout = args.output == "-"
+    if to_stdout and args.format is None:
+        raise UsageError("-o - prints text: say which with --format mermaid or --format dot")
+    fmt = diagram.format_for(args.output, args.format)
+    if to_stdout and fmt not in ("mermaid", "dot"):
+        raise UsageError(f"{fmt} is binary or an image: write it to a file, not -o -")
+    plan = api.load(bundled.resolve(args.spec), input_shape=args.input).plan(args.input)
+    if to_stdout:
+        sys.stdout.write(diagram.render(plan, fmt, args.depth).decode())
+        return 0
+    diagram.write(plan, Path(args.output), fmt, args.depth)
+    print(f"wrote {args.output} ({fmt}, {len(plan.nodes)} layers)")
+    return 0

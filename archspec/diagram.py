@@ -1,0 +1,258 @@
+"""Diagrams of a Plan: Mermaid flowcharts and Graphviz DOT (SVG/PNG through Graphviz's ``dot``).
+
+Each layer is a box showing its name, kind with key parameters (the same text as
+``archspec check``) and output shape; edges follow the Plan's ``inputs``, so skip
+connections show. Blocks become nested clusters; ``depth`` collapses blocks nested
+deeper than N into one box, like ``archspec check --depth``. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kinds
+from .errors import ArchspecError, UsageError
+from .io import write_bytes
+from .shapes.plan import Plan, PlanNode, format_shape
+
+FORMATS = ("mermaid", "dot", "svg", "png")
+EXTENSIONS = {
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".svg": "svg",
+    ".png": "png",
+}
+DOT_TIMEOUT_S = 120
+
+
+class ToolError(ArchspecError):
+    """An external program this output needs is missing or failed (e.g. Graphviz's ``dot``)."""
+
+
+@dataclass
+class Box:
+    id: str
+    lines: list[str]
+    role: str  # "io", "layer" or "block"
+    groups: tuple[str, ...]  # the enclosing clusters, outermost first
+
+
+@dataclass
+class Diagram:
+    title: str
+    boxes: list[Box]
+    edges: list[tuple[str, str]]
+    clusters: dict[str, str] = field(default_factory=dict)  # group name → cluster id
+
+
+def _kind_text(node: PlanNode) -> str:
+    return f"{node.kind} {kinds.get(node.kind).describe(node)}".strip()
+
+
+def layout(plan: Plan, depth: int | None = None) -> Diagram:
+    """Boxes, edges and clusters of ``plan``; blocks nested deeper than ``depth`` collapse."""
+    boxes = [Box("n0", ["input", format_shape(plan.input_shape)], "io", ())]
+    shown: dict[str, str] = {"input": "n0"}  # node name → id of the box that shows it
+    blocks: dict[str, list[PlanNode]] = {}  # collapsed block → its layers
+    ids: dict[str, str] = {}  # collapsed block → its box id
+    for i, node in enumerate(plan.nodes, start=1):
+        if depth is None or len(node.group) < depth:
+            lines = [node.name, _kind_text(node), format_shape(node.shape)]
+            boxes.append(Box(f"n{i}", lines, "layer", node.group))
+            shown[node.name] = f"n{i}"
+            continue
+        group = node.group[depth - 1]
+        if group not in blocks:
+            blocks[group] = []
+            ids[group] = f"b{len(ids) + 1}"
+            boxes.append(Box(ids[group], [group], "block", node.group[: depth - 1]))
+        blocks[group].append(node)
+        shown[node.name] = ids[group]
+    for box in boxes:
+        if box.role == "block":
+            layers = blocks[box.lines[0]]
+            params = sum(node.num_params for node in layers)
+            box.lines += [
+                f"block: {len(layers)} layers, {params:,} params",
+                format_shape(layers[-1].shape),
+            ]
+    out = f"n{len(plan.nodes) + 1}"
+    boxes.append(Box(out, ["output", format_shape(plan.output_shape)], "io", ()))
+    edges = [*_edges(plan, shown), (shown[plan.output], out)]
+    names = sorted({g for box in boxes for g in box.groups}, key=lambda g: (g.count("."), g))
+    return Diagram(plan.name, boxes, edges, {g: f"g{i}" for i, g in enumerate(names, start=1)})
+
+
+def _edges(plan: Plan, shown: dict[str, str]) -> list[tuple[str, str]]:
+    edges: list[tuple[str, str]] = []
+    for node in plan.nodes:
+        for source in node.inputs:
+            edge = (shown[source], shown[node.name])
+            if edge[0] != edge[1] and edge not in edges:
+                edges.append(edge)
+    return edges
+
+
+def _tree(diagram: Diagram, level: int, within: tuple[str, ...]) -> Iterator[Box | str]:
+    """The boxes directly in the cluster ``within`` and, once each, the clusters inside it."""
+    seen: set[str] = set()
+    for box in diagram.boxes:
+        if box.groups[:level] != within:
+            continue
+        if len(box.groups) == level:
+            yield box
+        elif box.groups[level] not in seen:
+            seen.add(box.groups[level])
+            yield box.groups[level]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ------------------------------------------------------------------------------- Mermaid
+_MERMAID_ESCAPES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
+_MERMAID_SHAPES = {"io": ('(["', '"])'), "layer": ('["', '"]'), "block": ('[["', '"]]')}
+
+
+def mermaid_text(text: str) -> str:
+    """``text`` safe inside a quoted Mermaid label (entity codes for ``# " < > & `````).
+
+    >>> mermaid_text('a "b" <c> #1')
+    'a #quot;b#quot; #lt;c#gt; #35;1'
+    """
+    return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in _one_line(text))
+
+
+def mermaid(diagram: Diagram) -> str:
+    """A Mermaid flowchart (top to bottom) of the diagram, titled in its front matter."""
+    title = json.dumps(_one_line(diagram.title), ensure_ascii=False)  # a YAML-safe scalar
+    lines = ["---", f"title: {title}", "---", "flowchart TD", "  %% generated by archspec graph"]
+    lines += _mermaid_cluster(diagram, 0, (), "  ")
+    lines += [f"  {a} --> {b}" for a, b in diagram.edges]
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_cluster(diagram: Diagram, level: int, within: tuple[str, ...], pad: str) -> list[str]:
+    lines = []
+    for item in _tree(diagram, level, within):
+        if isinstance(item, Box):
+            left, right = _MERMAID_SHAPES[item.role]
+            label = "<br/>".join(mermaid_text(line) for line in item.lines if line)
+            lines.append(f"{pad}{item.id}{left}{label}{right}")
+            continue
+        lines.append(f'{pad}subgraph {diagram.clusters[item]} ["{mermaid_text(item)}"]')
+        lines += _mermaid_cluster(diagram, level + 1, (*within, item), pad + "  ")
+        lines.append(f"{pad}end")
+    return lines
+
+
+# ----------------------------------------------------------------------------------- DOT
+_DOT_SHAPES = {
+    "io": "shape=oval",
+    "layer": "shape=box, style=rounded",
+    "block": 'shape=box, style="rounded,bold"',
+}
+
+
+def dot_text(text: str) -> str:
+    r"""``text`` as a double-quoted DOT string (backslashes and quotes escaped).
+
+    >>> print(dot_text('a "b" \\N'))
+    "a \"b\" \\N"
+    """
+    return '"' + _one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dot(diagram: Diagram) -> str:
+    """A Graphviz digraph (top to bottom) of the diagram."""
+    lines = [
+        f"digraph {dot_text(diagram.title)} {{",
+        f'  graph [label={dot_text(diagram.title)}, labelloc=t, fontname="Helvetica"];',
+        '  node [fontname="Helvetica", fontsize=10];',
+        "  edge [arrowsize=0.7];",
+    ]
+    lines += _dot_cluster(diagram, 0, (), "  ")
+    lines += [f"  {a} -> {b};" for a, b in diagram.edges]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def _dot_cluster(diagram: Diagram, level: int, within: tuple[str, ...], pad: str) -> list[str]:
+    lines = []
+    for item in _tree(diagram, level, within):
+        if isinstance(item, Box):
+            label = "\\n".join(dot_text(line)[1:-1] for line in item.lines if line)
+            lines.append(f'{pad}{item.id} [label="{label}", {_DOT_SHAPES[item.role]}];')
+            continue
+        lines.append(f"{pad}subgraph cluster_{diagram.clusters[item]} {{")
+        lines.append(f"{pad}  label={dot_text(item)}; style=dashed;")
+        lines += _dot_cluster(diagram, level + 1, (*within, item), pad + "  ")
+        lines.append(f"{pad}}}")
+    return lines
+
+
+# ------------------------------------------------------------------------- files, Graphviz
+def format_for(path: str, fmt: str | None) -> str:
+    """The output format: ``fmt`` if given, else from the file's extension."""
+    if fmt is not None:
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise UsageError(
+            f"cannot tell the diagram format from '{path}': the extension must be "
+            f"one of {', '.join(EXTENSIONS)}",
+            "rename the file or pass --format mermaid|dot|svg|png",
+        )
+    return EXTENSIONS[suffix]
+
+
+def render(plan: Plan, fmt: str, depth: int | None = None) -> bytes:
+    """The diagram in ``fmt``; svg and png run Graphviz's ``dot`` on the DOT text."""
+    diagram = layout(plan, depth)
+    if fmt == "mermaid":
+        return mermaid(diagram).encode()
+    if fmt == "dot":
+        return dot(diagram).encode()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown diagram format '{fmt}'", f"use one of {', '.join(FORMATS)}")
+    return run_dot(dot(diagram), fmt)
+
+
+def run_dot(text: str, fmt: str) -> bytes:
+    """``dot -T<fmt>`` of ``text``; a missing or failing ``dot`` is a one-line error."""
+    program = shutil.which("dot")
+    if program is None:
+        raise ToolError(
+            f"{fmt} output needs Graphviz's `dot` program, which is not installed",
+            "apt-get install graphviz (brew install graphviz on macOS), or write .mmd/.dot instead",
+        )
+    try:
+        done = subprocess.run(
+            [program, f"-T{fmt}"],
+            input=text.encode(),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(
+            f"running {program} failed: {exc}", "check the Graphviz installation"
+        ) from None
+    if done.returncode != 0:
+        reason = _one_line(done.stderr.decode(errors="replace")) or f"exit code {done.returncode}"
+        raise ToolError(
+            f"dot could not render the diagram: {reason}", "write .dot instead and inspect it"
+        )
+    return done.stdout
+
+
+def write(plan: Plan, path: Path, fmt: str, depth: int | None = None) -> None:
+    """Render and write the diagram atomically (a failure leaves no partial file)."""
+    write_bytes(path, render(plan, fmt, depth))

@@ -1,0 +1,258 @@
+"""Export a network — trained (a run directory or checkpoint) or freshly initialised (a spec).
+
+Formats:
+
+- ``safetensors``: the weights under their ``state_dict`` keys (``layer1.0.conv1.weight``),
+  with the spec, class names and input normalisation as JSON in the header metadata
+  (``archspec predict``/``eval`` read it back). Safe to load from anyone.
+- ``torchscript``: ``torch.jit.trace`` of the compiled network (chains and graphs).
+  PyTorch deprecates TorchScript; prefer ``exported``.
+- ``onnx``: torch's ONNX exporter (needs ``pip install 'archspec[onnx]'``).
+- ``exported``: a ``torch.export`` program saved with ``torch.export.save`` (``.pt2``).
+
+Every format has a dynamic batch axis and carries the same JSON metadata
+(``archspec.json`` extra file, or ONNX ``metadata_props``). The artifact computes the
+network on *normalised* inputs: ``x·scale + shift`` per channel, from ``normalizer``.
+
+Security: loading a TorchScript or ``torch.export`` file (``torch.jit.load``,
+``torch.export.load``) runs code from it. They are trusted artifacts: load only files
+you made. archspec itself only ever reads safetensors.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from . import __version__, bundled
+from .errors import ArchspecError, UsageError
+from .io import atomic_path, write_bytes
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .api import Spec
+
+FORMATS = ("safetensors", "torchscript", "onnx", "exported")
+EXTENSIONS = {
+    ".safetensors": "safetensors",
+    ".pt": "torchscript",
+    ".ts": "torchscript",
+    ".torchscript": "torchscript",
+    ".onnx": "onnx",
+    ".pt2": "exported",
+}
+EXAMPLE_BATCH = 2
+KEEP_META = ("spec", "name", "classes", "normalizer")
+
+
+class ExportError(ArchspecError):
+    """The network cannot be written in the requested format."""
+
+
+@dataclass
+class Source:
+    """What to export: the network in eval mode on the CPU, and the metadata to embed."""
+
+    spec: Spec
+    network: nn.Module
+    meta: dict[str, Any]
+    origin: str  # where the weights came from, for messages
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.meta.get("trained"))
+
+
+def format_for(path: str, fmt: str | None) -> str:
+    """The export format: ``fmt`` if given, else from the output file's extension."""
+    if fmt is not None:
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise UsageError(
+            f"cannot tell the export format from '{path}': the extension must be "
+            f"one of {', '.join(EXTENSIONS)}",
+            f"rename the file or pass --format {'|'.join(FORMATS)}",
+        )
+    return EXTENSIONS[suffix]
+
+
+def is_trained(target: str) -> bool:
+    """A run directory or a ``.safetensors`` checkpoint (else ``target`` names a spec)."""
+    path = Path(target)
+    return path.is_dir() or path.suffix == ".safetensors"
+
+
+def load_source(target: str, *, which: str = "best", seed: int | None = None) -> Source:
+    """The network of a run directory / checkpoint (trained), or of a spec (initialised)."""
+    if is_trained(target):
+        return _from_run(Path(target), which)
+    return _from_spec(target, seed)
+
+
+def _from_run(target: Path, which: str) -> Source:
+    from .train import checkpoint
+    from .train.evaluate import checkpoint_path, restore
+
+    restored = restore(target, which, device="cpu")
+    path = checkpoint_path(target, which)
+    meta = {k: v for k, v in checkpoint.load(path).meta.items() if k in KEEP_META}
+    meta |= {"trained": True, "weights": str(path)}
+    return Source(restored.spec, restored.network, meta, str(path))
+
+
+def _from_spec(target: str, seed: int | None) -> Source:
+    import torch
+
+    from .api import load
+
+    path = bundled.resolve(target)
+    if not path.is_file():
+        raise ExportError(
+            f"{target}: no such run directory, checkpoint or spec file", bundled.missing_hint()
+        )
+    spec = load(path)
+    chosen = seed if seed is not None else (spec.train.seed if spec.train is not None else 0)
+    torch.manual_seed(chosen)  # the same initial weights `archspec train` starts from
+    network = spec.build().eval()
+    data = {k: v for k, v in dict(spec.data).items() if k != "extends"}
+    text = f"# exported by archspec {__version__} from {path}\n" + yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True
+    )
+    meta = {"spec": text, "name": spec.name, "trained": False, "seed": chosen}
+    return Source(spec, network, meta, f"{path} (initialised with seed {chosen})")
+
+
+def metadata(source: Source) -> dict[str, Any]:
+    return {"archspec": __version__, "input": list(source.spec.input_shape), **source.meta}
+
+
+def export(source: Source, fmt: str, dest: Path) -> None:
+    """Write ``source``'s network to ``dest`` in ``fmt``, atomically."""
+    writers = {
+        "safetensors": _safetensors,
+        "torchscript": _torchscript,
+        "onnx": _onnx,
+        "exported": _exported,
+    }
+    if fmt not in writers:
+        raise UsageError(f"unknown export format '{fmt}'", f"use one of {', '.join(FORMATS)}")
+    writers[fmt](source, dest)
+
+
+def example_input(source: Source) -> torch.Tensor:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(EXAMPLE_BATCH, *source.spec.input_shape, generator=generator)
+
+
+def _safetensors(source: Source, dest: Path) -> None:
+    from .train import checkpoint
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in source.network.state_dict().items()}
+    checkpoint.save(dest, tensors, metadata(source))
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence torch's deprecation chatter and the ONNX exporter's logging."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextmanager
+def _exporting(fmt: str, source: Source) -> Iterator[None]:
+    """Turn an exporter's failure into one clear line."""
+    try:
+        with _quiet():
+            yield
+    except ArchspecError:
+        raise
+    except Exception as exc:  # torch's exporters raise many types for unsupported code
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ExportError(
+            f"torch could not export {source.spec.name} as {fmt}: {type(exc).__name__}: {first}",
+            "try another --format (safetensors always works)",
+        ) from None
+
+
+def _torchscript(source: Source, dest: Path) -> None:
+    import torch
+
+    with _exporting("torchscript", source):
+        traced = torch.jit.trace(source.network, example_input(source))  # type: ignore[no-untyped-call]
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={"archspec.json": json.dumps(metadata(source))})
+    write_bytes(dest, buffer.getvalue())
+
+
+def _dynamic_batch() -> tuple[dict[int, Any]]:
+    import torch
+
+    return ({0: torch.export.Dim("batch")},)
+
+
+def _exported(source: Source, dest: Path) -> None:
+    import torch
+
+    with _exporting("exported", source):
+        program = torch.export.export(
+            source.network, (example_input(source),), dynamic_shapes=_dynamic_batch()
+        )
+        buffer = io.BytesIO()
+        torch.export.save(
+            program, buffer, extra_files={"archspec.json": json.dumps(metadata(source))}
+        )
+    write_bytes(dest, buffer.getvalue())
+
+
+def require_onnx() -> None:
+    """ONNX export needs the optional ``onnx`` and ``onnxscript`` packages."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ExportError(
+            "ONNX export needs the packages onnx and onnxscript, which are not installed",
+            "install archspec[onnx]: pip install 'archspec[onnx]'",
+        ) from None
+
+
+def _onnx(source: Source, dest: Path) -> None:
+    import torch
+
+    require_onnx()
+    with _exporting("onnx", source):
+        program = torch.onnx.export(
+            source.network,
+            (example_input(source),),
+            dynamo=True,
+            dynamic_shapes=_dynamic_batch(),
+            input_names=["input"],
+            output_names=["output"],
+            verbose=False,
+        )
+        assert program is not None
+        program.model.metadata_props["archspec"] = json.dumps(metadata(source))
+        with atomic_path(dest) as tmp:
+            program.save(tmp, external_data=False)
