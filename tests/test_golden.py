@@ -119,8 +119,16 @@ def test_mnist_cnn_shapes_and_parameters() -> None:
     for node in plan.nodes:
         if node.shape != shapes[-1]:
             shapes.append(node.shape)
-    assert shapes == [(1, 28, 28), (32, 28, 28), (32, 14, 14), (64, 14, 14), (64, 7, 7),
-                      (3136,), (1024,), (10,)]  # fmt: skip
+    assert shapes == [
+        (1, 28, 28),
+        (32, 28, 28),
+        (32, 14, 14),
+        (64, 14, 14),
+        (64, 7, 7),
+        (3136,),
+        (1024,),
+        (10,),
+    ]
     assert plan.total_params == 3_274_634
     assert plan.node("conv1").num_params == 5 * 5 * 1 * 32 + 32
     assert plan.node("conv2").num_params == 5 * 5 * 32 * 64 + 64
@@ -132,8 +140,14 @@ def test_lenet5_parameters() -> None:
     plan = archspec.load(ROOT / "specs" / "lenet5.yaml").plan()
     assert plan.total_params == 61_706
     assert [n.shape for n in plan.nodes if n.kind in ("conv", "pool", "dense")] == [
-        (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120,), (84,), (10,),
-    ]  # fmt: skip
+        (6, 28, 28),
+        (6, 14, 14),
+        (16, 10, 10),
+        (16, 5, 5),
+        (120,),
+        (84,),
+        (10,),
+    ]
 
 
 def test_resnet18_matches_torchvision() -> None:

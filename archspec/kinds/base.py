@@ -8,8 +8,9 @@ registers them as one :class:`Kind`. Adding a kind is one small module.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from annotated_types import Ge, Gt
@@ -88,7 +89,7 @@ class Out:
     field: RField
     params: int = 0
     macs: int = 0
-    attrs: Mapping[str, Any] = field(default_factory=dict)
+    attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 Infer = Callable[[Any, Sequence[In]], Out]
@@ -104,7 +105,9 @@ class Kind:
     summary: str  # one line for docs and the schema
     inputs: tuple[int, int | None] = (1, 1)  # min, max number of inputs (None: any)
     aliases: tuple[str, ...] = ()
-    describe: Callable[[PlanNode], str] = field(default=lambda node: "")  # e.g. "5×5 /1 same"
+    describe: Callable[[PlanNode], str] = dataclasses.field(
+        default=lambda node: ""
+    )  # e.g. "5×5 /1 same"
 
 
 def expand(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
@@ -139,7 +142,9 @@ def need_spatial(inp: In, kind: str, minimum: int = 1) -> int:
     return rank
 
 
-def through(rf: RField, kernels: Sequence[int], strides: Sequence[int], pads: Sequence[int]) -> RField:
+def through(
+    rf: RField, kernels: Sequence[int], strides: Sequence[int], pads: Sequence[int]
+) -> RField:
     """Receptive field after a sliding window (per axis)."""
     if rf is None:
         return None
@@ -161,7 +166,22 @@ def dims(values: Sequence[int]) -> str:
 
 
 __all__ = [
-    "Bool", "Build", "Field", "In", "Infer", "Kind", "NonNegInt", "Out", "Params",
-    "PerDim", "PerDimOrZero", "PosInt", "ShapeError", "dims", "expand", "need_spatial",
-    "through", "widest",
-]  # fmt: skip
+    "Bool",
+    "Build",
+    "Field",
+    "In",
+    "Infer",
+    "Kind",
+    "NonNegInt",
+    "Out",
+    "Params",
+    "PerDim",
+    "PerDimOrZero",
+    "PosInt",
+    "ShapeError",
+    "dims",
+    "expand",
+    "need_spatial",
+    "through",
+    "widest",
+]

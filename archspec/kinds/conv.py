@@ -13,9 +13,20 @@ from pydantic_core import PydanticCustomError
 from ..shapes.arith import conv_out, effective_kernel, same_pads, transpose_out
 from ..shapes.plan import PlanNode
 from .base import (
-    Bool, In, Kind, Out, Params, PerDim, PerDimOrZero, PosInt, ShapeError, dims, expand,
-    need_spatial, through,
-)  # fmt: skip
+    Bool,
+    In,
+    Kind,
+    Out,
+    Params,
+    PerDim,
+    PerDimOrZero,
+    PosInt,
+    ShapeError,
+    dims,
+    expand,
+    need_spatial,
+    through,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -29,8 +40,10 @@ def _padding(value: Any) -> tuple[int, ...] | str:
         return value.lower()
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return (value,)
-    if isinstance(value, list | tuple) and value and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
     ):
         return tuple(value)
     raise PydanticCustomError(
@@ -71,8 +84,9 @@ class ConvParams(Params):
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
 
 
-def _pads(p: ConvParams, sizes: Sequence[int], k: Sequence[int], s: Sequence[int],
-          d: Sequence[int]) -> tuple[tuple[int, int], ...]:  # fmt: skip
+def _pads(
+    p: ConvParams, sizes: Sequence[int], k: Sequence[int], s: Sequence[int], d: Sequence[int]
+) -> tuple[tuple[int, int], ...]:
     if p.padding == "same":
         return tuple(same_pads(n, kk, ss, dd) for n, kk, ss, dd in zip(sizes, k, s, d, strict=True))
     if p.padding == "valid":
@@ -85,7 +99,8 @@ def _check_groups(channels: int, depth: int, groups: int) -> None:
     if channels % groups:
         raise ShapeError(
             f"groups must divide the input channels: {channels} % {groups} = {channels % groups}",
-            f"use a divisor of {channels}" + (f" such as 1 or {channels}" if channels > 1 else ": 1"),
+            f"use a divisor of {channels}"
+            + (f" such as 1 or {channels}" if channels > 1 else ": 1"),
             field="groups",
         )
     if depth % groups:
@@ -114,8 +129,10 @@ def _check_mode(p: ConvParams, sizes: Sequence[int], pads: Sequence[tuple[int, i
 def infer_conv(p: ConvParams, ins: Sequence[In]) -> Out:
     (x,) = ins
     rank = need_spatial(x, "conv")
-    k, s, d = (expand(v, rank, name) for v, name in
-               ((p.kernel, "kernel"), (p.stride, "stride"), (p.dilation, "dilation")))  # fmt: skip
+    k, s, d = (
+        expand(v, rank, name)
+        for v, name in ((p.kernel, "kernel"), (p.stride, "stride"), (p.dilation, "dilation"))
+    )
     channels, sizes = x.shape[0], x.spatial
     _check_groups(channels, p.depth, p.groups)
     pads = _pads(p, sizes, k, s, d)
@@ -137,8 +154,12 @@ def infer_conv(p: ConvParams, ins: Sequence[In]) -> Out:
     weights = p.depth * (channels // p.groups) * math.prod(k)
     return Out(
         shape=(p.depth, *out),
-        field=through(x.field, [effective_kernel(a, b) for a, b in zip(k, d, strict=True)], s,
-                      [pad[0] for pad in pads]),  # fmt: skip
+        field=through(
+            x.field,
+            [effective_kernel(a, b) for a, b in zip(k, d, strict=True)],
+            s,
+            [pad[0] for pad in pads],
+        ),
         params=weights + (p.depth if p.bias else 0),
         macs=weights * math.prod(out),
         attrs={"pads": pads, "kernel": k, "stride": s, "dilation": d},
@@ -156,10 +177,16 @@ def build_conv(node: PlanNode) -> nn.Module:
     symmetric = all(left == right for left, right in pads)
     conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(pads) - 1]
     module = conv_cls(
-        node.in_shapes[0][0], p.depth, a["kernel"], a["stride"],
+        node.in_shapes[0][0],
+        p.depth,
+        a["kernel"],
+        a["stride"],
         padding=tuple(left for left, _ in pads) if symmetric else 0,
-        dilation=a["dilation"], groups=p.groups, bias=p.bias, padding_mode=p.padding_mode,
-    )  # fmt: skip
+        dilation=a["dilation"],
+        groups=p.groups,
+        bias=p.bias,
+        padding_mode=p.padding_mode,
+    )
     return module if symmetric else padded(module, pads, p.padding_mode)
 
 
@@ -190,9 +217,16 @@ class ConvTransposeParams(Params):
 def infer_conv_transpose(p: ConvTransposeParams, ins: Sequence[In]) -> Out:
     (x,) = ins
     rank = need_spatial(x, "conv_transpose")
-    k, s, pad, op, d = (expand(v, rank, name) for v, name in (
-        (p.kernel, "kernel"), (p.stride, "stride"), (p.padding, "padding"),
-        (p.output_padding, "output_padding"), (p.dilation, "dilation")))  # fmt: skip
+    k, s, pad, op, d = (
+        expand(v, rank, name)
+        for v, name in (
+            (p.kernel, "kernel"),
+            (p.stride, "stride"),
+            (p.padding, "padding"),
+            (p.output_padding, "output_padding"),
+            (p.dilation, "dilation"),
+        )
+    )
     _check_groups(x.shape[0], p.depth, p.groups)
     for oo, ss, dd in zip(op, s, d, strict=True):
         if oo >= max(ss, dd):
@@ -216,10 +250,12 @@ def infer_conv_transpose(p: ConvTransposeParams, ins: Sequence[In]) -> Out:
             for axis, ss, kk, dd, pp in zip(field, s, k, d, pad, strict=True)
         )
     return Out(
-        shape=(p.depth, *out), field=field,
-        params=weights + (p.depth if p.bias else 0), macs=weights * math.prod(x.spatial),
+        shape=(p.depth, *out),
+        field=field,
+        params=weights + (p.depth if p.bias else 0),
+        macs=weights * math.prod(x.spatial),
         attrs={"kernel": k, "stride": s, "padding": pad, "output_padding": op, "dilation": d},
-    )  # fmt: skip
+    )
 
 
 def build_conv_transpose(node: PlanNode) -> nn.Module:
@@ -229,17 +265,35 @@ def build_conv_transpose(node: PlanNode) -> nn.Module:
     a = node.attrs
     cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[len(a["kernel"]) - 1]
     return cls(
-        node.in_shapes[0][0], p.depth, a["kernel"], a["stride"], padding=a["padding"],
-        output_padding=a["output_padding"], groups=p.groups, bias=p.bias, dilation=a["dilation"],
-    )  # fmt: skip
+        node.in_shapes[0][0],
+        p.depth,
+        a["kernel"],
+        a["stride"],
+        padding=a["padding"],
+        output_padding=a["output_padding"],
+        groups=p.groups,
+        bias=p.bias,
+        dilation=a["dilation"],
+    )
 
 
 KINDS = (
-    Kind("conv", ConvParams, infer_conv, build_conv,
-         "Convolution over a 1-D, 2-D or 3-D grid (rank from the input).",
-         aliases=("convolution",), describe=describe_conv),
-    Kind("conv_transpose", ConvTransposeParams, infer_conv_transpose, build_conv_transpose,
-         "Transposed convolution: learnable upsampling by `stride`.",
-         aliases=("deconv",),
-         describe=lambda n: f"{dims(n.attrs['kernel'])} /{max(n.attrs['stride'])} up"),
-)  # fmt: skip
+    Kind(
+        "conv",
+        ConvParams,
+        infer_conv,
+        build_conv,
+        "Convolution over a 1-D, 2-D or 3-D grid (rank from the input).",
+        aliases=("convolution",),
+        describe=describe_conv,
+    ),
+    Kind(
+        "conv_transpose",
+        ConvTransposeParams,
+        infer_conv_transpose,
+        build_conv_transpose,
+        "Transposed convolution: learnable upsampling by `stride`.",
+        aliases=("deconv",),
+        describe=lambda n: f"{dims(n.attrs['kernel'])} /{max(n.attrs['stride'])} up",
+    ),
+)

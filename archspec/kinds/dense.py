@@ -47,8 +47,9 @@ def infer_dense(p: DenseParams, ins: Sequence[In]) -> Out:
             "or `- global_pool` (one value per channel)",
         )
     weights = x.shape[0] * p.units
-    return Out(shape=(p.units,), field=None, params=weights + (p.units if p.bias else 0),
-               macs=weights)  # fmt: skip
+    return Out(
+        shape=(p.units,), field=None, params=weights + (p.units if p.bias else 0), macs=weights
+    )
 
 
 def build_dense(node: PlanNode) -> nn.Module:
@@ -58,9 +59,20 @@ def build_dense(node: PlanNode) -> nn.Module:
 
 
 KINDS = (
-    Kind("flatten", FlattenParams, infer_flatten, build_flatten,
-         "Flatten every axis but the batch into one."),
-    Kind("dense", DenseParams, infer_dense, build_dense,
-         "Fully connected layer (torch's Linear).", aliases=("linear",),
-         describe=lambda n: f"{n.params.units}"),
-)  # fmt: skip
+    Kind(
+        "flatten",
+        FlattenParams,
+        infer_flatten,
+        build_flatten,
+        "Flatten every axis but the batch into one.",
+    ),
+    Kind(
+        "dense",
+        DenseParams,
+        infer_dense,
+        build_dense,
+        "Fully connected layer (torch's Linear).",
+        aliases=("linear",),
+        describe=lambda n: f"{n.params.units}",
+    ),
+)

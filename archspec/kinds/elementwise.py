@@ -43,7 +43,7 @@ class GeluParams(Params):
     approximate: Literal["none", "tanh"] = "none"
 
 
-def _torch_nn(name: str, **kwargs: object) -> Callable[[PlanNode], nn.Module]:
+def _torch_nn(name: str, **kwargs: str) -> Callable[[PlanNode], nn.Module]:
     def build(node: PlanNode) -> nn.Module:
         from torch import nn
 
@@ -97,24 +97,50 @@ class DropoutParams(Params):
 
 _ACTIVATIONS = (
     ("relu", NoParams, _torch_nn("ReLU"), "Rectified linear unit max(0, x)."),
-    ("leaky_relu", LeakyReluParams, _torch_nn("LeakyReLU", negative_slope="slope"),
-     "max(0, x) + slope·min(0, x)."),
+    (
+        "leaky_relu",
+        LeakyReluParams,
+        _torch_nn("LeakyReLU", negative_slope="slope"),
+        "max(0, x) + slope·min(0, x).",
+    ),
     ("elu", EluParams, _torch_nn("ELU", alpha="alpha"), "Exponential linear unit."),
-    ("gelu", GeluParams, _torch_nn("GELU", approximate="approximate"),
-     "Gaussian error linear unit."),
+    (
+        "gelu",
+        GeluParams,
+        _torch_nn("GELU", approximate="approximate"),
+        "Gaussian error linear unit.",
+    ),
     ("silu", NoParams, _torch_nn("SiLU"), "x·sigmoid(x) (swish)."),
     ("sigmoid", NoParams, _torch_nn("Sigmoid"), "Logistic sigmoid."),
     ("tanh", NoParams, _torch_nn("Tanh"), "Hyperbolic tangent."),
     ("softmax", NoParams, _channel_softmax("Softmax"), "Softmax over channels/classes."),
-    ("log_softmax", NoParams, _channel_softmax("LogSoftmax"),
-     "Log of the softmax over channels/classes."),
-)  # fmt: skip
+    (
+        "log_softmax",
+        NoParams,
+        _channel_softmax("LogSoftmax"),
+        "Log of the softmax over channels/classes.",
+    ),
+)
 
 KINDS = (
-    *(Kind(name, params, keep_shape, build, summary) for name, params, build, summary in _ACTIVATIONS),
-    Kind("batchnorm", BatchNormParams, infer_batchnorm, build_batchnorm,
-         "Batch normalisation over channels.", aliases=("batch_norm",)),
-    Kind("dropout", DropoutParams, keep_shape, _torch_nn("Dropout", p="p"),
-         "Randomly zero activations with probability p while training.",
-         describe=lambda n: f"p={n.params.p:g}"),
-)  # fmt: skip
+    *(
+        Kind(name, params, keep_shape, build, summary)
+        for name, params, build, summary in _ACTIVATIONS
+    ),
+    Kind(
+        "batchnorm",
+        BatchNormParams,
+        infer_batchnorm,
+        build_batchnorm,
+        "Batch normalisation over channels.",
+        aliases=("batch_norm",),
+    ),
+    Kind(
+        "dropout",
+        DropoutParams,
+        keep_shape,
+        _torch_nn("Dropout", p="p"),
+        "Randomly zero activations with probability p while training.",
+        describe=lambda n: f"p={n.params.p:g}",
+    ),
+)

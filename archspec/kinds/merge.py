@@ -7,8 +7,19 @@ from typing import TYPE_CHECKING, Literal
 
 from ..shapes.plan import PlanNode, format_shape
 from .base import (
-    Build, In, Infer, Kind, Out, Params, PerDim, ShapeError, dims, expand, need_spatial, widest,
-)  # fmt: skip
+    Build,
+    In,
+    Infer,
+    Kind,
+    Out,
+    Params,
+    PerDim,
+    ShapeError,
+    dims,
+    expand,
+    need_spatial,
+    widest,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -80,8 +91,10 @@ def infer_upsample(p: UpsampleParams, ins: Sequence[In]) -> Out:
     scale = expand(p.scale, rank, "scale")
     field = x.field
     if field is not None:
-        field = tuple(axis.upsampled(s, 2 if p.mode == "linear" else 1)
-                      for axis, s in zip(field, scale, strict=True))  # fmt: skip
+        field = tuple(
+            axis.upsampled(s, 2 if p.mode == "linear" else 1)
+            for axis, s in zip(field, scale, strict=True)
+        )
     shape = (x.shape[0], *(n * s for n, s in zip(x.spatial, scale, strict=True)))
     return Out(shape=shape, field=field, attrs={"scale": scale})
 
@@ -97,13 +110,36 @@ def build_upsample(node: PlanNode) -> nn.Module:
 
 
 KINDS = (
-    Kind("add", MergeParams, infer_elementwise_merge("add"), _build_merge("add"),
-         "Element-wise sum of its inputs (residual connections).", inputs=(2, None)),
-    Kind("multiply", MergeParams, infer_elementwise_merge("multiply"), _build_merge("multiply"),
-         "Element-wise product of its inputs (gating).", inputs=(2, None)),
-    Kind("concat", MergeParams, infer_concat, _build_merge("concat"),
-         "Concatenate its inputs along channels (U-Net skips).", inputs=(2, None)),
-    Kind("upsample", UpsampleParams, infer_upsample, build_upsample,
-         "Upsample by an integer factor per axis (nearest or linear).",
-         describe=lambda n: f"×{dims(n.attrs['scale'])} {n.params.mode}"),
-)  # fmt: skip
+    Kind(
+        "add",
+        MergeParams,
+        infer_elementwise_merge("add"),
+        _build_merge("add"),
+        "Element-wise sum of its inputs (residual connections).",
+        inputs=(2, None),
+    ),
+    Kind(
+        "multiply",
+        MergeParams,
+        infer_elementwise_merge("multiply"),
+        _build_merge("multiply"),
+        "Element-wise product of its inputs (gating).",
+        inputs=(2, None),
+    ),
+    Kind(
+        "concat",
+        MergeParams,
+        infer_concat,
+        _build_merge("concat"),
+        "Concatenate its inputs along channels (U-Net skips).",
+        inputs=(2, None),
+    ),
+    Kind(
+        "upsample",
+        UpsampleParams,
+        infer_upsample,
+        build_upsample,
+        "Upsample by an integer factor per axis (nearest or linear).",
+        describe=lambda n: f"×{dims(n.attrs['scale'])} {n.params.mode}",
+    ),
+)

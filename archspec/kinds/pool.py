@@ -8,9 +8,19 @@ from typing import TYPE_CHECKING, Literal
 from ..shapes.arith import adaptive_window, effective_kernel, pool_out
 from ..shapes.plan import PlanNode
 from .base import (
-    Bool, In, Kind, Out, Params, PerDim, PerDimOrZero, ShapeError, dims, expand, need_spatial,
+    Bool,
+    In,
+    Kind,
+    Out,
+    Params,
+    PerDim,
+    PerDimOrZero,
+    ShapeError,
+    dims,
+    expand,
+    need_spatial,
     through,
-)  # fmt: skip
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,17 +48,44 @@ class PoolParams(Params):
 
 def _check_options(p: PoolParams) -> None:
     if p.dilation != (1,) and p.kind != "max":
-        raise ShapeError(f"dilation applies only to max pooling, not {p.kind}",
-                         "remove dilation or use kind: max", field="dilation")  # fmt: skip
+        raise ShapeError(
+            f"dilation applies only to max pooling, not {p.kind}",
+            "remove dilation or use kind: max",
+            field="dilation",
+        )
     if p.norm is not None and p.kind != "lp":
-        raise ShapeError(f"norm applies only to lp pooling, not {p.kind}",
-                         "remove norm or use kind: lp", field="norm")  # fmt: skip
+        raise ShapeError(
+            f"norm applies only to lp pooling, not {p.kind}",
+            "remove norm or use kind: lp",
+            field="norm",
+        )
     if p.kind == "lp" and p.padding != (0,):
-        raise ShapeError("lp pooling has no padding (torch's LPPool pads nothing)",
-                         "remove padding, or pad the previous conv", field="padding")  # fmt: skip
+        raise ShapeError(
+            "lp pooling has no padding (torch's LPPool pads nothing)",
+            "remove padding, or pad the previous conv",
+            field="padding",
+        )
     if not p.count_include_pad and p.kind != "avg":
-        raise ShapeError(f"count_include_pad applies only to avg pooling, not {p.kind}",
-                         "remove count_include_pad", field="count_include_pad")  # fmt: skip
+        raise ShapeError(
+            f"count_include_pad applies only to avg pooling, not {p.kind}",
+            "remove count_include_pad",
+            field="count_include_pad",
+        )
+
+
+def _check_avg3d(p: PoolParams, sizes: Sequence[int], k: Sequence[int]) -> None:
+    """torch's avg_pool3d (behind 3-D avg and lp pooling) wants the window inside the
+    *unpadded* input, even where padding or ceil_mode would make room."""
+    if len(sizes) != 3 or p.kind == "max":
+        return
+    for axis, (n, kk) in enumerate(zip(sizes, k, strict=True)):
+        if kk > n:
+            raise ShapeError(
+                f"3-D {p.kind} pooling needs the window within the unpadded input, but window "
+                f"{kk} > input {n} along axis {axis}",
+                "use a smaller window (torch's avg_pool3d refuses this, padding or not)",
+                field="size",
+            )
 
 
 def infer_pool(p: PoolParams, ins: Sequence[In]) -> Out:
@@ -59,13 +96,14 @@ def infer_pool(p: PoolParams, ins: Sequence[In]) -> Out:
     s = expand(p.stride or p.size, rank, "stride")
     pad = expand(p.padding, rank, "padding")
     d = expand(p.dilation, rank, "dilation")
-    for kk, pp, dd in zip(k, pad, d, strict=True):
-        if 2 * pp > effective_kernel(kk, dd):
+    for kk, pp in zip(k, pad, strict=True):
+        if 2 * pp > kk:  # torch compares with the window size before dilation
             raise ShapeError(
-                f"padding {pp} is more than half the window {effective_kernel(kk, dd)}",
-                f"use padding ≤ {effective_kernel(kk, dd) // 2} (torch refuses more)",
+                f"padding {pp} is more than half the window {kk}",
+                f"use padding ≤ {kk // 2} (torch refuses more)",
                 field="padding",
             )
+    _check_avg3d(p, x.spatial, k)
     out = tuple(
         pool_out(n, kk, ss, pp, dd, p.ceil_mode)
         for n, kk, ss, pp, dd in zip(x.spatial, k, s, pad, d, strict=True)
@@ -80,8 +118,7 @@ def infer_pool(p: PoolParams, ins: Sequence[In]) -> Out:
         )
     return Out(
         shape=(x.shape[0], *out),
-        field=through(x.field, [effective_kernel(a, b) for a, b in zip(k, d, strict=True)], s,
-                      pad),  # fmt: skip
+        field=through(x.field, [effective_kernel(a, b) for a, b in zip(k, d, strict=True)], s, pad),
         attrs={"size": k, "stride": s, "padding": pad, "dilation": d},
     )
 
@@ -97,10 +134,17 @@ def build_pool(node: PlanNode) -> nn.Module:
         return cls(a["size"], a["stride"], a["padding"], a["dilation"], ceil_mode=p.ceil_mode)
     if p.kind == "avg":
         avg = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[rank - 1]
-        return avg(a["size"], a["stride"], a["padding"], ceil_mode=p.ceil_mode,
-                   count_include_pad=p.count_include_pad)  # fmt: skip
+        return avg(
+            a["size"],
+            a["stride"],
+            a["padding"],
+            ceil_mode=p.ceil_mode,
+            count_include_pad=p.count_include_pad,
+        )
     lp = (nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)[rank - 1]
-    return lp(float(p.norm or 2), a["size"], a["stride"], ceil_mode=p.ceil_mode)
+    # torch's lp_pool1d multiplies by kernel_size, so 1-D needs ints, not 1-tuples
+    size, stride = (a["size"][0], a["stride"][0]) if rank == 1 else (a["size"], a["stride"])
+    return lp(float(p.norm or 2), size, stride, ceil_mode=p.ceil_mode)
 
 
 def describe_pool(node: PlanNode) -> str:
@@ -144,8 +188,11 @@ def infer_adaptive_pool(p: AdaptivePoolParams, ins: Sequence[In]) -> Out:
     out = expand(p.size, rank, "size")
     windows = [adaptive_window(n, o) for n, o in zip(x.spatial, out, strict=True)]
     strides = [max(n // o, 1) for n, o in zip(x.spatial, out, strict=True)]
-    return Out(shape=(x.shape[0], *out), field=through(x.field, windows, strides, [0] * rank),
-               attrs={"size": out})  # fmt: skip
+    return Out(
+        shape=(x.shape[0], *out),
+        field=through(x.field, windows, strides, [0] * rank),
+        attrs={"size": out},
+    )
 
 
 def build_adaptive_pool(node: PlanNode) -> nn.Module:
@@ -160,13 +207,29 @@ def build_adaptive_pool(node: PlanNode) -> nn.Module:
 
 
 KINDS = (
-    Kind("pool", PoolParams, infer_pool, build_pool,
-         "Max, average or Lp-norm pooling over a sliding window.",
-         aliases=("pooling",), describe=describe_pool),
-    Kind("global_pool", GlobalPoolParams, infer_global_pool, build_global_pool,
-         "Average or max over all spatial positions: [C, ...] → [C].",
-         describe=lambda n: n.params.kind),
-    Kind("adaptive_pool", AdaptivePoolParams, infer_adaptive_pool, build_adaptive_pool,
-         "Average or max pooling to a fixed output size.",
-         describe=lambda n: f"{n.params.kind} → {dims(n.attrs['size'])}"),
-)  # fmt: skip
+    Kind(
+        "pool",
+        PoolParams,
+        infer_pool,
+        build_pool,
+        "Max, average or Lp-norm pooling over a sliding window.",
+        aliases=("pooling",),
+        describe=describe_pool,
+    ),
+    Kind(
+        "global_pool",
+        GlobalPoolParams,
+        infer_global_pool,
+        build_global_pool,
+        "Average or max over all spatial positions: [C, ...] → [C].",
+        describe=lambda n: n.params.kind,
+    ),
+    Kind(
+        "adaptive_pool",
+        AdaptivePoolParams,
+        infer_adaptive_pool,
+        build_adaptive_pool,
+        "Average or max pooling to a fixed output size.",
+        describe=lambda n: f"{n.params.kind} → {dims(n.attrs['size'])}",
+    ),
+)

@@ -8,6 +8,7 @@ impossible size means and say so to the user.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -55,14 +56,15 @@ def pool_out(
     ``span = size + 2*pad - dilation*(kernel-1) - 1``; ``out = span // stride + 1``
     (``ceil(span / stride) + 1`` with ``ceil_mode``), and in ceil mode the last
     window must start inside the input or the left padding:
-    ``if (out - 1) * stride >= size + pad: out -= 1``.
+    ``if (out - 1) * stride >= size + pad: out -= 1``. ``span`` may be negative:
+    in ceil mode torch still runs one window that overhangs a too-small input.
 
     >>> pool_out(28, 2, 2), pool_out(7, 2, 2), pool_out(7, 2, 2, ceil_mode=True)
     (14, 3, 4)
+    >>> pool_out(1, 2, 2), pool_out(1, 2, 2, ceil_mode=True)
+    (0, 1)
     """
     span = size + 2 * pad - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1
@@ -83,12 +85,21 @@ def transpose_out(
 
 def adaptive_window(size: int, out: int) -> int:
     """Largest window an adaptive pool uses: ``ceil((i+1)*size/out) - floor(i*size/out)``
-    maximised over outputs ``i`` (``ceil(size/out)`` or one more).
+    maximised over outputs ``i``, in O(1).
 
-    >>> adaptive_window(6, 6), adaptive_window(7, 3), adaptive_window(5, 7)
-    (1, 3, 2)
+    With ``a = i*size/out``, the window is ``ceil(frac(a) + size/out)``; ``frac(a)`` takes
+    every multiple of ``1/o`` where ``o = out / gcd(size, out)``, so its largest value is
+    ``(o-1)/o`` and the largest window ``ceil((o-1)/o + size/out)``.
+
+    >>> adaptive_window(6, 6), adaptive_window(7, 3), adaptive_window(5, 7), adaptive_window(10, 4)
+    (1, 3, 2, 3)
     """
-    return max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+    o = out // math.gcd(size, out)
+    numerator = (o - 1) * out + size * o  # (o-1)/o + size/out over the common denominator o*out
+    return -(-numerator // (o * out))
+
+
+Exact = int | Fraction  # receptive-field arithmetic stays exact; ints where they suffice
 
 
 @dataclass(frozen=True)
@@ -101,9 +112,9 @@ class Field:
     first input pixel; a negative start means the field reaches into the padding).
     """
 
-    size: Fraction
-    jump: Fraction
-    start: Fraction
+    size: Exact
+    jump: Exact
+    start: Exact
 
     def through(self, kernel: int, stride: int, pad: int) -> Field:
         """After a window of ``kernel`` (already dilated) with ``stride``, left ``pad``:
@@ -111,13 +122,13 @@ class Field:
         ``size' = size + (kernel-1)*jump``, ``jump' = jump*stride``,
         ``start' = start + ((kernel-1)/2 - pad)*jump``.
 
-        >>> input_field().through(5, 1, 2)
-        Field(size=Fraction(5, 1), jump=Fraction(1, 1), start=Fraction(0, 1))
+        >>> input_field().through(5, 1, 2), input_field().through(2, 2, 0).start
+        (Field(size=5, jump=1, start=0), Fraction(1, 2))
         """
         return Field(
             size=self.size + (kernel - 1) * self.jump,
             jump=self.jump * stride,
-            start=self.start + (Fraction(kernel - 1, 2) - pad) * self.jump,
+            start=self.start + (_ratio(kernel - 1, 2) - pad) * self.jump,
         )
 
     def upsampled(self, factor: int, kernel: int = 1, pad: int = 0) -> Field:
@@ -127,11 +138,19 @@ class Field:
         seen = -(-kernel // factor)
         return Field(
             size=self.size + (seen - 1) * self.jump,
-            jump=self.jump / factor,
-            start=self.start - Fraction(pad, factor) * self.jump,
+            jump=self.jump * _ratio(1, factor),
+            start=self.start - _ratio(pad, factor) * self.jump,
         )
 
 
 def input_field() -> Field:
     """The receptive field of an input pixel: itself."""
-    return Field(Fraction(1), Fraction(1), Fraction(0))
+    return Field(1, 1, 0)
+
+
+def _ratio(numerator: int, denominator: int) -> Exact:
+    """``numerator / denominator`` exactly: an int when it divides (fast, the common case),
+    else a Fraction (a half-pixel start, a sub-pixel jump after upsampling)."""
+    if numerator % denominator == 0:
+        return numerator // denominator
+    return Fraction(numerator, denominator)

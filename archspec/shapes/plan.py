@@ -108,7 +108,7 @@ class Plan:
         }
 
 
-def _number(value: Fraction) -> int | float:
+def _number(value: int | Fraction) -> int | float:
     return int(value) if value.denominator == 1 else float(value)
 
 

@@ -1,0 +1,660 @@
+"""Hypothesis strategies that draw archspec networks as YAML text.
+
+A drawn network is a :class:`Net`: an input shape and a list of :class:`Entry`,
+one YAML layer entry each (a kind, its parameters as written, and the
+``name:``/``from:``/``repeat:``/``when:`` keys). Drawing is *guided* by
+archspec — a candidate layer is kept only when ``archspec.loads`` accepts the
+spec so far — but never *judged* by it: the tests compare the result with torch.
+
+- :func:`valid_nets`: specs that archspec accepts (chains, and skip connections
+  merged with add/multiply/concat), covering every registered kind.
+- :func:`rejected_nets`: an accepted prefix plus one last entry that archspec
+  rejects (a layer with out-of-range parameters, or a merge of mismatched branches).
+- :func:`expand`: the test's own reading of ``from``/``repeat``/``when`` and of
+  the default names (``relu1``, ``conv2``…), so the torch reference in
+  ``test_differential.py`` can run a drawn net without archspec's graph code.
+
+Every parameter drawn is well-typed (Pydantic accepts it), so each rejection is
+about shapes and options, never about a typo.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from hypothesis import reject
+from hypothesis import strategies as st
+
+import archspec
+from archspec.errors import SpecError
+from archspec.kinds import REGISTRY
+
+Shape = tuple[int, ...]
+Params = dict[str, Any]
+ParamStrategy = Callable[[Shape, bool], st.SearchStrategy[Params]]
+
+MERGES = tuple(sorted(name for name, kind in REGISTRY.items() if kind.inputs != (1, 1)))
+SINGLE = tuple(sorted(name for name, kind in REGISTRY.items() if kind.inputs == (1, 1)))
+SPATIAL = ("conv", "conv_transpose", "pool", "global_pool", "adaptive_pool", "upsample")
+ACTIVATIONS = (
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+)
+KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout")
+# How often a kind is tried, most interesting first (Hypothesis favours early choices).
+WEIGHTS = {
+    "conv": 5,
+    "pool": 4,
+    "conv_transpose": 3,
+    "dense": 3,
+    "flatten": 2,
+    "upsample": 2,
+    "adaptive_pool": 2,
+    "global_pool": 2,
+    "batchnorm": 2,
+    "dropout": 1,
+    **dict.fromkeys(ACTIVATIONS, 1),
+}
+CHOICES = tuple(kind for kind, weight in WEIGHTS.items() for _ in range(weight))
+# Kinds tried as a last layer that archspec should reject: those with shape rules.
+WILD_WEIGHTS = {
+    "pool": 5,
+    "conv": 4,
+    "conv_transpose": 3,
+    "dense": 1,
+    "upsample": 1,
+    "adaptive_pool": 1,
+    "global_pool": 1,
+}
+WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
+# Parameter names a spec may also write (`filters: 8` for `depth: 8`).
+KEY_ALIASES = {
+    "conv": {"depth": "filters"},
+    "conv_transpose": {"depth": "filters"},
+    "dense": {"units": "features"},
+    "dropout": {"p": "rate"},
+    "leaky_relu": {"slope": "negative_slope"},
+}
+
+
+# --------------------------------------------------------------------------- the drawn data
+@dataclass(frozen=True)
+class Entry:
+    """One layer entry of a spec, as the YAML will say it."""
+
+    name: str  # this entry's id, `l3`; written as `name:` when `named` or referenced
+    kind: str  # the registered kind
+    params: Mapping[str, Any]  # canonical parameter names → values
+    sources: tuple[str, ...] = ()  # `from:` entry ids ("input" allowed); () = the previous entry
+    repeat: int = 1
+    when: bool = True
+    named: bool = True
+    spelling: str = ""  # the kind as written: "" = its registered name, else an alias
+    shorthand: bool = False  # write the one parameter as the bare value (`dense: 10`)
+    renamed: Mapping[str, str] = field(default_factory=dict)  # parameter → alias written
+
+
+@dataclass(frozen=True)
+class Net:
+    input_shape: Shape
+    entries: tuple[Entry, ...]
+
+    @property
+    def text(self) -> str:
+        return render(self.input_shape, self.entries)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A layer after expansion: what runs, with the plan's name for it."""
+
+    name: str
+    kind: str
+    params: Mapping[str, Any]
+    inputs: tuple[str, ...]  # node names, or "input"
+    entry: int  # index of the entry it comes from
+
+
+def referenced(entries: Sequence[Entry]) -> set[str]:
+    return {source for entry in entries for source in entry.sources}
+
+
+def render(input_shape: Shape, entries: Sequence[Entry]) -> str:
+    """The spec as YAML text."""
+    refs = referenced(entries)
+    layers = [_render_entry(entry, entry.named or entry.name in refs) for entry in entries]
+    data = {"name": "drawn", "input": list(input_shape), "layers": layers}
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def _render_entry(entry: Entry, named: bool) -> Any:
+    key = entry.spelling or entry.kind
+    value: Any = None
+    if entry.shorthand:
+        (value,) = entry.params.values()
+    elif entry.params:
+        value = {entry.renamed.get(k, k): v for k, v in entry.params.items()}
+    meta: dict[str, Any] = {}
+    if named:
+        meta["name"] = entry.name
+    if entry.sources:
+        meta["from"] = entry.sources[0] if len(entry.sources) == 1 else list(entry.sources)
+    if entry.repeat != 1:
+        meta["repeat"] = entry.repeat
+    if not entry.when:
+        meta["when"] = False
+    if value is None and not meta:
+        return key  # `- relu`
+    return {key: value, **meta}
+
+
+def expand(net: Net) -> list[Node]:
+    """The nodes a spec means, named as the language names them.
+
+    ``from:`` names an entry (its last repetition); an entry with ``when: false``
+    passes its first input through; ``repeat: k`` chains k copies named
+    ``name.0 … name.{k-1}``; an unnamed layer is called after its kind with a
+    per-kind counter (``relu1``, ``relu2``).
+    """
+    refs = referenced(net.entries)
+    outputs: dict[str, str] = {"input": "input"}
+    counters: Counter[str] = Counter()
+    nodes: list[Node] = []
+    previous = "input"
+    for index, entry in enumerate(net.entries):
+        current = [outputs[s] for s in entry.sources] or [previous]
+        if entry.when:
+            for r in range(entry.repeat):
+                if entry.named or entry.name in refs:
+                    name = entry.name if entry.repeat == 1 else f"{entry.name}.{r}"
+                else:
+                    counters[entry.kind] += 1
+                    name = f"{entry.kind}{counters[entry.kind]}"
+                nodes.append(Node(name, entry.kind, entry.params, tuple(current), index))
+                current = [name]
+        outputs[entry.name] = previous = current[0]
+    return nodes
+
+
+def ancestors(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries the last one depends on (itself included), in order: a spec with no
+    dead branches whose output is the last entry."""
+    index = {entry.name: i for i, entry in enumerate(entries)}
+    keep: set[int] = set()
+    stack = [len(entries) - 1]
+    while stack:
+        i = stack.pop()
+        if i in keep:
+            continue
+        keep.add(i)
+        sources = entries[i].sources
+        stack += [index[s] for s in sources if s != "input"] if sources else [i - 1] * (i > 0)
+    return [entries[i] for i in sorted(keep)]
+
+
+# --------------------------------------------------------------------------- small draws
+def chance(draw: st.DrawFn, percent: int) -> bool:
+    """True with about ``percent`` % probability (shrinks towards False)."""
+    return draw(st.integers(0, 99)) >= 100 - percent
+
+
+def per_dim(draw: st.DrawFn, lo: int, his: Sequence[int], wild: bool) -> int | list[int]:
+    """An int, or one value per axis (``his``: the largest value per axis).
+
+    ``wild``: lists may also have the wrong length for the input's rank.
+    """
+    if not chance(draw, 40):
+        return draw(st.integers(lo, max(lo, min(his))))
+    length = len(his)
+    if wild and chance(draw, 40):
+        length = draw(st.integers(1, 4))
+    top = max(lo, max(his))
+    return [draw(st.integers(lo, max(lo, his[i]) if i < len(his) else top)) for i in range(length)]
+
+
+def spatial(shape: Shape) -> Shape:
+    """The spatial sizes; a flat vector (drawn into a spatial kind only in wild mode)
+    pretends to be one axis of length 4."""
+    return shape[1:] or (4,)
+
+
+def _largest(value: int | list[int]) -> int:
+    return max(value) if isinstance(value, list) else value
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    return dilation * (kernel - 1) + 1
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+# --------------------------------------------------------------------------- parameters
+def groups_and_depth(draw: st.DrawFn, channels: int, wild: bool) -> tuple[int, int]:
+    """Groups dividing the channels and the depth; when wild, often groups that do not."""
+    if wild and chance(draw, 40):
+        others = [g for g in range(2, 7) if channels % g]
+        groups = (
+            draw(st.sampled_from(others))
+            if others and chance(draw, 50)
+            else draw(st.integers(1, 6))
+        )
+        return groups, draw(st.integers(1, 8))
+    groups = draw(st.sampled_from(divisors(channels)))
+    return groups, groups * draw(st.integers(1, 3))
+
+
+@st.composite
+def conv_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    channels, sizes = shape[0], spatial(shape)
+    groups, depth = groups_and_depth(draw, channels, wild)
+    extra = 3 if wild else 1
+    p: Params = {
+        "depth": depth,
+        "kernel": per_dim(draw, 1, [min(n, 6) + extra for n in sizes], wild),
+    }
+    if chance(draw, 50):
+        p["stride"] = per_dim(draw, 1, [3] * len(sizes), wild)
+    if chance(draw, 60):
+        p["padding"] = draw(st.sampled_from(["same", "valid", "int", "list"]))
+        if p["padding"] in ("int", "list"):
+            top = max(sizes) + 1 if wild else 2  # wild: beyond reflect/circular's limit
+            p["padding"] = (
+                per_dim(draw, 0, [top] * len(sizes), wild)
+                if p["padding"] == "list"
+                else draw(st.integers(0, top))
+            )
+    if chance(draw, 30):
+        p["dilation"] = per_dim(draw, 1, [3 if wild else 2] * len(sizes), wild)
+    if groups != 1 or chance(draw, 10):
+        p["groups"] = groups
+    if chance(draw, 30):
+        p["bias"] = draw(st.booleans())
+    if chance(draw, 35):
+        p["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+        if p["padding_mode"] != "zeros" and chance(draw, 60):
+            # around the input size: reflect needs padding < size, circular ≤ size
+            edge = min(sizes)
+            p["padding"] = draw(st.sampled_from([n for n in (edge, edge - 1, edge + 1) if n >= 0]))
+    return p
+
+
+@st.composite
+def conv_transpose_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    channels, rank = shape[0], len(spatial(shape))
+    groups, depth = groups_and_depth(draw, channels, wild)
+    p: Params = {"depth": depth, "kernel": per_dim(draw, 1, [3] * rank, wild)}
+    if chance(draw, 50):
+        p["stride"] = per_dim(draw, 1, [3] * rank, wild)
+    if chance(draw, 40):
+        p["padding"] = per_dim(draw, 0, [4 if wild else 1] * rank, wild)
+    if chance(draw, 30):
+        p["dilation"] = per_dim(draw, 1, [2] * rank, wild)
+    if chance(draw, 40):
+        # torch wants output_padding < max(stride, dilation): the edge, or random
+        edge = max(_largest(p.get("stride", 1)), _largest(p.get("dilation", 1))) - 1 + wild
+        p["output_padding"] = (
+            draw(st.sampled_from([edge, 0]))
+            if chance(draw, 50)
+            else per_dim(draw, 0, [3 if wild else 1] * rank, wild)
+        )
+    if groups != 1 or chance(draw, 10):
+        p["groups"] = groups
+    if chance(draw, 30):
+        p["bias"] = draw(st.booleans())
+    return p
+
+
+# Options a pool kind does not have, with a value archspec must refuse.
+FOREIGN_POOL_OPTIONS = {
+    "dilation": (2, ("avg", "lp")),
+    "norm": (1, ("max", "avg")),
+    "padding": (1, ("lp",)),
+    "count_include_pad": (False, ("max", "lp")),
+}
+
+
+@st.composite
+def pool_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    sizes = spatial(shape)
+    kind = draw(st.sampled_from(["max", "avg", "lp"]))
+    p: Params = {"kind": kind} if kind != "max" or chance(draw, 30) else {}
+    p["size"] = per_dim(draw, 1, [min(n, 4) + (3 if wild else 1) for n in sizes], wild)
+    if chance(draw, 50):
+        p["stride"] = per_dim(draw, 1, [3] * len(sizes), wild)
+    if kind == "max" and chance(draw, 50):
+        p["dilation"] = per_dim(draw, 2, [3] * len(sizes), wild)  # 1 is the default
+    if kind != "lp" and chance(draw, 50):
+        # torch allows kernel // 2; the edges around it and around half the dilated window
+        kernel, dilation = _largest(p["size"]), _largest(p.get("dilation", 1))
+        half = effective_kernel(kernel, dilation) // 2
+        # the likeliest first: Hypothesis favours early choices
+        edges = dict.fromkeys([half, kernel // 2 + 1, kernel // 2, 0, half + wild])
+        p["padding"] = (
+            draw(st.sampled_from(list(edges)))
+            if chance(draw, 60)
+            else per_dim(draw, 0, [half + wild] * len(sizes), wild)
+        )
+    if chance(draw, 40):
+        p["ceil_mode"] = draw(st.booleans())
+    if kind == "lp" and chance(draw, 60):
+        p["norm"] = draw(st.sampled_from([1, 2]))
+    if kind == "avg" and chance(draw, 40):
+        p["count_include_pad"] = draw(st.booleans())
+    foreign = [key for key, (_, kinds) in FOREIGN_POOL_OPTIONS.items() if kind in kinds]
+    if wild and chance(draw, 25):
+        key = draw(st.sampled_from(foreign))
+        p[key] = FOREIGN_POOL_OPTIONS[key][0]
+    return p
+
+
+@st.composite
+def global_pool_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    return {"kind": draw(st.sampled_from(["avg", "max"]))} if chance(draw, 70) else {}
+
+
+@st.composite
+def adaptive_pool_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"kind": draw(st.sampled_from(["avg", "max"]))} if chance(draw, 60) else {}
+    p["size"] = per_dim(draw, 1, [n + 2 for n in spatial(shape)], wild)
+    return p
+
+
+@st.composite
+def upsample_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 70):
+        p["scale"] = per_dim(draw, 1, [2] * len(spatial(shape)), wild)
+    if chance(draw, 50):
+        p["mode"] = draw(st.sampled_from(["nearest", "linear"]))
+    return p
+
+
+@st.composite
+def dense_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"units": draw(st.integers(1, 8))}
+    if chance(draw, 30):
+        p["bias"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def batchnorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 20):
+        p["eps"] = draw(floats(1e-6, 1e-2))
+    if chance(draw, 20):
+        p["momentum"] = draw(floats(0.0, 0.9))
+    if chance(draw, 30):
+        p["affine"] = draw(st.booleans())
+    return p
+
+
+def optional(key: str, values: st.SearchStrategy[Any]) -> ParamStrategy:
+    """Parameters that are empty or ``{key: value}``."""
+    return lambda shape, wild: st.one_of(st.just({}), st.fixed_dictionaries({key: values}))
+
+
+def nothing(shape: Shape, wild: bool) -> st.SearchStrategy[Params]:
+    return st.just({})
+
+
+# One parameter strategy per registered kind; test_differential checks the keys
+# equal archspec.kinds.REGISTRY, so a new kind without a strategy fails the suite.
+PARAMS: dict[str, ParamStrategy] = {
+    "conv": conv_params,
+    "conv_transpose": conv_transpose_params,
+    "pool": pool_params,
+    "global_pool": global_pool_params,
+    "adaptive_pool": adaptive_pool_params,
+    "upsample": upsample_params,
+    "dense": dense_params,
+    "flatten": nothing,
+    "batchnorm": batchnorm_params,
+    "dropout": optional("p", floats(0.0, 0.9)),
+    "relu": nothing,
+    "leaky_relu": optional("slope", floats(-1.0, 1.0)),
+    "elu": optional("alpha", floats(0.1, 2.0)),
+    "gelu": optional("approximate", st.sampled_from(["none", "tanh"])),
+    "silu": nothing,
+    "sigmoid": nothing,
+    "tanh": nothing,
+    "softmax": nothing,
+    "log_softmax": nothing,
+    "add": nothing,
+    "multiply": nothing,
+    "concat": nothing,
+}
+
+
+# --------------------------------------------------------------------------- input shapes
+@st.composite
+def input_shapes(draw: st.DrawFn, ranks: Sequence[int] = (0, 1, 2, 3)) -> Shape:
+    """``[F]`` (flat), ``[C, L]``, ``[C, H, W]`` or ``[C, D, H, W]``, small."""
+    rank = draw(st.sampled_from(list(ranks)))
+    top = (16, 16, 10, 6)[rank]
+    channels = draw(st.integers(1, 6))
+    return (channels, *(draw(st.integers(1, top)) for _ in range(rank)))
+
+
+# --------------------------------------------------------------------------- growing a net
+class Growing:
+    """A network being drawn; every committed entry is accepted by archspec and live."""
+
+    def __init__(self, input_shape: Shape) -> None:
+        self.input_shape = input_shape
+        self.entries: list[Entry] = []
+        self.shapes: dict[str, Shape] = {"input": input_shape}
+        self.count = 0
+
+    @property
+    def current(self) -> str:
+        return self.entries[-1].name if self.entries else "input"
+
+    def net(self, extra: Sequence[Entry] = ()) -> Net:
+        return Net(self.input_shape, (*self.entries, *extra))
+
+    def accepts(self, entries: Sequence[Entry]) -> Shape | None:
+        """The output shape of the spec made of the last entry and what it depends on,
+        or ``None`` when archspec rejects it."""
+        text = render(self.input_shape, ancestors(entries))
+        try:
+            return archspec.loads(text).plan().output_shape
+        except SpecError:
+            return None
+
+    def entry(
+        self, draw: st.DrawFn, kind: str, source: str | None, wild: bool, meta: bool = True
+    ) -> Entry:
+        """An entry of ``kind`` reading ``source`` (``None``: the previous entry)."""
+        self.count += 1
+        shape = self.shapes[source or self.current]
+        params = draw(PARAMS[kind](shape, wild))
+        aliases = REGISTRY[kind].aliases
+        short = REGISTRY[kind].params.shorthand
+        renames = KEY_ALIASES.get(kind, {})
+        return Entry(
+            name=f"l{self.count}",
+            kind=kind,
+            params=params,
+            sources=(source,) if source else (),
+            repeat=draw(st.integers(2, 3)) if meta and chance(draw, 8) else 1,
+            when=not (meta and chance(draw, 5)),
+            named=chance(draw, 70),
+            spelling=draw(st.sampled_from(aliases)) if aliases and chance(draw, 25) else "",
+            shorthand=list(params) == [short] and chance(draw, 50),
+            renamed={k: v for k, v in renames.items() if k in params and chance(draw, 30)},
+        )
+
+    def kinds_for(self, shape: Shape, wild: bool) -> tuple[str, ...]:
+        """Single-input kinds worth trying on ``shape``; when ``wild``, those with shape rules."""
+        if wild:
+            return WILD
+        if len(shape) == 1:
+            return tuple(k for k in CHOICES if k not in SPATIAL)
+        return tuple(k for k in CHOICES if k != "dense")
+
+    def try_layer(self, draw: st.DrawFn, kind: str | None = None, tries: int = 2) -> bool:
+        """Append one accepted layer (of ``kind``, or a random one); False if none fits."""
+        for _ in range(tries):
+            # now and then out-of-range parameters: what archspec accepts of them, torch must run
+            wild = chance(draw, 30)
+            chosen = kind or draw(st.sampled_from(self.kinds_for(self.shapes[self.current], wild)))
+            entry = self.entry(draw, chosen, None, wild=wild)
+            shape = self.accepts([*self.entries, entry])
+            if shape is not None:
+                self.entries.append(entry)
+                self.shapes[entry.name] = shape
+                return True
+        return False
+
+    def branch(
+        self, draw: st.DrawFn, source: str | None, length: int, wild: bool, before: Sequence[Entry]
+    ) -> list[Entry]:
+        """Up to ``length`` accepted layers after ``source`` (``None``: the current end)."""
+        out: list[Entry] = []
+        for _ in range(length):
+            start = out[-1].name if out else source or self.current
+            shape = self.shapes[start]
+            kinds = self.kinds_for(shape, False)
+            if not wild and chance(draw, 70):
+                kinds = tuple(k for k in kinds if k in (*KEEP_SHAPE, "conv"))
+            kind = draw(st.sampled_from(kinds))
+            first_explicit = source if not out else None
+            entry = self.entry(draw, kind, first_explicit, wild=False, meta=False)
+            if kind == "conv" and not wild:
+                entry = _keep_size(draw, entry, shape)
+            got = self.accepts([*before, *out, entry])
+            if got is not None:
+                out.append(entry)
+                self.shapes[entry.name] = got
+        return out
+
+    def merge(self, draw: st.DrawFn, kind: str | None, wild: bool) -> list[Entry]:
+        """Two branches — one from the current end, one from an earlier entry — and
+        the merge of their ends (a third input now and then); not committed."""
+        start = draw(st.sampled_from(["input", *(e.name for e in self.entries)]))
+        lengths = st.integers(0, 2 if wild else 1)
+        a = self.branch(draw, None, draw(lengths), wild, self.entries)
+        b = self.branch(draw, start, draw(lengths), wild, [*self.entries, *a])
+        ends = [a[-1].name if a else self.current, b[-1].name if b else start]
+        if chance(draw, 15):
+            ends.append(draw(st.sampled_from([self.current, start])))
+        self.count += 1
+        chosen = kind or draw(st.sampled_from(MERGES))
+        merge = Entry(f"l{self.count}", chosen, {}, tuple(ends), named=chance(draw, 60))
+        return [*a, *b, merge]
+
+    def try_merge(self, draw: st.DrawFn, kind: str | None = None) -> bool:
+        """Append an accepted branch-and-merge; concat is the fallback for add/multiply."""
+        tail = self.merge(draw, kind, wild=False)
+        shape = self.accepts([*self.entries, *tail])
+        if shape is None and kind is None and tail[-1].kind != "concat":
+            tail[-1] = Entry(tail[-1].name, "concat", {}, tail[-1].sources, named=tail[-1].named)
+            shape = self.accepts([*self.entries, *tail])
+        if shape is None:
+            return False
+        self.entries += tail
+        self.shapes[tail[-1].name] = shape
+        return True
+
+    def grow(self, draw: st.DrawFn, steps: int) -> None:
+        for _ in range(steps):
+            if chance(draw, 25):
+                self.try_merge(draw)
+            else:
+                self.try_layer(draw)
+
+
+def _keep_size(draw: st.DrawFn, entry: Entry, shape: Shape) -> Entry:
+    """Mostly a stride-1 `same` conv, so that branches of a skip connection still fit."""
+    params = {k: v for k, v in entry.params.items() if k not in ("stride", "padding_mode")}
+    params["padding"] = "same"
+    groups = params.get("groups", 1)
+    if chance(draw, 60) and shape[0] % groups == 0:
+        params["depth"] = shape[0]
+    return Entry(
+        entry.name, entry.kind, params, entry.sources, named=entry.named, spelling=entry.spelling
+    )
+
+
+# --------------------------------------------------------------------------- public strategies
+@st.composite
+def valid_nets(draw: st.DrawFn, must_have: str | None = None, max_steps: int = 6) -> Net:
+    """A network archspec accepts; with ``must_have``, one containing that kind."""
+    ranks = (1, 2, 3) if must_have in SPATIAL else (0, 1, 2, 3)
+    g = Growing(draw(input_shapes(ranks)))
+    if must_have is None:
+        g.grow(draw, draw(st.integers(1, max_steps)))
+    else:
+        g.grow(draw, draw(st.integers(0, 2)))
+        forced = (
+            g.try_merge(draw, must_have) if must_have in MERGES else g.try_layer(draw, must_have, 8)
+        )
+        if not forced:
+            reject()
+        g.grow(draw, draw(st.integers(0, 2)))
+    if not g.entries:
+        g.entries.append(Entry("l0", "relu", {}, named=False))
+    return g.net()
+
+
+@st.composite
+def single_layers(draw: st.DrawFn) -> Net:
+    """One layer with a shape rule on a random input, its parameters often out of range:
+    accepted or not, cheap enough to probe each rule's edges many times."""
+    g = Growing(draw(input_shapes()))
+    kind = draw(st.sampled_from(WILD))
+    return g.net([g.entry(draw, kind, None, wild=chance(draw, 50), meta=False)])
+
+
+@st.composite
+def rejected_nets(draw: st.DrawFn) -> Net:
+    """An accepted prefix plus a last entry that archspec rejects: a single layer with
+    wild parameters, or a merge of two branches."""
+    g = Growing(draw(input_shapes()))
+    g.grow(draw, draw(st.integers(0, 3)))
+    for _ in range(6):
+        flat = len(g.shapes[g.current]) == 1  # there only spatial kinds can fail: prefer merges
+        if chance(draw, 85 if flat else 25):
+            tail = g.merge(draw, None, wild=True)
+        else:
+            kind = draw(st.sampled_from(g.kinds_for(g.shapes[g.current], True)))
+            tail = [g.entry(draw, kind, None, wild=True, meta=False)]
+        if g.accepts([*g.entries, *tail]) is None:
+            return g.net(tail)
+    reject()
+
+
+__all__ = [
+    "MERGES",
+    "PARAMS",
+    "SINGLE",
+    "SPATIAL",
+    "Entry",
+    "Growing",
+    "Net",
+    "Node",
+    "expand",
+    "input_shapes",
+    "rejected_nets",
+    "render",
+    "single_layers",
+    "valid_nets",
+]

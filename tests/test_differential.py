@@ -1,0 +1,534 @@
+"""Torch is the oracle: inference equals what torch really does (DESIGN.md principle 6).
+
+Hypothesis draws whole networks as YAML (``tests/strategies.py``). For each one:
+
+- **accepted** by ``archspec.loads`` → a plain-torch *reference* written here runs
+  the drawn layers (``nn.Conv2d(...)`` etc. built from the drawn parameters, never
+  through archspec's builders), and every layer's output shape and parameter
+  count equal the Plan's; archspec's own built module agrees too (``trace``,
+  ``num_params``, the whole module's ``numel``).
+- **rejected** for its shapes → the same reference fails on the rejected layer
+  (torch raises, or returns an empty tensor). A pooling option the kind lacks
+  (``dilation`` on avg, ``norm`` on max…) counts too: torch's class has no such
+  argument and raises ``TypeError``.
+
+The accepted nets include out-of-range parameters now and then, so a missing
+guard (archspec accepting what torch refuses) fails property 1.
+
+Where archspec rejects on purpose something torch would silently run, the case
+is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesis
+``event`` (``pytest --hypothesis-show-statistics`` lists them):
+
+1. *A spatial kind on a flat vector* (pool, global_pool, adaptive_pool, conv…
+   after ``flatten``/``dense``): torch's 1-D ops read an ``(N, F)`` batch as ONE
+   unbatched ``(C=N, L=F)`` signal and run, mixing the batch; archspec says
+   "move it before the flatten".
+2. *add/multiply of shapes that only broadcast* (``4×1×5`` + ``4×3×5``): torch
+   broadcasts; archspec asks for equal shapes, since a residual or gate whose
+   branches differ is nearly always a wiring mistake.
+3. *dense on an unflattened input*: archspec asks for ``flatten``; the torch
+   layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
+   (it then mixes along the last axis).
+
+Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
+random sizes, and checks that every registered kind has a strategy and a
+reference, so a new kind without coverage fails the suite.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from strategies import (
+    PARAMS,
+    SPATIAL,
+    Net,
+    Node,
+    expand,
+    rejected_nets,
+    single_layers,
+    valid_nets,
+)
+from torch import nn
+
+import archspec
+from archspec.errors import SpecError
+from archspec.kinds import REGISTRY
+from archspec.shapes.arith import (
+    adaptive_window,
+    conv_out,
+    effective_kernel,
+    pool_out,
+    same_pads,
+    transpose_out,
+)
+from archspec.spec.load import validate_text
+
+Shape = tuple[int, ...]
+Tensor = torch.Tensor
+Reference = Callable[[Mapping[str, Any], Sequence[Tensor]], tuple[Tensor, int]]
+# What torch raises for a layer that cannot work on its input.
+TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError)
+BATCH = 2
+SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much]
+# Examples per test, scaled from the profile's max_examples (conftest.py; ci: 60): the two
+# whole-network properties get 4× that, single layers 8×, each kind a fifth (at least 3).
+PROFILE = settings().max_examples
+NETS = settings(max_examples=4 * PROFILE, suppress_health_check=SLOW)
+PER_KIND = settings(max_examples=max(3, PROFILE // 5), suppress_health_check=SLOW)
+LAYERS = settings(max_examples=8 * PROFILE, suppress_health_check=SLOW)  # one layer: cheap
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """These tensors are tiny: torch's thread pool only adds overhead (3× on 2 cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# =========================================================================== the torch reference
+def axes(value: Any) -> Any:
+    """A spec's per-axis value for torch: ``3`` → ``3``, ``[3, 5]`` → ``(3, 5)``.
+
+    A one-element list means the same as the int (archspec's rule; torch would
+    read ``(3,)`` as "one axis" and refuse it on 2-D input).
+    """
+    if isinstance(value, list):
+        return value[0] if len(value) == 1 else tuple(value)
+    return value
+
+
+def rank_of(x: Tensor) -> int:
+    """Spatial rank torch sees in a batch; a flat ``(N, F)`` batch gets the 1-D op."""
+    return min(max(x.dim() - 2, 1), 3)
+
+
+def counted(module: nn.Module, *xs: Tensor) -> tuple[Tensor, int]:
+    """Run ``module`` in eval mode; its output and its parameter count."""
+    module.eval()
+    return module(*xs), sum(p.numel() for p in module.parameters())
+
+
+def tf_same_pads(sizes: Sequence[int], kernel: Any, stride: Any, dilation: Any) -> list[int] | None:
+    """TensorFlow's ``same`` for strided convs, as ``F.pad`` wants it (last axis first):
+    ``total = max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0)``, the odd pixel on the right.
+
+    ``None`` when a per-axis list has the wrong length (then torch gets the bad list).
+    """
+    per = [v if isinstance(v, tuple) else (v,) * len(sizes) for v in (kernel, stride, dilation)]
+    if any(len(v) != len(sizes) for v in per):
+        return None
+    pads: list[int] = []
+    for n, k, s, d in zip(sizes, *per, strict=True):
+        total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        pads = [total // 2, total - total // 2, *pads]
+    return pads
+
+
+def ref_conv(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    kernel, stride = axes(p["kernel"]), axes(p.get("stride", 1))
+    dilation, padding = axes(p.get("dilation", 1)), axes(p.get("padding", 0))
+    mode = p.get("padding_mode", "zeros")
+    if padding == "same" and stride not in (1, (1,) * len(x.shape[2:])):
+        # torch's padding='same' refuses strides; archspec pads the TensorFlow way.
+        pads = tf_same_pads(x.shape[2:], kernel, stride, dilation)
+        x = x if pads is None else F.pad(x, pads, mode="constant" if mode == "zeros" else mode)
+        padding = 0
+    cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[rank_of(x) - 1]
+    conv = cls(
+        x.shape[1],
+        p["depth"],
+        kernel,
+        stride,
+        padding,
+        dilation,
+        p.get("groups", 1),
+        p.get("bias", True),
+        mode,
+    )
+    return counted(conv, x)
+
+
+def ref_conv_transpose(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[rank_of(x) - 1]
+    conv = cls(
+        x.shape[1],
+        p["depth"],
+        axes(p["kernel"]),
+        axes(p.get("stride", 1)),
+        axes(p.get("padding", 0)),
+        axes(p.get("output_padding", 0)),
+        p.get("groups", 1),
+        p.get("bias", True),
+        axes(p.get("dilation", 1)),
+    )
+    return counted(conv, x)
+
+
+POOL_OPTIONS = {
+    "stride": "stride",
+    "padding": "padding",
+    "dilation": "dilation",
+    "ceil_mode": "ceil_mode",
+    "count_include_pad": "count_include_pad",
+    "norm": "norm_type",
+}
+
+
+def ref_pool(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    """Every option written goes to torch's pooling class; one it lacks is a TypeError."""
+    (x,) = xs
+    kind = p.get("kind", "max")
+    options = {POOL_OPTIONS[k]: axes(v) for k, v in p.items() if k not in ("kind", "size")}
+    r = rank_of(x) - 1
+    if kind == "lp":
+        lp = (nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)[r]
+        return counted(lp(float(options.pop("norm_type", 2)), axes(p["size"]), **options), x)
+    cls = {
+        "max": (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d),
+        "avg": (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d),
+    }[kind][r]
+    return counted(cls(axes(p["size"]), **options), x)
+
+
+def ref_global_pool(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    r = rank_of(x) - 1
+    if p.get("kind", "avg") == "avg":
+        pooled = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[r](x, 1)
+    else:
+        pooled = (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)[r](x, 1)
+    return pooled.flatten(1), 0
+
+
+def ref_adaptive_pool(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    classes = {
+        "avg": (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d),
+        "max": (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d),
+    }
+    return counted(classes[p.get("kind", "avg")][rank_of(x) - 1](axes(p["size"])), x)
+
+
+def ref_upsample(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    scale = axes(p.get("scale", 2))
+    factor = tuple(float(s) for s in scale) if isinstance(scale, tuple) else float(scale)
+    mode = p.get("mode", "nearest")
+    if mode == "linear":
+        mode = {4: "bilinear", 5: "trilinear"}.get(x.dim(), "linear")
+    return counted(nn.Upsample(scale_factor=factor, mode=mode), x)
+
+
+def ref_batchnorm(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    cls = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}[x.dim()]
+    norm = cls(
+        x.shape[1],
+        eps=p.get("eps", 1e-5),
+        momentum=p.get("momentum", 0.1),
+        affine=p.get("affine", True),
+    )
+    return counted(norm, x)
+
+
+def ref_dense(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    return counted(nn.Linear(x.shape[1], p["units"], bias=p.get("bias", True)), x)
+
+
+def module(make: Callable[[Mapping[str, Any]], nn.Module]) -> Reference:
+    """A reference for a one-input layer that is one ``nn`` module."""
+    return lambda p, xs: counted(make(p), *xs)
+
+
+def merge(op: Callable[[Tensor, Tensor], Tensor]) -> Reference:
+    return lambda p, xs: (functools.reduce(op, xs), 0)
+
+
+REFERENCE: dict[str, Reference] = {
+    "conv": ref_conv,
+    "conv_transpose": ref_conv_transpose,
+    "pool": ref_pool,
+    "global_pool": ref_global_pool,
+    "adaptive_pool": ref_adaptive_pool,
+    "upsample": ref_upsample,
+    "batchnorm": ref_batchnorm,
+    "dense": ref_dense,
+    "flatten": module(lambda p: nn.Flatten()),
+    "dropout": module(lambda p: nn.Dropout(p.get("p", 0.5))),
+    "relu": module(lambda p: nn.ReLU()),
+    "leaky_relu": module(lambda p: nn.LeakyReLU(p.get("slope", 0.01))),
+    "elu": module(lambda p: nn.ELU(p.get("alpha", 1.0))),
+    "gelu": module(lambda p: nn.GELU(approximate=p.get("approximate", "none"))),
+    "silu": module(lambda p: nn.SiLU()),
+    "sigmoid": module(lambda p: nn.Sigmoid()),
+    "tanh": module(lambda p: nn.Tanh()),
+    "softmax": module(lambda p: nn.Softmax(dim=1)),
+    "log_softmax": module(lambda p: nn.LogSoftmax(dim=1)),
+    "add": merge(torch.add),
+    "multiply": merge(torch.mul),
+    "concat": lambda p, xs: (torch.cat(list(xs), dim=1), 0),
+}
+
+
+@dataclass
+class Outcome:
+    """What the torch reference did with a drawn net."""
+
+    values: dict[str, Tensor]
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+    failed: Node | None = None  # the node torch refused
+    error: BaseException | None = None
+
+
+def run_reference(net: Net) -> Outcome:
+    """Run ``net`` layer by layer in plain torch on a random batch; stop at a refusal."""
+    torch.manual_seed(0)
+    out = Outcome({"input": torch.randn(BATCH, *net.input_shape)})
+    with torch.no_grad():
+        for node in expand(net):
+            try:
+                y, count = REFERENCE[node.kind](node.params, [out.values[i] for i in node.inputs])
+                if y.numel() == 0:
+                    raise RuntimeError(f"empty output {tuple(y.shape)}")
+            except TORCH_ERRORS as exc:
+                out.failed, out.error = node, exc
+                return out
+            out.values[node.name] = y
+            out.shapes[node.name] = tuple(y.shape[1:])
+            out.params[node.name] = count
+    return out
+
+
+def archspec_only(node: Node, ins: Sequence[Tensor]) -> str | None:
+    """The documented reason archspec rejects a layer torch runs (module docstring), if any."""
+    if node.kind in SPATIAL and ins[0].dim() == 2:
+        return "spatial kind on a flat vector (torch reads (N, F) as unbatched)"
+    if node.kind in ("add", "multiply"):
+        try:
+            torch.broadcast_shapes(*(x.shape for x in ins))  # type: ignore[no-untyped-call]
+        except RuntimeError:
+            return None
+        return "add/multiply of shapes that only broadcast"
+    if node.kind == "dense" and ins[0].dim() > 2 and ins[0].shape[-1] == ins[0].shape[1]:
+        return "dense on an unflattened input whose last axis equals its channels"
+    return None
+
+
+# =========================================================================== coverage of the kinds
+def test_every_kind_has_a_strategy() -> None:
+    assert set(PARAMS) == set(REGISTRY), "add a parameter strategy to tests/strategies.py"
+
+
+def test_every_kind_has_a_torch_reference() -> None:
+    assert set(REFERENCE) == set(REGISTRY), "add a plain-torch reference to REFERENCE"
+
+
+# =========================================================================== property 1
+def check_against_torch(net: Net) -> None:
+    """Plan == plain-torch reference == archspec's built module, layer by layer."""
+    spec = archspec.loads(net.text)
+    plan = spec.plan()
+    planned = {node.name: node.shape for node in plan}
+    counts = {node.name: node.num_params for node in plan}
+    ref = run_reference(net)
+    assert ref.failed is None, f"archspec accepts, torch refuses {ref.failed}: {ref.error}"
+    assert ref.shapes == planned
+    assert ref.params == counts
+    network = spec.build().eval()
+    x = ref.values["input"]
+    with torch.no_grad():
+        assert network.trace(x) == planned
+        assert tuple(network(x).shape[1:]) == plan.output_shape
+    assert network.num_params() == counts
+    assert sum(p.numel() for p in network.parameters()) == plan.total_params
+    for node in plan:
+        event(f"kind: {node.kind}")
+
+
+@NETS
+@given(net=valid_nets())
+def test_accepted_specs_match_torch(net: Net) -> None:
+    check_against_torch(net)
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+@PER_KIND
+@given(data=st.data())
+def test_each_kind_matches_torch(kind: str, data: st.DataObject) -> None:
+    check_against_torch(data.draw(valid_nets(must_have=kind), label="net"))
+
+
+# =========================================================================== property 2
+@NETS
+@given(net=rejected_nets())
+def test_rejected_specs_fail_in_torch(net: Net) -> None:
+    check_refused_by_torch(net)
+
+
+@LAYERS
+@given(net=single_layers())
+def test_single_layers_agree_with_torch(net: Net) -> None:
+    """Both properties on one layer at a time, many times: the edges of each shape rule."""
+    try:
+        archspec.loads(net.text)
+    except SpecError:
+        check_refused_by_torch(net)
+    else:
+        check_against_torch(net)
+
+
+def check_refused_by_torch(net: Net) -> None:
+    """archspec rejects the last entry for its shapes; the torch reference fails there too."""
+    text = net.text
+    _, problems = validate_text(text)
+    assert problems == [], "every drawn parameter is well-typed: rejections are about shapes"
+    with pytest.raises(SpecError) as caught:
+        archspec.loads(text)
+    last = len(net.entries) - 1
+    assert [p.path[:2] for p in caught.value.problems] == [("layers", last)]
+    ref = run_reference(net)
+    if ref.failed is not None:
+        assert ref.failed.entry == last, f"torch refuses {ref.failed} that archspec accepts"
+        event(f"torch refuses {ref.failed.kind}: {type(ref.error).__name__}")
+        return
+    node = expand(net)[-1]
+    reason = archspec_only(node, [ref.values[i] for i in node.inputs])
+    assert reason is not None, (
+        f"archspec rejects {node.kind} ({caught.value.problems[0].message}) "
+        f"but torch runs it: {ref.shapes[node.name]}"
+    )
+    event(f"excluded: {reason}")
+
+
+# =========================================================================== the formulas
+def torch_agrees(run: Callable[[], Tensor], expected: int) -> None:
+    """Torch's output length is ``expected``; torch refuses when that is below 1."""
+    if expected < 1:
+        with pytest.raises(RuntimeError):
+            run()
+    else:
+        assert run().shape[-1] == expected
+
+
+@given(
+    size=st.integers(1, 40),
+    kernel=st.integers(1, 8),
+    stride=st.integers(1, 4),
+    left=st.integers(0, 4),
+    right=st.integers(0, 4),
+    dilation=st.integers(1, 3),
+)
+def test_conv_out_matches_torch(
+    size: int, kernel: int, stride: int, left: int, right: int, dilation: int
+) -> None:
+    x, w = torch.zeros(1, 1, size), torch.zeros(1, 1, kernel)
+    expected = conv_out(size, kernel, stride, left + right, dilation)
+
+    def run() -> Tensor:
+        return F.conv1d(F.pad(x, (left, right)), w, stride=stride, dilation=dilation)
+
+    torch_agrees(run, expected)
+    assert effective_kernel(kernel, dilation) == dilation * (kernel - 1) + 1
+
+
+@given(
+    size=st.integers(1, 40),
+    kernel=st.integers(1, 6),
+    stride=st.integers(1, 4),
+    dilation=st.integers(1, 3),
+    ceil_mode=st.booleans(),
+    data=st.data(),
+)
+def test_pool_out_matches_torch(
+    size: int, kernel: int, stride: int, dilation: int, ceil_mode: bool, data: st.DataObject
+) -> None:
+    pad = data.draw(st.integers(0, kernel // 2), label="pad")  # torch's limit: pad ≤ kernel // 2
+    x = torch.zeros(1, 1, size)
+    expected = pool_out(size, kernel, stride, pad, dilation, ceil_mode)
+
+    def max_pool() -> Tensor:
+        return F.max_pool1d(x, kernel, stride, pad, dilation, ceil_mode)
+
+    def avg_pool() -> Tensor:
+        return F.avg_pool1d(x, kernel, stride, pad, ceil_mode)
+
+    torch_agrees(max_pool, expected)
+    if dilation == 1:  # avg pooling has no dilation
+        torch_agrees(avg_pool, expected)
+
+
+@given(
+    size=st.integers(1, 20),
+    kernel=st.integers(1, 5),
+    stride=st.integers(1, 4),
+    pad=st.integers(0, 4),
+    dilation=st.integers(1, 3),
+    data=st.data(),
+)
+def test_transpose_out_matches_torch(
+    size: int, kernel: int, stride: int, pad: int, dilation: int, data: st.DataObject
+) -> None:
+    output_pad = data.draw(st.integers(0, max(stride, dilation) - 1), label="output_pad")
+    x, w = torch.zeros(1, 1, size), torch.zeros(1, 1, kernel)
+    expected = transpose_out(size, kernel, stride, pad, output_pad, dilation)
+
+    def run() -> Tensor:
+        return F.conv_transpose1d(x, w, None, stride, pad, output_pad, 1, dilation)
+
+    torch_agrees(run, expected)
+
+
+@given(size=st.integers(1, 30), kernel=st.integers(1, 8), dilation=st.integers(1, 3))
+def test_same_pads_equal_torch_same_for_stride_1(size: int, kernel: int, dilation: int) -> None:
+    torch.manual_seed(size)
+    x = torch.randn(1, 1, size, dtype=torch.float64)
+    w = torch.randn(1, 1, kernel, dtype=torch.float64)
+    left, right = same_pads(size, kernel, 1, dilation)
+    ours = F.conv1d(F.pad(x, (left, right)), w, dilation=dilation)
+    theirs = F.conv1d(x, w, padding="same", dilation=dilation)
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs)  # same values: the odd pixel goes right, as in torch
+
+
+@given(
+    size=st.integers(1, 30),
+    kernel=st.integers(1, 8),
+    stride=st.integers(1, 4),
+    dilation=st.integers(1, 3),
+)
+def test_same_pads_give_ceil_size_over_stride(
+    size: int, kernel: int, stride: int, dilation: int
+) -> None:
+    left, right = same_pads(size, kernel, stride, dilation)
+    assert 0 <= left <= right <= left + 1
+    out = F.conv1d(
+        F.pad(torch.zeros(1, 1, size), (left, right)),
+        torch.zeros(1, 1, kernel),
+        stride=stride,
+        dilation=dilation,
+    )
+    assert out.shape[-1] == -(-size // stride)
+
+
+@given(size=st.integers(1, 30), out=st.integers(1, 30))
+def test_adaptive_window_matches_torch(size: int, out: int) -> None:
+    # Channel c of the input is one-hot at position c, so output i of channel c is
+    # 1/len(window i) when c is in window i: counting the non-zeros gives each window.
+    eye = torch.eye(size, dtype=torch.float64).unsqueeze(0)  # (1, size, size)
+    pooled = F.adaptive_avg_pool1d(eye, out)[0]  # (size, out)
+    assert adaptive_window(size, out) == int((pooled > 0).sum(dim=0).max())
