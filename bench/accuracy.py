@@ -1,0 +1,228 @@
+"""Does the seed network reach its accuracy bars when archspec trains it?
+
+Runs the command line, as a user would, and reads the run directory it writes
+(``run.json``, ``test.json``, ``metrics.jsonl``):
+
+* ``archspec train specs/fashion_mnist_cnn.yaml`` — full Fashion-MNIST (60,000 train,
+  10,000 test); bar: ≥ 92.0% test accuracy in ≤ 10 epochs;
+* ``archspec train specs/mnist_cnn_8k.yaml --data-dir ../shared/data/mnist`` — the real
+  MNIST test set, 8,000 digits to train, the other 2,000 held out; bar: ≥ 98.5%.
+
+Without ``--quick`` the hand-written reference loop (bench/handwritten.py: the same
+network, data, batch, optimizer and schedule, read from the spec) trains the same
+configuration right after each, so accuracy and wall time sit side by side.
+``--quick`` trains 1 epoch on the first 4,000 Fashion-MNIST / 2,000 MNIST training
+images (same test sets) and skips the reference: it shows the pipeline works; its
+accuracies are not the bar.
+
+    python bench/accuracy.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import BENCH, REPO, RESULTS, Figure, Results, note, parser, table
+
+RUNS = RESULTS / "runs"
+MAX_EPOCHS = 10
+QUICK_SPLITS = {"fashion-mnist": "train[:4000]", "mnist-8k": "test[:2000]"}  # 1 epoch of these
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    spec: str
+    bar: float
+    data_dir: Path | None = None
+
+
+def mnist_dir() -> Path | None:
+    """The real MNIST test set shared beside the repository (``../shared/data/mnist``)."""
+    for folder in (REPO.parent / "shared/data/mnist", Path("/work/shared/data/mnist")):
+        if (folder / "t10k-images-idx3-ubyte.gz").is_file():
+            return folder
+    return None
+
+
+def cases() -> list[Case]:
+    out = [Case("fashion-mnist", "specs/fashion_mnist_cnn.yaml", 0.920)]
+    folder = mnist_dir()
+    if folder is not None:
+        out.append(Case("mnist-8k", "specs/mnist_cnn_8k.yaml", 0.985, folder))
+    else:
+        note("accuracy: ../shared/data/mnist not found; skipping mnist-8k")
+    return out
+
+
+def quick_spec(case: Case, folder: Path) -> str:
+    """A spec extending ``case.spec`` that trains on fewer images (quick runs only)."""
+    path = folder / f"{case.key}-quick.yaml"
+    path.write_text(
+        f"extends: {(REPO / case.spec).resolve()}\nname: {case.key}-quick\n"
+        f"train:\n  data: {{train: '{QUICK_SPLITS[case.key]}'}}\n"
+    )
+    return str(path)
+
+
+def run_archspec(case: Case, spec: str, epochs: int | None) -> dict[str, Any]:
+    out = RUNS / case.key
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "archspec", "train", spec, "--quiet", "--out", str(out)]
+    if case.data_dir is not None:
+        cmd += ["--data-dir", os.path.relpath(case.data_dir, REPO)]
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs)]
+    note(f"accuracy: {' '.join(cmd[2:])}")
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True)
+    wall = time.perf_counter() - start
+    return {**read_run(out), "wall_s": round(wall, 1), "command": " ".join(["archspec", *cmd[3:]])}
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Accuracy, epochs and times from a run directory (then drop its bulky weights)."""
+    info = json.loads((run_dir / "run.json").read_text())
+    test = json.loads((run_dir / "test.json").read_text())
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r.get("type") == "epoch"]
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    (run_dir / "model.safetensors").unlink(missing_ok=True)
+    train_examples = info.get("data", {}).get("train_examples", 0)
+    return {
+        "accuracy": test["accuracy"],
+        "test_examples": test["examples"],
+        "epochs": len(epochs),
+        "status": info["status"],
+        "train_s": info.get("seconds"),
+        "images_per_s": train_examples * len(epochs) / info["seconds"]
+        if info.get("seconds")
+        else None,
+        "epoch_images_per_s": [round(r["images_per_s"]) for r in epochs],
+    }
+
+
+def run_reference(case: Case, epochs: int | None) -> dict[str, Any]:
+    out = RUNS / f"{case.key}-reference.json"
+    cmd = [sys.executable, str(BENCH / "handwritten.py"), case.spec, "--out", str(out)]
+    if case.data_dir is not None:
+        cmd += ["--data-dir", str(case.data_dir)]
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs)]
+    note(f"accuracy: hand-written reference for {case.spec}")
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return {**result, "wall_s": round(time.perf_counter() - start, 1)}
+
+
+def main() -> None:
+    args = parser(__doc__ or "").parse_args()
+    res = Results("accuracy", args.quick)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases():
+            spec = quick_spec(case, Path(tmp)) if args.quick else case.spec
+            epochs = 1 if args.quick else None
+            ours = run_archspec(case, spec, epochs)
+            ref = None if args.quick else run_reference(case, epochs)
+            res.details[case.key] = {"archspec": ours, "reference": ref}
+            rows += rows_for(case, ours, ref)
+            add_figures(res, case, ours, ref)
+    print(table(["run", "test accuracy", "epochs", "train s", "wall s", "images/s"], rows))
+    if args.quick:
+        splits = ", ".join(f"{k} {v}" for k, v in QUICK_SPLITS.items())
+        print(f"quick run: 1 epoch on {splits}; these accuracies are not the bar")
+    res.save()
+    print(res.summary())
+
+
+def rows_for(case: Case, ours: dict[str, Any], ref: dict[str, Any] | None) -> list[list[Any]]:
+    rows = [
+        [
+            f"{case.key}: archspec train",
+            f"{ours['accuracy']:.2%}",
+            ours["epochs"],
+            ours["train_s"],
+            ours["wall_s"],
+            round(ours["images_per_s"] or 0),
+        ]
+    ]
+    if ref is not None:
+        rows.append(
+            [
+                f"{case.key}: hand-written loop",
+                f"{ref['accuracy']:.2%}",
+                ref["epochs"],
+                ref["train_s"],
+                ref["wall_s"],
+                round(ref["images_per_s"]),
+            ]
+        )
+    return rows
+
+
+def add_figures(res: Results, case: Case, ours: dict[str, Any], ref: dict[str, Any] | None) -> None:
+    acc, epochs = ours["accuracy"], ours["epochs"]
+    text = (
+        f"{acc:.2%} after {epochs} epoch{'s' if epochs != 1 else ''}, {ours['wall_s']:.0f} s wall"
+    )
+    if ref is not None:
+        text += f" (hand-written loop: {ref['accuracy']:.2%}, {ref['wall_s']:.0f} s)"
+    if res.quick:
+        res.add(
+            Figure(
+                f"{case.key}_accuracy",
+                f"{case.key} test accuracy (quick: 1 epoch, {QUICK_SPLITS[case.key]})",
+                acc,
+                text,
+            )
+        )
+        return
+    met = acc >= case.bar and epochs <= MAX_EPOCHS
+    why = (
+        ""
+        if met
+        else (
+            f"{acc:.2%} < {case.bar:.1%} after {epochs} epochs; the hand-written loop "
+            f"reached {ref['accuracy']:.2%}"
+            if ref
+            else ""
+        )
+    )
+    res.add(
+        Figure(
+            f"{case.key}_accuracy",
+            f"{case.key} test accuracy ({case.spec})",
+            acc,
+            text,
+            f"≥ {case.bar:.1%} in ≤ {MAX_EPOCHS} epochs",
+            met,
+            why,
+        )
+    )
+    if ref is not None and ours["wall_s"]:
+        ratio = ref["wall_s"] / ours["wall_s"]
+        res.add(
+            Figure(
+                f"{case.key}_speed",
+                f"{case.key} end-to-end speed archspec / hand-written (wall)",
+                ratio,
+                f"{ratio:.3f} ({ours['wall_s']:.0f} s vs {ref['wall_s']:.0f} s, "
+                "one run each: load-dependent)",
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
