@@ -12,16 +12,21 @@ the CLI maps them to exit codes (1 for invalid spec/data/checkpoint, 2 for usage
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PathItem = str | int
 DataPath = tuple[PathItem, ...]
 
 
-@dataclass(frozen=True, order=True)
-class Location:
-    """A position in a source file; ``line`` and ``col`` are 1-based."""
+class Location(NamedTuple):
+    """A position in a source file; ``line`` and ``col`` are 1-based.
+
+    A named tuple rather than a dataclass: the loader makes one per value of a spec, and
+    a 10,000-layer spec has some 100,000 values.
+    """
 
     file: str
     line: int
@@ -46,6 +51,33 @@ def format_path(path: Sequence[PathItem]) -> str:
     return out
 
 
+# Bidirectional controls reorder what a terminal shows ("Trojan Source", CVE-2021-42574).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on one terminal line: control characters (line breaks, ANSI
+    escapes), line/paragraph separators and bidi controls become ``\\x..``/``\\u....``.
+
+    Messages quote the user's spec (keys, names, values), and a spec may come from anyone.
+
+    >>> printable("unknown key 'a\\nb\\x1b[2J'")
+    "unknown key 'a\\\\nb\\\\x1b[2J'"
+    """
+    if text.isprintable():
+        return text
+    return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
+def _unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ch in _BIDI
+
+
+def _escape(ch: str) -> str:
+    escaped = repr(ch)[1:-1]  # '\n', '\x1b', '\u202e'
+    return escaped if escaped != ch else f"\\u{ord(ch):04x}"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input, with where it is and how to fix it."""
@@ -62,7 +94,7 @@ class Problem:
         where = f"{format_path(self.path)}: " if self.path else ""
         hint = f" — {self.hint}" if self.hint else ""
         notes = "".join(f" ({note})" for note in self.notes)
-        return f"{prefix}{where}{self.message}{hint}{notes}"
+        return printable(f"{prefix}{where}{self.message}{hint}{notes}")
 
     def as_dict(self) -> dict[str, object]:
         loc = self.location
@@ -88,7 +120,7 @@ class ArchspecError(Exception):
         self.hint = hint
 
     def render(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        return printable(f"{self.message} — {self.hint}" if self.hint else self.message)
 
 
 class SpecError(ArchspecError):
@@ -115,6 +147,12 @@ class CheckpointError(ArchspecError):
 
 class TrainingError(ArchspecError):
     """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class WriteError(ArchspecError, OSError):
+    """A file could not be written (disk full, read-only, no permission). Writes are atomic,
+    so the file that was there before is intact. Also an :class:`OSError`, so callers that
+    handle I/O errors keep working."""
 
 
 class ResourceError(ArchspecError):

@@ -1,7 +1,8 @@
 """Atomic file writes: everything archspec saves goes to a temp file, then ``os.replace``.
 
 A crash, a full disk or a second Ctrl-C during a save leaves the previous file
-intact and at most a stray ``.tmp`` file beside it, never a half-written one.
+intact and at most a stray ``.tmp`` file beside it, never a half-written one. A
+failed write raises :class:`~archspec.errors.WriteError` (exit 1, one line).
 """
 
 from __future__ import annotations
@@ -12,21 +13,46 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .errors import WriteError
+
 
 @contextlib.contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``dest``; on success it replaces ``dest`` in one rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
+    """Yield a temp path beside ``dest``; on success it replaces ``dest`` in one rename.
+
+    An :class:`OSError` while writing (a full disk, a read-only folder) becomes a one-line
+    :class:`~archspec.errors.WriteError`; the temp file is removed and ``dest`` is untouched.
+    """
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(dest, exc) from exc
     tmp = Path(name)
     try:
         yield tmp
         _fsync(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; saved files get the usual mode
         os.replace(tmp, dest)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise write_error(dest, exc) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def write_error(dest: Path, exc: OSError, hint: str = "") -> WriteError:
+    """``cannot write DEST: No space left on device`` — with how to go on."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return WriteError(
+        f"cannot write {dest}: {reason}",
+        hint
+        or f"free some disk space or fix the permissions of {dest.parent}; "
+        "nothing was half-written",
+    )
 
 
 def _umask() -> int:

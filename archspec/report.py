@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import IO, Any
 
 from . import kinds
+from .errors import printable
 from .shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
 
 HEADERS = ("#", "layer", "kind", "output", "params", "MACs", "receptive field", "jump")
@@ -27,11 +28,19 @@ class Row:
     jump: str
 
     def cells(self) -> tuple[str, ...]:
-        return (self.index, self.name, self.kind, self.shape, f"{self.params:,}",
-                f"{self.macs:,}", self.field, self.jump)  # fmt: skip
+        return (
+            self.index,
+            self.name,
+            self.kind,
+            self.shape,
+            f"{self.params:,}",
+            f"{self.macs:,}",
+            self.field,
+            self.jump,
+        )
 
 
-def _num(value: Fraction) -> str:
+def _num(value: int | Fraction) -> str:
     return str(int(value)) if value.denominator == 1 else f"{float(value):.3g}"
 
 
@@ -46,7 +55,7 @@ def field_text(rf: RField) -> tuple[str, str]:
 
 def _kind_text(node: PlanNode) -> str:
     detail = kinds.get(node.kind).describe(node)
-    return f"{node.kind} {detail}".strip()
+    return printable(f"{node.kind} {detail}".strip())
 
 
 def rows(plan: Plan, depth: int | None = None) -> list[Row]:
@@ -57,16 +66,34 @@ def rows(plan: Plan, depth: int | None = None) -> list[Row]:
         group = node.group[depth - 1] if depth is not None and len(node.group) >= depth else None
         rf, jump = field_text(node.field)
         if group is None:
-            out.append(Row(str(len(out) + 1), node.name, _kind_text(node), format_shape(node.shape),
-                           node.num_params, node.macs, rf, jump))  # fmt: skip
+            out.append(
+                Row(
+                    str(len(out) + 1),
+                    node.name,
+                    _kind_text(node),
+                    format_shape(node.shape),
+                    node.num_params,
+                    node.macs,
+                    rf,
+                    jump,
+                )
+            )
             continue
         if group not in collapsed:
             collapsed[group] = len(out)
             out.append(Row(str(len(out) + 1), group, "block", "", 0, 0, "", ""))
         i = collapsed[group]
         row = out[i]
-        out[i] = Row(row.index, group, row.kind, format_shape(node.shape), row.params + node.num_params,
-                     row.macs + node.macs, rf, jump)  # fmt: skip
+        out[i] = Row(
+            row.index,
+            group,
+            row.kind,
+            format_shape(node.shape),
+            row.params + node.num_params,
+            row.macs + node.macs,
+            rf,
+            jump,
+        )
     return out
 
 
@@ -83,11 +110,14 @@ def totals(plan: Plan) -> list[tuple[str, str]]:
 
 def plain_table(plan: Plan, depth: int | None = None) -> str:
     """The table as aligned plain text (what `archspec check` prints when not on a terminal)."""
-    lines = [f"{plan.name}"]
+    lines = [printable(plan.name)]
     table = [HEADERS, *(row.cells() for row in rows(plan, depth))]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
     for r in table:
-        cells = [c.rjust(w) if i in NUMERIC else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [
+            c.rjust(w) if i in NUMERIC else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     lines += [f"{label}: {value}" for label, value in totals(plan)]
     return "\n".join(lines)
@@ -96,23 +126,30 @@ def plain_table(plan: Plan, depth: int | None = None) -> str:
 def rich_table(plan: Plan, stream: IO[str], depth: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=plan.name, title_justify="left", show_lines=False)
+    # Text, never markup: a spec's name is user text, and `name: "[/bold]"` would make rich
+    # raise MarkupError (an internal error on a terminal; found while fuzzing)
+    table = Table(title=Text(printable(plan.name)), title_justify="left", show_lines=False)
     for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if i in NUMERIC else "left",
-                         style="cyan" if header == "output" else None)  # fmt: skip
+        table.add_column(
+            header,
+            justify="right" if i in NUMERIC else "left",
+            style="cyan" if header == "output" else None,
+        )
     for row in rows(plan, depth):
-        table.add_row(*row.cells())
+        table.add_row(*(Text(cell) for cell in row.cells()))
     console = Console(file=stream)
     console.print(table)
     for label, value in totals(plan):
-        console.print(f"[bold]{label}[/bold]: {value}")
+        console.print(Text.assemble((label, "bold"), f": {value}"))
 
 
 def markdown_table(plan: Plan, depth: int | None = None) -> str:
     """A GitHub-flavoured Markdown table of the Plan, for papers and READMEs."""
     align = ["---:" if i in NUMERIC else ":---" for i in range(len(HEADERS))]
-    lines = [f"**{plan.name}**", "", "| " + " | ".join(HEADERS) + " |", "|" + "|".join(align) + "|"]
+    title = f"**{printable(plan.name)}**"
+    lines = [title, "", "| " + " | ".join(HEADERS) + " |", "|" + "|".join(align) + "|"]
     for row in rows(plan, depth):
         cells = [c.replace("|", "\\|") for c in row.cells()]
         cells[1] = f"`{cells[1]}`"

@@ -16,12 +16,13 @@ later stage can say ``file:line:col``. It is deliberately stricter than PyYAML's
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -69,10 +70,19 @@ _DECIMAL = re.compile(r"[-+]?[0-9][0-9_]*$")
 _RADIX = re.compile(r"0o[0-7]+$|0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
 _SPECIAL_FLOATS = {
-    ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
-    ".Inf": math.inf, "+.Inf": math.inf, "-.Inf": -math.inf, ".NaN": math.nan,
-    ".INF": math.inf, "+.INF": math.inf, "-.INF": -math.inf, ".NAN": math.nan,
-}  # fmt: skip
+    ".inf": math.inf,
+    "+.inf": math.inf,
+    "-.inf": -math.inf,
+    ".nan": math.nan,
+    ".Inf": math.inf,
+    "+.Inf": math.inf,
+    "-.Inf": -math.inf,
+    ".NaN": math.nan,
+    ".INF": math.inf,
+    "+.INF": math.inf,
+    "-.INF": -math.inf,
+    ".NAN": math.nan,
+}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -88,6 +98,13 @@ _SAFE_TAGS = {
 _IMPLICIT = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
 
 
+MAX_INT = 2**63 - 1  # torch's sizes are int64; no spec value needs more
+
+
+class ScalarError(ValueError):
+    """A plain scalar that is a number archspec refuses (an integer beyond ``MAX_INT``)."""
+
+
 def resolve_scalar(text: str) -> Any:
     """YAML 1.2 core-schema value of a plain (unquoted) scalar.
 
@@ -99,9 +116,9 @@ def resolve_scalar(text: str) -> Any:
     if text in _BOOLS:
         return _BOOLS[text]
     if _DECIMAL.match(text):
-        return int(text.replace("_", ""), 10)  # YAML 1.2: 010 is ten, not octal
+        return _integer(text.replace("_", ""), 10)  # YAML 1.2: 010 is ten, not octal
     if _RADIX.match(text):
-        return int(text, 0)
+        return _integer(text, 0)
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
     if _FLOAT.match(text) and any(ch.isdigit() for ch in text):
@@ -109,166 +126,320 @@ def resolve_scalar(text: str) -> Any:
     return text
 
 
-def _mark(node: yaml.Node | yaml.Event | yaml.MarkedYAMLError, file: str) -> Location:
-    mark = node.problem_mark if isinstance(node, yaml.MarkedYAMLError) else node.start_mark
+def _integer(text: str, base: int) -> int:
+    """``int(text, base)``, refusing integers beyond ±MAX_INT before converting.
+
+    Found by tests/test_fuzz.py: a 5,000-digit literal made ``int()`` raise ValueError
+    (Python's 4,300-digit limit on int/str conversion) — an internal error, not a located one.
+    """
+    digits = text.lstrip("+-").lstrip("0") if base == 10 else text[2:].lstrip("0")
+    if len(digits) > 32:  # beyond any int64 in base 8, 10 or 16; skip the costly conversion
+        raise ScalarError(f"the integer {text[:20]}… ({len(text):,} characters) is too large")
+    value = int(text, base)
+    if abs(value) > MAX_INT:
+        raise ScalarError(f"the integer {value:,} is too large")
+    return value
+
+
+def _tag_problem(tag: str, at: Location) -> Problem:
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    return Problem(
+        f"the tag '{shown}' is not allowed",
+        "specs are plain data: remove the tag (archspec never constructs objects from YAML tags)",
+        at,
+    )
+
+
+def _mark(error: yaml.MarkedYAMLError, file: str) -> Location:
+    mark = error.problem_mark or error.context_mark
     if mark is None:
         return Location(file, 1, 1)
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _guard_events(text: str, file: str, limits: Limits) -> list[Problem]:
-    """Check depth and expanded size on the event stream, before composing.
-
-    Raises for an exceeded limit; returns a problem for every explicit tag (``!!str 3``
-    included: a tag would change a value's type behind the reader's back).
-    """
-    tags: list[Problem] = []
-    depth = 0
-    sizes: list[int] = [0]  # node count of each open collection
-    anchored: list[str | None] = []
-    anchor_sizes: dict[str, int] = {}
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        tag = getattr(event, "tag", None)
-        if tag is not None:
-            tags.append(_tag_problem(tag, _mark(event, file)))
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > limits.max_depth:
-                raise _limit(event, file, f"nesting is deeper than {limits.max_depth} levels",
-                             "flatten the document")  # fmt: skip
-            sizes.append(1)
-            anchored.append(event.anchor)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-            size = sizes.pop()
-            anchor = anchored.pop()
-            if anchor is not None:
-                anchor_sizes[anchor] = size
-            sizes[-1] += size
-        elif isinstance(event, yaml.AliasEvent):
-            sizes[-1] += anchor_sizes.get(event.anchor or "", 1)
-        elif isinstance(event, yaml.ScalarEvent):
-            sizes[-1] += 1
-            if event.anchor is not None:
-                anchor_sizes[event.anchor] = 1
-        if sizes[-1] > limits.max_nodes or sum(sizes) > limits.max_nodes:
-            raise _limit(event, file,
-                         f"the document expands to more than {limits.max_nodes:,} values "
-                         "(through aliases)",
-                         "remove the recursive anchors/aliases")  # fmt: skip
-    return tags
+# ---------------------------------------------------------------------------
+# Building data straight from the event stream (one pass; libyaml when present)
 
 
-def _tag_problem(tag: str, at: Location) -> Problem:
-    shown = tag.replace("tag:yaml.org,2002:", "!!")
-    return Problem(f"the tag '{shown}' is not allowed",
-                   "specs are plain data: remove the tag (archspec never constructs objects "
-                   "from YAML tags)", at)  # fmt: skip
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: ~20× faster
+_MERGE = object()  # the pending key of a `<<` merge
+_SKIP = object()  # the pending key of a duplicate (its value is parsed, then dropped)
 
 
-def _limit(event: yaml.Event, file: str, message: str, hint: str) -> SpecError:
-    return SpecError([Problem(message, hint, _mark(event, file))])
+@dataclass
+class _Frame:
+    """An open sequence or mapping while its events stream past."""
+
+    value: list[Any] | dict[str, Any]
+    path: DataPath
+    anchor: str | None
+    at: Location
+    key: Any = None  # mappings: the key waiting for its value (None: expecting a key)
+    merged: dict[str, Any] = field(default_factory=dict)
+    size: int = 1  # values inside, aliases expanded
+    depth: int = 0  # deepest nesting inside, aliases expanded
+
+    def child_path(self) -> DataPath:
+        if isinstance(self.value, list):
+            return (*self.path, len(self.value))
+        return (*self.path, self.key if isinstance(self.key, str) else "\0")
 
 
-def _implicit(node: yaml.Node) -> bool:
-    """Plain scalars PyYAML resolved to a YAML 1.1 type we re-resolve ourselves."""
-    return isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _IMPLICIT
+@dataclass
+class _Anchor:
+    value: Any
+    marks: dict[DataPath, Location]  # relative to the anchored value
+    keys: dict[DataPath, Location]
+    size: int
+    depth: int
 
 
-class _Builder:
-    """Builds plain data from a composed node tree, recording the source map."""
+class _EventBuilder:
+    """Plain data and its source map from YAML events, with every guard on the way."""
 
-    def __init__(self, file: str, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.source = SourceMap(file)
+    def __init__(self, text: str, file: str, limits: Limits) -> None:
+        self.text = text
+        self.file = file
         self.limits = limits
+        self.source = SourceMap(file)
         self.problems: list[Problem] = []
-        self.active: set[int] = set()  # collections being built (to catch `&a [*a]`)
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, _Anchor] = {}
+        self.root: Any = None
+        self.total = 0
+        self.documents = 0
 
-    def build(self, node: yaml.Node, path: DataPath) -> Any:
-        self.source.values[path] = _mark(node, self.source.file)
-        if node.tag not in _SAFE_TAGS and not _implicit(node):
-            self.problems.append(_tag_problem(node.tag, _mark(node, self.source.file)))
+    def at(self, event: yaml.Event) -> Location:
+        mark = event.start_mark
+        return (
+            Location(self.file, mark.line + 1, mark.column + 1)
+            if mark
+            else Location(self.file, 1, 1)
+        )
+
+    def run(self) -> Any:
+        for event in yaml.parse(self.text, Loader=_Loader):
+            self.event(event)
+        return self.root
+
+    def event(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.ScalarEvent):
+            self.scalar(event)
+        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            self.open(event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self.close()
+        elif isinstance(event, yaml.AliasEvent):
+            self.alias(event)
+        elif isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                self.fail(
+                    Problem(
+                        "a spec is one YAML document, but a second one starts here",
+                        "remove the `---` and what follows, or split the file",
+                        self.at(event),
+                    )
+                )
+
+    # -------------------------------------------------------------- values
+    def scalar(self, event: yaml.ScalarEvent) -> None:
+        self.check_tag(event)
+        self.guard_size(1, event)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.value, dict) and frame.key is None:
+            self.mapping_key(frame, event)
+            return
+        value = event.value if event.style else self.resolve(event)  # libyaml: '' when plain
+        path = frame.child_path() if frame else ()
+        self.source.values[path] = self.at(event)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchor(value, {(): self.at(event)}, {}, 1, 0)
+        self.add(value, 1, 0)
+
+    def resolve(self, event: yaml.ScalarEvent) -> Any:
+        try:
+            return resolve_scalar(event.value)
+        except ScalarError as exc:
+            self.problems.append(
+                Problem(
+                    f"{exc}: integers must be between -{MAX_INT:,} and {MAX_INT:,}",
+                    "use a smaller number",
+                    self.at(event),
+                )
+            )
             return None
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
-        self._enter(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            value: Any = [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        else:
-            assert isinstance(node, yaml.MappingNode)
-            value = self._mapping(node, path)
-        self.active.discard(id(node))
-        return value
 
-    def _enter(self, node: yaml.Node, path: DataPath) -> None:
-        """Refuse an alias inside its own anchor, and nesting that aliases make too deep.
-
-        The event guard counts nesting as written; an alias of a deep anchor inside
-        another deep anchor nests deeper still (and ``&a [*a]`` forever).
-        """
-        at = _mark(node, self.source.file)
-        if id(node) in self.active:
-            raise SpecError([Problem(
-                "an alias is used inside its own anchor, which would make an endless value",
-                "use the alias (*name) only after the anchored value (&name) ends",
-                at)])  # fmt: skip
-        if len(path) > self.limits.max_depth:
-            raise SpecError([Problem(
-                f"nesting is deeper than {self.limits.max_depth} levels once aliases are expanded",
-                "flatten the document or use fewer nested aliases", at)])  # fmt: skip
-        self.active.add(id(node))
-
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
-        if node.style is not None:  # quoted, literal or folded: always a string
-            return node.value
-        return resolve_scalar(node.value)
-
-    def _mapping(self, node: yaml.MappingNode, path: DataPath) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                merged.update(self._merge(value_node, path))
-                continue
-            key = self._key(key_node)
-            if key is None:
-                continue
-            if key in out:
-                first = self.source.keys[(*path, key)]
-                self.problems.append(Problem(
+    def mapping_key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
+        if not event.style and event.value == "<<":
+            frame.key = _MERGE
+            return
+        value = event.value if event.style else self.resolve(event)  # libyaml: '' when plain
+        if value is None or isinstance(value, list | dict):
+            self.problems.append(
+                Problem(
+                    "mapping keys must be plain words",
+                    "write the key as a plain word",
+                    self.at(event),
+                )
+            )
+            frame.key = _SKIP
+            return
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        assert isinstance(frame.value, dict)
+        if key in frame.value:
+            first = self.source.keys[(*frame.path, key)]
+            self.problems.append(
+                Problem(
                     f"duplicate key '{key}' (first defined at line {first.line})",
                     "remove one of them: YAML keeps only the last",
-                    _mark(key_node, self.source.file), (*path, key)))  # fmt: skip
-                continue
-            self.source.keys[(*path, key)] = _mark(key_node, self.source.file)
-            out[key] = self.build(value_node, (*path, key))
-        return {**merged, **out}
+                    self.at(event),
+                    (*frame.path, key),
+                )
+            )
+            frame.key = _SKIP
+            return
+        self.source.keys[(*frame.path, key)] = self.at(event)
+        frame.key = key
 
-    def _merge(self, node: yaml.Node, path: DataPath) -> dict[str, Any]:
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        own = self.source.values[path]
-        merged: dict[str, Any] = {}
+    def open(self, event: yaml.CollectionStartEvent) -> None:
+        self.check_tag(event)
+        self.guard_size(1, event)
+        parent = self.stack[-1] if self.stack else None
+        if parent is not None and isinstance(parent.value, dict) and parent.key is None:
+            self.fail(
+                Problem(
+                    "mapping keys must be plain words, not lists or mappings",
+                    "write the key as a plain word",
+                    self.at(event),
+                )
+            )
+        if len(self.stack) >= self.limits.max_depth:
+            self.fail(
+                Problem(
+                    f"nesting is deeper than {self.limits.max_depth} levels",
+                    "flatten the document",
+                    self.at(event),
+                )
+            )
+        path = parent.child_path() if parent else ()
+        self.source.values[path] = self.at(event)
+        value: list[Any] | dict[str, Any] = [] if isinstance(event, yaml.SequenceStartEvent) else {}
+        self.stack.append(_Frame(value, path, event.anchor, self.at(event)))
+
+    def close(self) -> None:
+        frame = self.stack.pop()
+        value = frame.value
+        if isinstance(value, dict) and frame.merged:
+            value = {**frame.merged, **value}
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = self.capture(frame, value)
+        self.add(value, frame.size, frame.depth + 1)
+
+    def alias(self, event: yaml.AliasEvent) -> None:
+        name = event.anchor or ""
+        if any(frame.anchor == name for frame in self.stack):
+            self.fail(
+                Problem(
+                    "an alias is used inside its own anchor, which would make an endless value",
+                    "use the alias (*name) only after the anchored value (&name) ends",
+                    self.at(event),
+                )
+            )
+        if name not in self.anchors:
+            self.fail(
+                Problem(
+                    f"the alias *{name} has no anchor &{name} before it",
+                    "define the anchor (&name) before using it (*name)",
+                    self.at(event),
+                )
+            )
+        anchor = self.anchors[name]
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.value, dict) and frame.key is None:
+            self.fail(
+                Problem(
+                    "an alias cannot be a mapping key", "write the key as a word", self.at(event)
+                )
+            )
+        if len(self.stack) + anchor.depth > self.limits.max_depth:
+            self.fail(
+                Problem(
+                    f"nesting is deeper than {self.limits.max_depth} levels once "
+                    "aliases are expanded",
+                    "flatten the document or use fewer nested aliases",
+                    self.at(event),
+                )
+            )
+        path = frame.child_path() if frame else ()
+        self.guard_size(anchor.size, event)
+        for rel, loc in anchor.marks.items():
+            self.source.values[(*path, *rel)] = loc
+        for rel, loc in anchor.keys.items():
+            self.source.keys[(*path, *rel)] = loc
+        self.source.values[path] = self.at(event)
+        self.add(copy.deepcopy(anchor.value), anchor.size, anchor.depth)
+
+    def capture(self, frame: _Frame, value: Any) -> _Anchor:
+        n = len(frame.path)
+        marks = {k[n:]: v for k, v in self.source.values.items() if k[:n] == frame.path}
+        keys = {k[n:]: v for k, v in self.source.keys.items() if k[:n] == frame.path and len(k) > n}
+        return _Anchor(value, marks, keys, frame.size, frame.depth + 1)
+
+    def add(self, value: Any, size: int, depth: int) -> None:
+        """Put a finished value into the open collection (or make it the document)."""
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        frame.size += size
+        frame.depth = max(frame.depth, depth)
+        if isinstance(frame.value, list):
+            frame.value.append(value)
+        elif frame.key is _MERGE:
+            self.merge(frame, value, self.source.values.get(frame.child_path(), frame.at))
+        elif frame.key is not _SKIP:
+            frame.value[frame.key] = value
+        if isinstance(frame.value, dict):
+            frame.key = None
+
+    def merge(self, frame: _Frame, value: Any, at: Location) -> None:
+        sources = value if isinstance(value, list) else [value]
         for source in reversed(sources):
-            value = self.build(source, path)
-            if isinstance(value, dict):
-                merged.update(value)
+            if isinstance(source, dict):
+                frame.merged.update(source)
             else:
-                self.problems.append(Problem(
-                    "a merge key '<<' needs a mapping or a list of mappings",
-                    "write '<<: *anchor' where the anchor names a mapping",
-                    _mark(source, self.source.file)))  # fmt: skip
-        self.source.values[path] = own
-        return merged
+                self.problems.append(
+                    Problem(
+                        "a merge key '<<' needs a mapping or a list of mappings",
+                        "write '<<: *anchor' where the anchor names a mapping",
+                        at,
+                    )
+                )
+                return
 
-    def _key(self, node: yaml.Node) -> str | None:
-        if isinstance(node, yaml.ScalarNode):
-            value = self._scalar(node)
-            if isinstance(value, str | int | float | bool) and value is not None:
-                return str(value) if not isinstance(value, bool) else str(value).lower()
-        self.problems.append(Problem(
-            "mapping keys must be plain scalars", "write the key as a plain word",
-            _mark(node, self.source.file)))  # fmt: skip
-        return None
+    def guard_size(self, extra: int, event: yaml.Event) -> None:
+        """Count values as they come (aliases expanded); refuse past ``max_nodes``."""
+        self.total += extra
+        if self.total > self.limits.max_nodes:
+            at = self.at(event)
+            self.fail(
+                Problem(
+                    f"the document expands to more than "
+                    f"{self.limits.max_nodes:,} values (through aliases)",
+                    "remove the recursive anchors/aliases",
+                    at,
+                )
+            )
+
+    def fail(self, problem: Problem) -> NoReturn:
+        """Stop at ``problem``, reporting it with the problems found before it."""
+        raise SpecError([*self.problems, problem])
+
+    def check_tag(self, event: yaml.NodeEvent) -> None:
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            self.problems.append(_tag_problem(tag, self.at(event)))
 
 
 def parse(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> Document:
@@ -279,42 +450,91 @@ def parse(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> D
     """
     size = len(text.encode("utf-8", errors="replace"))
     if size > limits.max_bytes:
-        raise SpecError([Problem(
-            f"the file is {size:,} bytes, more than the limit of {limits.max_bytes:,}",
-            "split the spec or raise the limit", Location(file, 1, 1))])  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"the file is {size:,} bytes, more than the limit of {limits.max_bytes:,}",
+                    "split the spec or raise the limit",
+                    Location(file, 1, 1),
+                )
+            ]
+        )
     try:
-        tags = _guard_events(text, file, limits)
-        if tags:
-            raise SpecError(tags)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        text.encode("utf-8")  # libyaml reads UTF-8: a lone surrogate cannot even be passed in
+    except UnicodeEncodeError as exc:
+        raise SpecError(
+            [
+                Problem(
+                    f"invalid YAML: the character U+{ord(text[exc.start]):04X} "
+                    "is not allowed in YAML text",
+                    "remove it: YAML allows printable characters, tabs and line breaks only",
+                    _position(text, exc.start, file),
+                )
+            ]
+        ) from None
+    builder = _EventBuilder(text, file, limits)
+    try:
+        data = builder.run()
     except yaml.MarkedYAMLError as exc:
-        raise SpecError([_yaml_problem(exc, file)]) from None
+        raise SpecError([_yaml_problem(exc, text, file)]) from None
+    except yaml.reader.ReaderError as exc:  # found by tests/test_fuzz.py: "\x00" was unlocated
+        raise SpecError([_reader_problem(exc, text, file)]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Problem(f"invalid YAML: {exc}", "fix the YAML syntax",
-                                 Location(file, 1, 1))]) from None  # fmt: skip
-    if root is None:
-        return Document(None, SourceMap(file, {(): Location(file, 1, 1)}))
-    builder = _Builder(file, limits)
-    data = builder.build(root, ())
+        raise SpecError(
+            [Problem(f"invalid YAML: {exc}", "fix the YAML syntax", Location(file, 1, 1))]
+        ) from None
     if builder.problems:
         raise SpecError(builder.problems)
+    if builder.documents == 0 or (data is None and not builder.source.values):
+        return Document(None, SourceMap(file, {(): Location(file, 1, 1)}))
     return Document(data, builder.source)
 
 
-def _yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     what = " ".join(part for part in (exc.context, exc.problem) if part)
-    return Problem(f"invalid YAML: {what}", _yaml_hint(exc.problem or ""), _mark(exc, file))
+    at = _mark(exc, file)
+    mark = exc.problem_mark
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        what += " (a tab)"  # libyaml does not name the character; the hint below needs it
+    return Problem(f"invalid YAML: {what}", _yaml_hint(what), at)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML does not allow (NUL, most control characters, a lone surrogate)."""
+    char = exc.character if isinstance(exc.character, int) else 0
+    return Problem(
+        f"invalid YAML: the character U+{char:04X} is not allowed in YAML text",
+        "remove it: YAML allows printable characters, tabs and line breaks only",
+        _position(text, exc.position, file),
+    )
+
+
+def _position(text: str, index: int, file: str) -> Location:
+    """1-based line and column of ``text[index]``, counting line breaks as PyYAML does."""
+    line, start = 1, 0
+    for i, ch in enumerate(text[:index]):
+        if ch in "\n\x85\u2028\u2029" or (ch == "\r" and text[i + 1 : i + 2] != "\n"):
+            line, start = line + 1, i + 1
+    return Location(file, line, index - start + 1)
 
 
 def _yaml_hint(problem: str) -> str:
     if "'\\t'" in problem or "tab" in problem:  # PyYAML writes the tab as '\t'
         return "indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
-        return ("to give a layer keys such as name: or from:, write its kind with a colon "
-                "(`- relu:`); otherwise quote a value containing ': ' or fix the indentation")
+        return (
+            "to give a layer keys such as name: or from:, write its kind with a colon "
+            "(`- relu:`); otherwise quote a value containing ': ' or fix the indentation"
+        )
     if "found undefined alias" in problem:
         return "define the anchor (&name) before using it (*name)"
     return "check the indentation and brackets around here"
+
+
+def _too_big(file: str, what: str) -> SpecError:
+    return SpecError(
+        [Problem(f"the file {what}", "split the spec or raise the limit", Location(file, 1, 1))]
+    )
 
 
 def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
@@ -323,27 +543,44 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
     try:
         size = path.stat().st_size
         if size > limits.max_bytes:
-            raise SpecError([Problem(
-                f"the file is {size:,} bytes, more than the limit of {limits.max_bytes:,}",
-                "split the spec or raise the limit", Location(file, 1, 1))])  # fmt: skip
-        raw = path.read_bytes()
+            raise _too_big(file, f"is {size:,} bytes, more than the limit of {limits.max_bytes:,}")
+        # At most one byte past the limit: /dev/zero, a pipe or a /proc file reports size 0
+        # (found by tests/test_safety.py: `archspec check /dev/zero` read until memory ran out)
+        with path.open("rb") as handle:
+            raw = handle.read(limits.max_bytes + 1)
+        if len(raw) > limits.max_bytes:
+            raise _too_big(file, f"has more than {limits.max_bytes:,} bytes, the limit")
     except FileNotFoundError:
-        raise SpecError([Problem("no such file", "check the path",
-                                 Location(file, 1, 1))]) from None  # fmt: skip
+        raise SpecError([Problem("no such file", "check the path", Location(file, 1, 1))]) from None
     except IsADirectoryError:
-        raise SpecError([Problem("is a directory, not a spec file", "name a .yaml file",
-                                 Location(file, 1, 1))]) from None  # fmt: skip
+        raise SpecError(
+            [Problem("is a directory, not a spec file", "name a .yaml file", Location(file, 1, 1))]
+        ) from None
     except OSError as exc:
-        raise SpecError([Problem(f"cannot read the file: {exc.strerror}", "check permissions",
-                                 Location(file, 1, 1))]) from None  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"cannot read the file: {exc.strerror}",
+                    "check permissions",
+                    Location(file, 1, 1),
+                )
+            ]
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise SpecError([Problem(
-            f"the file is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start})",
-            "save the spec as UTF-8", Location(file, line, col))]) from None  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"the file is not UTF-8 text "
+                    f"(byte {raw[exc.start]:#04x} at offset {exc.start})",
+                    "save the spec as UTF-8",
+                    Location(file, line, col),
+                )
+            ]
+        ) from None
     return parse(text, file, limits)
 
 

@@ -36,9 +36,20 @@ def test_parse(expr: str, parsed: tuple[str, int | None, int | None]) -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["", "test[5]", "test[1:2:3]", "test[a:b]", "test[:8000", "2train", "test[1.5:]",
-     "__import__('os')[:]", "test[٣:]", "test[:" + "9" * 19 + "]", "a b"],
-)  # fmt: skip
+    [
+        "",
+        "test[5]",
+        "test[1:2:3]",
+        "test[a:b]",
+        "test[:8000",
+        "2train",
+        "test[1.5:]",
+        "__import__('os')[:]",
+        "test[٣:]",
+        "test[:" + "9" * 19 + "]",
+        "a b",
+    ],
+)
 def test_bad_expressions_state_the_grammar(expr: str) -> None:
     with pytest.raises(DataError, match=r"^split .* is not a split expression$") as caught:
         parse_split(expr)

@@ -189,8 +189,13 @@ def test_two_machines_on_loopback(tmp_path: Path, static: bool) -> None:
     """Two "machines" (launchers) × one worker each, meeting at a rendezvous endpoint."""
     spec = write_spec(tmp_path, n=403, epochs=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run(archspec_cmd("train", str(spec), "--out", str(tmp_path / "one"), "--quiet"),
-                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    single = subprocess.run(
+        archspec_cmd("train", str(spec), "--out", str(tmp_path / "one"), "--quiet"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr
     import socket
 
@@ -199,12 +204,30 @@ def test_two_machines_on_loopback(tmp_path: Path, static: bool) -> None:
         port = s.getsockname()[1]
     nodes = []
     for rank in (0, 1):
-        args = ["train", str(spec), "--nproc-per-node", "1", "--nnodes", "2", "--quiet",
-                "--rdzv-endpoint", f"127.0.0.1:{port}", "--out", str(tmp_path / f"node{rank}")]  # fmt: skip
+        args = [
+            "train",
+            str(spec),
+            "--nproc-per-node",
+            "1",
+            "--nnodes",
+            "2",
+            "--quiet",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{port}",
+            "--out",
+            str(tmp_path / f"node{rank}"),
+        ]
         if static:
             args += ["--node-rank", str(rank)]
-        nodes.append(subprocess.Popen(archspec_cmd(*args), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=env))  # fmt: skip
+        nodes.append(
+            subprocess.Popen(
+                archspec_cmd(*args),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     results = [node.communicate(timeout=300) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], results
     written = [p for p in (tmp_path / "node0", tmp_path / "node1") if p.exists()]

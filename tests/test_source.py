@@ -147,13 +147,17 @@ def test_every_explicit_tag_is_refused(text: str, tag: str) -> None:
 
 def test_tab_indentation_is_located_with_a_hint() -> None:
     (line,) = error_lines("layers:\n\t- relu\n")
-    assert re.match(r"^s\.yaml:2:1: invalid YAML: .*'\\t'.* — indent with spaces, not tabs$", line)
+    # PyYAML names the character ('\t'); libyaml does not, so archspec adds "(a tab)"
+    assert re.match(
+        r"^s\.yaml:2:1: invalid YAML: .*('\\t'|a tab).* — indent with spaces, not tabs$", line
+    )
 
 
 def test_unclosed_bracket_is_located() -> None:
     (line,) = error_lines("input: [1, 28, 28\nlayers: [relu]\n")
     assert re.match(
-        r"^s\.yaml:\d+:\d+: invalid YAML: while parsing a flow sequence expected ',' or ']'.*"
+        r"^s\.yaml:\d+:\d+: invalid YAML: while parsing a flow sequence (did not find )?expected "
+        r"',' or ']'.*"
         r" — check the indentation and brackets around here$",
         line,
     )
@@ -161,13 +165,19 @@ def test_unclosed_bracket_is_located() -> None:
 
 def test_bare_kind_followed_by_name_explains_the_colon() -> None:
     (line,) = error_lines("layers:\n  - relu\n    name: act\n")
-    assert line.startswith("s.yaml:3:9: invalid YAML: mapping values are not allowed here — ")
+    assert re.match(
+        r"s\.yaml:3:9: invalid YAML: mapping values are not allowed (here|in this "
+        r"context) — ",
+        line,
+    )
     assert "write its kind with a colon (`- relu:`)" in line
 
 
 def test_undefined_alias_is_located() -> None:
     (line,) = error_lines("a: 1\nb: *nothing\n")
-    assert re.match(r"^s\.yaml:2:4: invalid YAML: found undefined alias 'nothing' — define", line)
+    assert re.match(
+        r"^s\.yaml:2:4: the alias \*nothing has no anchor &nothing before it — define", line
+    )
 
 
 def test_kind_with_colon_and_name_is_fine() -> None:
@@ -231,9 +241,13 @@ def test_aliases_that_nest_deeper_than_the_limit_are_refused() -> None:
         parse("\n".join(lines), "s.yaml")
 
 
-@pytest.mark.parametrize("text", ["a: &a [*a]\n", "a: &a {b: *a}\n", "a: &a {<<: *a}\n"])
-def test_an_alias_inside_its_own_anchor_is_refused(text: str) -> None:
-    with pytest.raises(SpecError, match=r"^s\.yaml:1:4: an alias is used inside its own anchor"):
+@pytest.mark.parametrize(
+    ("text", "col"), [("a: &a [*a]\n", 8), ("a: &a {b: *a}\n", 11), ("a: &a {<<: *a}\n", 12)]
+)
+def test_an_alias_inside_its_own_anchor_is_refused(text: str, col: int) -> None:
+    with pytest.raises(
+        SpecError, match=rf"^s\.yaml:1:{col}: an alias is used inside its own anchor"
+    ):
         parse(text, "s.yaml")
 
 

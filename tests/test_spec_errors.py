@@ -343,8 +343,10 @@ def test_same_padding_with_stride_is_keras_style(
     size: int, stride: int, kernel: int, out: int
 ) -> None:
     # archspec supports `same` with any stride: the output is ceil(size / stride)
-    text = layers(f"- conv: {{depth: 2, kernel: {kernel}, stride: {stride}, padding: same}}",
-                  input=f"[1, {size}, {size}]")  # fmt: skip
+    text = layers(
+        f"- conv: {{depth: 2, kernel: {kernel}, stride: {stride}, padding: same}}",
+        input=f"[1, {size}, {size}]",
+    )
     assert archspec.loads(text).plan().output_shape == (2, out, out)
     assert out == -(-size // stride)
 
@@ -486,8 +488,11 @@ def test_three_independent_mistakes_through_the_cli(tmp_path: Path) -> None:
     spec.write_text(THREE_MISTAKES)
     run = subprocess.run(
         [sys.executable, "-m", "archspec", "check", str(spec)],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert run.returncode == 1
     assert run.stdout == ""
     located = [

@@ -66,10 +66,16 @@ def test_invalid_specs_do_not_import_torch(tmp_path: Path) -> None:
 def test_importtime_of_archspec_check_lists_no_torch() -> None:
     run = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "archspec", "check", "specs/mnist_cnn.yaml"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
-    modules = [line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()
-               if line.startswith("import time:")]  # fmt: skip
+    modules = [
+        line.rsplit("|", 1)[-1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
     assert "archspec.cli" in modules  # the probe sees archspec's own imports
     assert not [m for m in modules if re.match(r"(torch|numpy)(\.|$)", m)]

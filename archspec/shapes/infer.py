@@ -15,7 +15,7 @@ from ..kinds.base import In, ShapeError
 from ..source import SourceMap
 from ..spec.load import Layer
 from .arith import input_field
-from .plan import Plan, PlanNode, Shape
+from .plan import Plan, PlanNode, Shape, numel
 
 
 def infer(
@@ -37,6 +37,9 @@ def infer(
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
             continue
+        if numel(out.shape) > MAX_ELEMENTS:
+            problems.append(_too_big(layer, out.shape, ins, source))
+            continue
         known[layer.name] = In(out.shape, out.field)
         nodes.append(
             PlanNode(
@@ -57,6 +60,20 @@ def infer(
     if problems:
         raise SpecError(problems)
     return Plan(name, input_shape, tuple(nodes), output)
+
+
+MAX_ELEMENTS = 2**63 - 1  # torch indexes tensors with int64
+
+
+def _too_big(layer: Layer, shape: Shape, ins: Sequence[In], source: SourceMap) -> Problem:
+    """Found by tests/test_fuzz.py: repeated upsampling made sizes beyond int64 (and
+    beyond what Python prints), an internal error instead of a located one."""
+    exc = ShapeError(
+        f"the output would have {numel(shape):.3e} elements per example, more than "
+        "any tensor can hold (2⁶³−1)",
+        "use smaller scales, strides or layer sizes",
+    )
+    return _problem(layer, exc, ins, source)
 
 
 def _problem(layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap) -> Problem:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..errors import did_you_mean
 
 Scalar = int | float | bool | str
 MAX_LENGTH = 200
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_MAGNITUDE = 10**18
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -32,7 +35,10 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
 
 
@@ -48,7 +54,9 @@ def _parse(text: str) -> ast.expr | None:
     if len(text) > MAX_LENGTH or not text.strip():
         return None
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # "1if x" warns; text from a spec must not
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     return tree.body if all(_allowed(node) for node in ast.walk(tree)) else None
@@ -58,8 +66,12 @@ def _allowed(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
         return type(node.value) in (int, float)
     if isinstance(node, ast.Call):
-        return (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
-                and not node.keywords and bool(node.args))  # fmt: skip
+        return (
+            isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCTIONS
+            and not node.keywords
+            and bool(node.args)
+        )
     if isinstance(node, ast.BinOp):
         return type(node.op) in _BINARY
     if isinstance(node, ast.UnaryOp):
@@ -86,6 +98,8 @@ def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
     >>> resolve("width * 2", {"width": 32}), resolve("same", {}), resolve("fashion-mnist", {})
     (64, 'same', 'fashion-mnist')
     """
+    if _WORD.match(text):  # fast path: most strings are words (same, max, names)
+        return env.get(text, text)
     tree = _parse(text)
     if tree is None or not _is_expression(tree, env):
         return text
@@ -97,7 +111,8 @@ def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
             f"unknown variable '{unknown[0]}' in expression '{text}'",
             suggestion or f"define it under `vars:` (defined: {known})",
         )
-    return _evaluate(tree, env, text)
+    value: Scalar = _evaluate(tree, env, text)
+    return value
 
 
 def _evaluate(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
@@ -132,8 +147,10 @@ def _apply(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
 
 def _number(value: Any, text: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ExprError(f"'{text}' does arithmetic on {value!r}, which is not a number",
-                        "use numeric variables in expressions")  # fmt: skip
+        raise ExprError(
+            f"'{text}' does arithmetic on {value!r}, which is not a number",
+            "use numeric variables in expressions",
+        )
     return value
 
 

@@ -30,21 +30,42 @@ def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
     parent_ref = data["extends"]
     at = doc.source.locate(("extends",)) or Location(str(path), 1, 1)
     if not isinstance(parent_ref, str) or not parent_ref:
-        raise SpecError([Problem("extends must be a file path", "write `extends: base.yaml`", at,
-                                 ("extends",))])  # fmt: skip
+        raise SpecError(
+            [Problem("extends must be a file path", "write `extends: base.yaml`", at, ("extends",))]
+        )
     parent_path = (path.parent / parent_ref).resolve()
     here = path.resolve()
     if parent_path in (*chain, here):
         loop = " → ".join(p.name for p in (*chain, here, parent_path))
-        raise SpecError([Problem(f"extends makes a cycle: {loop}", "remove one of the extends",
-                                 at, ("extends",))])  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"extends makes a cycle: {loop}", "remove one of the extends", at, ("extends",)
+                )
+            ]
+        )
     if len(chain) >= MAX_DEPTH:
-        raise SpecError([Problem(f"extends is nested more than {MAX_DEPTH} deep",
-                                 "flatten the chain of specs", at, ("extends",))])  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"extends is nested more than {MAX_DEPTH} deep",
+                    "flatten the chain of specs",
+                    at,
+                    ("extends",),
+                )
+            ]
+        )
     if not parent_path.is_file():
-        raise SpecError([Problem(f"extends names '{parent_ref}', which does not exist "
-                                 f"(looked at {parent_path})",
-                                 "give a path relative to this spec", at, ("extends",))])  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"extends names '{parent_ref}', which does not exist (looked at {parent_path})",
+                    "give a path relative to this spec",
+                    at,
+                    ("extends",),
+                )
+            ]
+        )
     shown = Path(os.path.normpath(path.parent / parent_ref))  # as the user would write it
     parent = _read(shown, limits, (*chain, here))
     child = {key: value for key, value in data.items() if key != "extends"}
@@ -53,8 +74,9 @@ def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
     return Document(merged, source)
 
 
-def _merge(base: Any, base_map: SourceMap, over: Any, over_map: SourceMap, path: DataPath,
-           out: SourceMap) -> Any:  # fmt: skip
+def _merge(
+    base: Any, base_map: SourceMap, over: Any, over_map: SourceMap, path: DataPath, out: SourceMap
+) -> Any:
     """Deep-merge ``over`` onto ``base`` at ``path``, filling ``out`` with the winners' marks."""
     if isinstance(base, dict) and isinstance(over, dict):
         _copy_marks(base_map, path, out, shallow=True)

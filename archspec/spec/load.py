@@ -54,18 +54,24 @@ class Validated:
     path: Path | None
 
 
-def validate_file(path: Path, limits: Limits = DEFAULT_LIMITS,
-                  max_layers: int = DEFAULT_MAX_LAYERS) -> tuple[Validated, list[Problem]]:  # fmt: skip
+def validate_file(
+    path: Path, limits: Limits = DEFAULT_LIMITS, max_layers: int = DEFAULT_MAX_LAYERS
+) -> tuple[Validated, list[Problem]]:
     return validate_document(read_spec(path, limits), path, max_layers)
 
 
-def validate_text(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS,
-                  max_layers: int = DEFAULT_MAX_LAYERS) -> tuple[Validated, list[Problem]]:  # fmt: skip
+def validate_text(
+    text: str,
+    file: str = "<spec>",
+    limits: Limits = DEFAULT_LIMITS,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> tuple[Validated, list[Problem]]:
     return validate_document(parse(text, file, limits), None, max_layers)
 
 
-def validate_document(doc: Document, path: Path | None,
-                      max_layers: int) -> tuple[Validated, list[Problem]]:  # fmt: skip
+def validate_document(
+    doc: Document, path: Path | None, max_layers: int
+) -> tuple[Validated, list[Problem]]:
     """The validated spec and the problems found; raises when nothing can be inferred.
 
     Layers whose parameters are invalid are left out of ``layers`` (their
@@ -74,18 +80,31 @@ def validate_document(doc: Document, path: Path | None,
     source = doc.source
     data = doc.data
     if not isinstance(data, dict):
-        raise SpecError([Problem(
-            f"a spec is a mapping with `input:` and `layers:`; this file holds "
-            f"{type(data).__name__ if data is not None else 'nothing'}",
-            "see specs/mnist_cnn.yaml for the layout", source.locate(()))])  # fmt: skip
+        raise SpecError(
+            [
+                Problem(
+                    f"a spec is a mapping with `input:` and `layers:`; this file holds "
+                    f"{type(data).__name__ if data is not None else 'nothing'}",
+                    "see specs/mnist_cnn.yaml for the layout",
+                    source.locate(()),
+                )
+            ]
+        )
     problems: list[Problem] = []
     if "extends" in data:  # a file's `extends:` is merged away by read_spec; text has no folder
-        problems.append(Problem("extends needs the spec to be a file (its path is relative to it)",
-                                "save the spec and load it with archspec.load(path)",
-                                source.locate(("extends",)), ("extends",)))  # fmt: skip
+        problems.append(
+            Problem(
+                "extends needs the spec to be a file (its path is relative to it)",
+                "save the spec and load it with archspec.load(path)",
+                source.locate(("extends",)),
+                ("extends",),
+            )
+        )
     env = _variables(data.get("vars"), source, problems)
-    evaluated = {key: _evaluate(value, (key,), env, source, problems) if key in ("input", "train")
-                 else value for key, value in data.items()}  # fmt: skip
+    evaluated = {
+        key: _evaluate(value, (key,), env, source, problems) if key in ("input", "train") else value
+        for key, value in data.items()
+    }
     train = _train(evaluated.get("train"), source, env, problems)
     try:
         model = SpecModel.model_validate(evaluated)
@@ -110,8 +129,9 @@ def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str
             try:
                 value = resolve(value, env)
             except ExprError as exc:
-                problems.append(Problem(exc.message, exc.hint, source.locate(("vars", key)),
-                                        ("vars", key)))  # fmt: skip
+                problems.append(
+                    Problem(exc.message, exc.hint, source.locate(("vars", key)), ("vars", key))
+                )
         if isinstance(value, int | float | bool | str):
             env[str(key)] = value
     return env
@@ -121,8 +141,13 @@ def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str
 _TEXT_ONLY: tuple[DataPath, ...] = (("train", "data"),)
 
 
-def _evaluate(value: Any, path: DataPath, env: Mapping[str, Scalar], source: SourceMap,
-              problems: list[Problem]) -> Any:  # fmt: skip
+def _evaluate(
+    value: Any,
+    path: DataPath,
+    env: Mapping[str, Scalar],
+    source: SourceMap,
+    problems: list[Problem],
+) -> Any:
     if path in _TEXT_ONLY:
         return value
     if isinstance(value, str):
@@ -138,8 +163,9 @@ def _evaluate(value: Any, path: DataPath, env: Mapping[str, Scalar], source: Sou
     return value
 
 
-def _train(raw: Any, source: SourceMap, env: Mapping[str, Scalar],
-           problems: list[Problem]) -> TrainConfig | None:  # fmt: skip
+def _train(
+    raw: Any, source: SourceMap, env: Mapping[str, Scalar], problems: list[Problem]
+) -> TrainConfig | None:
     if not isinstance(raw, dict):
         return None  # `train: 5` is reported once, by SpecModel
     try:
@@ -153,9 +179,14 @@ def _blocks(model: SpecModel, source: SourceMap, problems: list[Problem]) -> dic
     blocks = {}
     for name, raw in model.blocks.items():
         if kinds.canonical(name) is not None:
-            problems.append(Problem(f"block name '{name}' is also a layer kind",
-                                    "rename the block", source.locate(("blocks", name), key=True),
-                                    ("blocks", name)))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"block name '{name}' is also a layer kind",
+                    "rename the block",
+                    source.locate(("blocks", name), key=True),
+                    ("blocks", name),
+                )
+            )
             continue
         block = raw if isinstance(raw, BlockModel) else BlockModel(layers=raw)
         path: DataPath = ("blocks", name)
@@ -164,21 +195,34 @@ def _blocks(model: SpecModel, source: SourceMap, problems: list[Problem]) -> dic
     return blocks
 
 
-def _graph(model: SpecModel, source: SourceMap, env: dict[str, Scalar], max_layers: int,
-           problems: list[Problem]) -> tuple[tuple[Layer, ...], str]:  # fmt: skip
+def _graph(
+    model: SpecModel,
+    source: SourceMap,
+    env: dict[str, Scalar],
+    max_layers: int,
+    problems: list[Problem],
+) -> tuple[tuple[Layer, ...], str]:
     blocks = _blocks(model, source, problems)
     expander = Expander(source, blocks, max_layers)
     top = Scope(prefix="", input="input", env=env)
     last = expander.expand(model.layers, ("layers",), top)
     problems += expander.problems
+    if expander.overflowed:  # validating and inferring every layer is what the limit prevents
+        return (), "input"
     if model.output is not None:
         last = Ref(top, model.output, ("output",))
     problems += resolve_inputs(expander.nodes, expander.full_names, source)
     output, output_problems = resolve_output(last, expander.full_names, source)
     problems += output_problems
     if output == "input":
-        problems.append(Problem("the network has no layers that run", "add layers under `layers:`",
-                                source.locate(("layers",)), ("layers",)))  # fmt: skip
+        problems.append(
+            Problem(
+                "the network has no layers that run",
+                "add layers under `layers:`",
+                source.locate(("layers",)),
+                ("layers",),
+            )
+        )
         return (), output
     ordered, cycle = topological(expander.nodes, source)
     problems += cycle
@@ -196,5 +240,13 @@ def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> L
     except ValidationError as exc:
         problems += from_validation(exc, source, base, kind.params, node.env, node.notes)
         return None
-    return Layer(node.name, node.kind, params, node.inputs, base, source.locate(node.entry),
-                 node.group, node.notes)  # fmt: skip
+    return Layer(
+        node.name,
+        node.kind,
+        params,
+        node.inputs,
+        base,
+        source.locate(node.entry),
+        node.group,
+        node.notes,
+    )

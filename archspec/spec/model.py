@@ -38,8 +38,9 @@ class BlockModel(Model):
 
     args: dict[str, Scalar | None] = Field(default_factory=dict)
     layers: Annotated[list[Any], Len(1)]
-    output: str | None = Field(None, description="The layer whose result the block returns; "
-                               "default: its last layer.")  # fmt: skip
+    output: str | None = Field(
+        None, description="The layer whose result the block returns; default: its last layer."
+    )
 
     @field_validator("args")
     @classmethod
@@ -56,12 +57,14 @@ class SpecModel(Model):
     description: str = ""
     extends: str | None = Field(None, description="Another spec file this one overrides.")
     vars: dict[str, Scalar] = Field(default_factory=dict, description="Variables for expressions.")
-    input: InputShape = Field(description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] "
-                              "or [features].")  # fmt: skip
+    input: InputShape = Field(
+        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]."
+    )
     blocks: dict[str, BlockModel | Annotated[list[Any], Len(1)]] = Field(default_factory=dict)
     layers: Annotated[list[Any], Len(1)]
-    output: str | None = Field(None, description="The layer that is the network's output; "
-                               "default: the last one.")  # fmt: skip
+    output: str | None = Field(
+        None, description="The layer that is the network's output; default: the last one."
+    )
     train: dict[str, Any] | None = None  # validated separately as TrainConfig
 
     @field_validator("output", mode="before")
@@ -69,9 +72,14 @@ class SpecModel(Model):
     def _one_output(cls, value: Any) -> Any:
         if isinstance(value, list):
             raise PydanticCustomError(
-                "one_output", "a network has exactly one output; received a list of {count} names",
-                {"count": len(value), "hint": "name one layer; to return several branches, "
-                 "merge them (concat/add) and name the merge"})  # fmt: skip
+                "one_output",
+                "a network has exactly one output; received a list of {count} names",
+                {
+                    "count": len(value),
+                    "hint": "name one layer; to return several branches, "
+                    "merge them (concat/add) and name the merge",
+                },
+            )
         return value
 
     @field_validator("vars")

@@ -25,13 +25,19 @@ def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -
     return problems
 
 
-def resolve_output(target: Target, full_names: set[str], source: SourceMap) -> tuple[str, list[Problem]]:
+def resolve_output(
+    target: Target, full_names: set[str], source: SourceMap
+) -> tuple[str, list[Problem]]:
     try:
         return resolve_target(target, full_names), []
     except LookupError as exc:
         at, message, hint = exc.args
         assert isinstance(at, Ref)
-        return "", [Problem(message.replace("from names", "output names"), hint, source.locate(at.at), at.at)]
+        return "", [
+            Problem(
+                message.replace("from names", "output names"), hint, source.locate(at.at), at.at
+            )
+        ]
 
 
 def topological(nodes: list[Node], source: SourceMap) -> tuple[list[Node], list[Problem]]:
@@ -57,21 +63,24 @@ def topological(nodes: list[Node], source: SourceMap) -> tuple[list[Node], list[
     return order, [_cycle(nodes, waiting, index, source)]
 
 
-def _cycle(nodes: list[Node], waiting: dict[str, set[str]], index: dict[str, int],
-           source: SourceMap) -> Problem:  # fmt: skip
+def _cycle(
+    nodes: list[Node], waiting: dict[str, set[str]], index: dict[str, int], source: SourceMap
+) -> Problem:
     start = min((name for name, deps in waiting.items() if deps), key=index.__getitem__)
     path = [start]
     while True:
         following = min(waiting[path[-1]], key=index.__getitem__)
         if following in path:
-            loop = [*path[path.index(following):], following]
+            loop = [*path[path.index(following) :], following]
             break
         path.append(following)
     node = nodes[index[loop[0]]]
     return Problem(
         f"the layers form a cycle: {' ← '.join(loop)} (each reads the next through from:)",
         "a network is acyclic: make one of them read an earlier layer",
-        source.locate((*node.entry, "from")), (*node.entry, "from"), node.notes,
+        source.locate((*node.entry, "from")),
+        (*node.entry, "from"),
+        node.notes,
     )
 
 
@@ -87,9 +96,13 @@ def dead_nodes(nodes: list[Node], output: str, source: SourceMap) -> list[Proble
         live.add(name)
         stack.extend(by_name[name].inputs)
     return [
-        Problem(f"layer '{node.name}' never reaches the output (nothing reads it)",
-                f"feed it into a merge (`from: [..., {node.name.rsplit('.', 1)[-1]}]`) or remove it",
-                source.locate(node.entry), node.entry, node.notes)  # fmt: skip
+        Problem(
+            f"layer '{node.name}' never reaches the output (nothing reads it)",
+            f"feed it into a merge (`from: [..., {node.name.rsplit('.', 1)[-1]}]`) or remove it",
+            source.locate(node.entry),
+            node.entry,
+            node.notes,
+        )
         for node in nodes
         if node.name not in live
     ]

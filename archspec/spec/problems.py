@@ -83,15 +83,21 @@ def _received(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str, Scalar],
-             raw_loc: tuple[Any, ...]) -> tuple[str, str]:  # fmt: skip
+def _message(
+    err: ErrorDetails,
+    model: type[BaseModel] | None,
+    env: Mapping[str, Scalar],
+    raw_loc: tuple[Any, ...],
+) -> tuple[str, str]:
     """Message and hint; ``err["loc"]`` is the data's path, ``raw_loc`` Pydantic's own."""
     kind, loc, value = err["type"], err["loc"], err.get("input")
     field = str(loc[-1]) if loc else ""
     ctx = err.get("ctx", {})
     if kind == "extra_forbidden":
         allowed = _fields(_model_at(model, raw_loc))
-        hint = did_you_mean(field, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else "remove it")
+        hint = did_you_mean(field, allowed) or (
+            f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
+        )
         return f"unknown key '{field}'", hint
     if kind == "missing":
         return f"missing required key '{field}'", f"add `{field}: ...`"
@@ -99,7 +105,10 @@ def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str,
         expected = err.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ",").split(",")]
         hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
-        return f"must be {one_of(choices)}; received {_received(value)}", hint or f"use {one_of(choices)}"
+        return (
+            f"must be {one_of(choices)}; received {_received(value)}",
+            hint or f"use {one_of(choices)}",
+        )
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         expected = str(ctx.get("expected_tags", ""))
         choices = [c.strip().strip("'") for c in expected.split(",") if c.strip()]
@@ -132,10 +141,13 @@ def _message(err: ErrorDetails, model: type[BaseModel] | None, env: Mapping[str,
 
 def _not_a_mapping(target: type[BaseModel] | None, value: Any) -> tuple[str, str]:
     if target is not None and not target.model_fields:
-        return (f"takes no parameters; received {_received(value)}",
-                "write the kind alone (e.g. `- relu`), with nothing after it")  # fmt: skip
-    required = [name for name, info in (target.model_fields.items() if target else ())
-                if info.is_required()]  # fmt: skip
+        return (
+            f"takes no parameters; received {_received(value)}",
+            "write the kind alone (e.g. `- relu`), with nothing after it",
+        )
+    required = [
+        name for name, info in (target.model_fields.items() if target else ()) if info.is_required()
+    ]
     example = ", ".join(f"{name}: ..." for name in required) or "key: value"
     message = f"must be a mapping of keys and values; received {_received(value)}"
     return message, f"write {{{example}}}"
@@ -190,7 +202,9 @@ def from_validation(
     return problems
 
 
-def _drop_misspelt_missing(errors: list[ErrorDetails], model: type[BaseModel] | None) -> list[ErrorDetails]:
+def _drop_misspelt_missing(
+    errors: list[ErrorDetails], model: type[BaseModel] | None
+) -> list[ErrorDetails]:
     """``kernal: 5`` is one mistake: drop "missing 'kernel'" when an unknown key is its typo."""
     typos = set()
     for err in errors:

@@ -6,7 +6,15 @@ import re
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegFloat = Annotated[float, Ge(0)]
@@ -30,21 +38,29 @@ class DataConfig(Model):
 
     dataset: str | None = Field(None, description="A named dataset: mnist or fashion-mnist.")
     path: str | None = Field(
-        None, description="A folder of IDX files, a .npz file or an image folder, relative to "
-        "the spec file; for a named dataset, where its files are.")  # fmt: skip
+        None,
+        description="A folder of IDX files, a .npz file or an image folder, relative to "
+        "the spec file; for a named dataset, where its files are.",
+    )
     train: str = Field("train", description="Training split, e.g. train or test[:8000].")
     val: Annotated[float, Ge(0), Lt(1)] | str = Field(
-        0.1, description="Validation: a fraction of the training split held out, 0 for none, "
-        "or a split expression such as test[8000:].")  # fmt: skip
+        0.1,
+        description="Validation: a fraction of the training split held out, 0 for none, "
+        "or a split expression such as test[8000:].",
+    )
     test: str | None = Field("test", description="Test split evaluated after training; null: none.")
     normalize: Literal["auto", "none"] = Field(
-        "auto", description="auto: scale uint8 to [0, 1] then standardise with the training "
-        "split's mean and std per channel; none: feed values as they are (uint8 scaled to [0, 1]).")  # fmt: skip
+        "auto",
+        description="auto: scale uint8 to [0, 1] then standardise with the training "
+        "split's mean and std per channel; none: feed values as they are (uint8 scaled to [0, 1]).",
+    )
 
     @model_validator(mode="after")
     def _source(self) -> DataConfig:
         if self.dataset is None and self.path is None:
-            raise ValueError("data needs `dataset:` (mnist, fashion-mnist) or `path:` (a file or folder)")
+            raise ValueError(
+                "data needs `dataset:` (mnist, fashion-mnist) or `path:` (a file or folder)"
+            )
         return self
 
 
@@ -131,7 +147,8 @@ class TrainConfig(Model):
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
     log_every: PosInt = Field(100, description="Write step metrics every this many steps.")
     checkpoint_every: PosInt | None = Field(
-        None, description="Also checkpoint every this many steps (always at each epoch's end).")
+        None, description="Also checkpoint every this many steps (always at each epoch's end)."
+    )
     eval_batch_size: PosInt | None = None
     threads: PosInt | None = Field(None, description="CPU threads; default: the cores available.")
 

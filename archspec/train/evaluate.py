@@ -12,8 +12,9 @@ from torch import nn
 from ..api import Spec, load, loads
 from ..build.network import Network
 from ..data import load_split
-from ..errors import CheckpointError
-from . import checkpoint
+from ..errors import CheckpointError, ResourceError
+from ..shapes.plan import numel
+from . import checkpoint, memory
 from .data import Normalizer
 from .loop import evaluate
 from .runtime import Runtime, pick_device
@@ -69,6 +70,7 @@ def restore(
         raise CheckpointError(
             f"{path} does not embed its spec", "pass the spec it was trained from with --spec SPEC"
         )
+    _check_memory(spec, path)
     network = spec.build()
     checkpoint.load_weights(network, ckpt, path)
     dev = pick_device(device)
@@ -79,6 +81,24 @@ def restore(
         Normalizer.from_json(meta["normalizer"]) if "normalizer" in meta else _identity(spec)
     )
     return Restored(spec, network, classes, normalizer, dev)
+
+
+EVAL_BATCH = 512
+
+
+def _check_memory(spec: Spec, origin: Path) -> None:
+    """A checkpoint's embedded spec is untrusted too: refuse one whose weights and
+    activations (float32, one evaluation batch) exceed the memory available, before building."""
+    plan = spec.plan()
+    needed = 4 * (plan.total_params + EVAL_BATCH * sum(numel(node.shape) for node in plan.nodes))
+    available = memory.available_bytes()
+    if available is not None and needed > available:
+        raise ResourceError(
+            f"{origin}: its network needs about {memory.human(needed)} to evaluate "
+            f"({plan.total_params:,} parameters) but this machine has {memory.human(available)} "
+            "available",
+            "evaluate it on a machine with more memory",
+        )
 
 
 def _identity(spec: Spec) -> Normalizer:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import WriteError
 from ..io import write_text, write_with
 
 
@@ -49,8 +50,14 @@ class MetricsLog:
 
     def write(self, record: dict[str, Any]) -> None:
         self.records.append(record)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise WriteError(
+                f"{self.path}: cannot append metrics ({exc.strerror or exc})",
+                "free some disk space, then continue with --resume",
+            ) from None
 
     def truncate_after(self, global_step: int, epochs_done: int) -> None:
         """On resume: drop what was logged after the checkpoint (it will be redone)."""

@@ -13,6 +13,7 @@ Run directory (``runs/<name>-<timestamp>/`` by default)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -28,9 +29,9 @@ import yaml
 from pydantic import ValidationError
 
 from .. import __version__
-from ..api import Spec, loads
+from ..api import Spec, load
 from ..build.network import Network
-from ..errors import CheckpointError, DataError, TrainingError, UsageError
+from ..errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
 from ..io import write_text
 from ..spec.train import TrainConfig
 from . import checkpoint, memory
@@ -260,8 +261,8 @@ def resume(run_dir: Path, opts: Options, runtime: Runtime | None = None) -> Path
             "checkpoints/last.safetensors)",
             "give the directory `archspec train` created",
         )
+    spec = load(spec_file)  # the bounded, validated loader: a run directory is input too
     text = spec_file.read_text(encoding="utf-8")
-    spec = loads(text, str(spec_file))
     config = resolve_config(spec, Options(device=opts.device))
     runtime = runtime or start(config.device)
     run = _setup(spec, text, config, run_dir, opts, runtime)
@@ -313,9 +314,10 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
         display.close()
         run.write_info(status="interrupted")
         raise Interrupted(str(run.dir)) from None
-    except TrainingError:
+    except (TrainingError, WriteError):
         display.close()
-        run.write_info(status="failed")
+        with contextlib.suppress(OSError):  # on a full disk, run.json may not fit either
+            run.write_info(status="failed")
         raise
     finally:
         display.close()
