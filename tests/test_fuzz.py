@@ -147,7 +147,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def front_end(text: str, test: str) -> str:
-    """Load, infer and render ``text``: ``"plan"``, ``"error"`` or a known crash's name.
+    """Load, infer and render ``text``: ``"plan"`` or ``"error"``.
     Anything else fails the test."""
     TRIED[test] += 1
     with time_limit(HANG_S):

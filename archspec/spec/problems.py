@@ -67,8 +67,9 @@ def _field_model(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[Ba
     if info is None:
         return None
     annotation = info.annotation
-    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-    return annotation if is_model else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
 
 
 def _union_choices(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
