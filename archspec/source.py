@@ -217,8 +217,8 @@ class _EventBuilder:
             else Location(self.file, 1, 1)
         )
 
-    def run(self) -> Any:
-        for event in yaml.parse(self.text, Loader=_Loader):
+    def run(self, loader: type[Any] = _Loader) -> Any:
+        for event in yaml.parse(self.text, Loader=loader):
             self.event(event)
         return self.root
 
@@ -474,7 +474,16 @@ def parse(text: str, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> D
         ) from None
     builder = _EventBuilder(text, file, limits)
     try:
-        data = builder.run()
+        try:
+            data = builder.run()
+        except yaml.MarkedYAMLError as exc:
+            # libyaml ≥ 0.2.5 stops at 1,000 levels while scanning ahead, before the builder
+            # sees level `max_depth`: the pure-Python parser has no such cap, so the builder
+            # reports our own located limit (or accepts, if the limit was raised past 1,000).
+            if "maximum nesting depth" not in str(exc.problem) or _Loader is yaml.SafeLoader:
+                raise
+            builder = _EventBuilder(text, file, limits)
+            data = builder.run(yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_problem(exc, text, file)]) from None
     except yaml.reader.ReaderError as exc:  # found by tests/test_fuzz.py: "\x00" was unlocated
