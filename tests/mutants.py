@@ -10,9 +10,11 @@ Usage (from the repository root)::
 
     python tests/mutants.py                      # every mutant, the fast shape tests
     python tests/mutants.py --only 3 7           # mutants 3 and 7 (numbers from --list)
+    python tests/mutants.py --only 27 27 27      # mutant 27 three times (fresh examples each)
     python tests/mutants.py --list               # the mutants, with their numbers
     python tests/mutants.py --tests tests        # the full suite for each mutant (slow)
     python tests/mutants.py --profile ci -v      # another Hypothesis profile; list failures
+    python tests/mutants.py --seed 1 --json r.json   # fixed Hypothesis seed; results as JSON
 
 The default tests are ``tests/test_differential.py``, ``tests/test_reference_nets.py`` and
 ``tests/test_shapes.py``; the default profile is ``teeth``: the ``ci`` profile's example
@@ -41,6 +43,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -302,7 +305,9 @@ class Outcome:
 class Sandbox:
     """A copy of the repository whose ``archspec/`` can be mutated and restored."""
 
-    def __init__(self, root: Path, tests: Sequence[str], profile: str, timeout: float) -> None:
+    def __init__(
+        self, root: Path, tests: Sequence[str], profile: str, seed: int | None, timeout: float
+    ) -> None:
         self.root = root / "repo"
         self.pristine = root / "pristine" / "archspec"
         self.timeout = timeout
@@ -334,6 +339,7 @@ class Sandbox:
             "-p",
             PROFILE_PLUGIN,
             f"--hypothesis-profile={profile}",
+            *([] if seed is None else [f"--hypothesis-seed={seed}"]),
         ]
 
     def imported_archspec(self) -> str:
@@ -367,22 +373,26 @@ class Sandbox:
         path.write_text(text.replace(mutant.old, mutant.new, 1))
 
     def run_tests(self) -> Outcome:
+        """Run pytest in the copy; on timeout, end its whole process group (xdist workers)."""
         start = time.monotonic()
-        try:
-            result = subprocess.run(
-                self.command,
-                cwd=self.root,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return Outcome(-1, [], f"timed out after {self.timeout:.0f} s", self.timeout, True)
-        lines = result.stdout.strip().splitlines() or result.stderr.strip().splitlines() or [""]
-        failed = sorted(set(REPORTED.findall(result.stdout)))
-        return Outcome(result.returncode, failed, lines[-1], time.monotonic() - start)
+        with subprocess.Popen(
+            self.command,
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                return Outcome(-1, [], f"timed out after {self.timeout:.0f} s", self.timeout, True)
+        lines = stdout.strip().splitlines() or stderr.strip().splitlines() or [""]
+        failed = sorted(set(REPORTED.findall(stdout)))
+        return Outcome(process.returncode, failed, lines[-1], time.monotonic() - start)
 
 
 def short(test: str) -> str:
@@ -397,7 +407,9 @@ def describe(outcome: Outcome) -> str:
         return "SURVIVED"
     if not outcome.failed:
         return f"CAUGHT by the run itself (exit {outcome.returncode}: {outcome.last_line})"
-    return f"CAUGHT by {len(outcome.failed)} tests (first: {short(outcome.failed[0])})"
+    count = len(outcome.failed)
+    tests = "test" if count == 1 else "tests"
+    return f"CAUGHT by {count} {tests} (first: {short(outcome.failed[0])})"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -405,7 +417,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Apply each mutant to a copy of archspec and check that the tests fail.",
     )
     parser.add_argument(
-        "--only", type=int, nargs="+", metavar="N", help="run only these mutants (see --list)"
+        "--only",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="run only these mutants (see --list); a number given twice runs twice",
     )
     parser.add_argument(
         "--tests",
@@ -415,6 +431,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="test files or folders, relative to the repository root (default: %(default)s)",
     )
     parser.add_argument("--profile", default="teeth", help="Hypothesis profile (default: teeth)")
+    parser.add_argument(
+        "--seed", type=int, help="pass --hypothesis-seed=SEED to pytest (repeatable runs)"
+    )
     parser.add_argument(
         "--timeout", type=float, default=1200, help="seconds per pytest run (default: 1200)"
     )
@@ -444,8 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="archspec-mutants-") as tmp:
-        box = Sandbox(Path(tmp), args.tests, args.profile, args.timeout)
-        stale = [(n, box.occurrences(MUTANTS[n - 1])) for n in chosen]
+        box = Sandbox(Path(tmp), args.tests, args.profile, args.seed, args.timeout)
+        stale = [(n, box.occurrences(MUTANTS[n - 1])) for n in sorted(set(chosen))]
         stale = [(n, count) for n, count in stale if count != 1]
         for n, count in stale:
             mutant = MUTANTS[n - 1]
@@ -465,17 +484,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
 
-        print(f"tests: {' '.join(args.tests)}; profile {args.profile}; copy in {box.root}")
+        seed = "" if args.seed is None else f", seed {args.seed}"
+        print(f"tests: {' '.join(args.tests)}; profile {args.profile}{seed}; copy in {box.root}")
         box.restore()
         baseline = box.run_tests()
         print(f"[0] unmutated: {baseline.last_line} ({baseline.seconds:.0f} s)", flush=True)
         if baseline.caught or baseline.timed_out:
-            print("error: the unmutated copy fails its tests:", file=sys.stderr)
+            why = baseline.last_line if baseline.timed_out else "fails its tests"
+            print(f"error: the unmutated copy {why}:", file=sys.stderr)
             for test in baseline.failed:
                 print(f"    {test}", file=sys.stderr)
             return 2
 
-        results: dict[str, dict[str, object]] = {}
+        results: list[dict[str, object]] = []
         for n in chosen:
             mutant = MUTANTS[n - 1]
             box.restore()
@@ -485,15 +506,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.verbose:
                 for test in outcome.failed:
                     print(f"      {short(test)}")
-            results[mutant.name] = {
-                "number": n,
-                "caught": outcome.caught,
-                "failed": outcome.failed,
-                "seconds": round(outcome.seconds, 1),
-            }
+            results.append(
+                {
+                    "number": n,
+                    "name": mutant.name,
+                    "caught": outcome.caught,
+                    "failed": outcome.failed,
+                    "seconds": round(outcome.seconds, 1),
+                }
+            )
         box.restore()
 
-    caught = sum(1 for r in results.values() if r["caught"])
+    caught = sum(1 for r in results if r["caught"])
     minutes = (time.monotonic() - started) / 60
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
