@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from . import bundled
 from .errors import DataPath, Location, Problem, SpecError
 
 
@@ -560,7 +561,9 @@ def read(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
         if len(raw) > limits.max_bytes:
             raise _too_big(file, f"has more than {limits.max_bytes:,} bytes, the limit")
     except FileNotFoundError:
-        raise SpecError([Problem("no such file", "check the path", Location(file, 1, 1))]) from None
+        # a bare name (`mnist_cnnn`) may have meant a bundled example spec: list them
+        hint = bundled.missing_hint() if path.name == file else "check the path"
+        raise SpecError([Problem("no such file", hint, Location(file, 1, 1))]) from None
     except IsADirectoryError:
         raise SpecError(
             [Problem("is a directory, not a spec file", "name a .yaml file", Location(file, 1, 1))]

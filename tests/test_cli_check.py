@@ -200,6 +200,13 @@ def test_missing_spec_file_is_exit_1_located() -> None:
     assert "Traceback" not in run.stderr
 
 
+def test_a_misspelt_bundled_name_lists_the_bundled_specs() -> None:
+    run = archspec("check", "mnist_cnnn")
+    assert run.returncode == 1
+    assert run.stderr.startswith("mnist_cnnn:1:1: no such file — check the path, or name a ")
+    assert "mnist_cnn, mnist_cnn_8k" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_valid_spec_is_exit_0() -> None:
     run = archspec("check", "specs/mnist_cnn.yaml")
     assert (run.returncode, run.stderr) == (0, "")
