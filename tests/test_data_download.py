@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from realdata import MNIST as MNIST_DIR
 
 from archspec.data import download as download_module
 from archspec.data import ensure_files, load_split
@@ -21,7 +22,6 @@ from archspec.data import resolve as resolve_module
 from archspec.data.download import download_file, mirror_urls
 from archspec.errors import DataError
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 IMAGES_MD5 = "9fb629c4189551a2d022fa330f9573f3"
 SHAPE = (1, 28, 28)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from realdata import MNIST as MNIST_DIR
 
 from archspec.data import load_split
 from archspec.data import resolve as resolve_module
 from archspec.errors import DataError
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from realdata import MNIST, needs_mnist
 from safetensors.torch import load_file
 
 import archspec
 from archspec.train import checkpoint
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 pytestmark = [
-    pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is missing"),
+    needs_mnist,
     pytest.mark.skipif(
         not torch.distributed.is_available(), reason="torch.distributed unavailable"
     ),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from realdata import MNIST, needs_mnist
 from safetensors import safe_open
 
 import archspec
@@ -25,7 +26,6 @@ from archspec.export import ExportError, Source
 from archspec.train import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 ODD = """
 name: odd-paddings
 input: [2, 15, 15]
@@ -146,7 +146,7 @@ def test_a_spec_exports_its_seeded_initial_weights(specs: dict[str, Path]) -> No
     )
 
 
-@pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is missing")
+@needs_mnist
 def test_a_run_exports_its_trained_weights_classes_and_normaliser(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from realdata import MNIST, needs_mnist
 
 import archspec
 from archspec.cli import main
@@ -19,8 +20,7 @@ from archspec.predict import predict, read_inputs
 from archspec.train.evaluate import restore
 from archspec.train.run import Options, train
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is missing")
+pytestmark = needs_mnist
 HELD_OUT = slice(8000, 10000, 50)  # 40 digits the network never saw (it trains on test[:512])
 
 SPEC = f"""

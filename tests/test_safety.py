@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from realdata import MNIST, needs_mnist, tiny_spec
 from safetensors.torch import load_file, save_file
 
 import archspec
@@ -36,33 +37,7 @@ from archspec.train.run import Options, resume, train
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "archspec"
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="../shared/data/mnist is missing")
-
-# The tiny real-data network of tests/test_train.py (a conv net on MNIST test[:384]).
-TINY = f"""
-name: tiny
-input: [1, 28, 28]
-layers:
-  - conv: {{depth: 4, kernel: 3, padding: same}}
-  - relu
-  - pool: 4
-  - flatten
-  - dense: 10
-  - softmax
-train:
-  data:
-    dataset: mnist
-    path: {MNIST_DIR}
-    train: "test[:384]"
-    val: "test[384:448]"
-    test: "test[448:512]"
-  batch_size: 32
-  epochs: 2
-  optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}
-  log_every: 4
-  seed: 3
-"""
+TINY = tiny_spec(batch_size=32)  # the tiny real-data network of tests/test_train.py
 
 HUGE = """\
 name: huge
@@ -491,7 +466,7 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not MNIST_DIR.is_dir():
+    if not MNIST.is_dir():
         pytest.skip("../shared/data/mnist is missing")
     return train(
         archspec.loads(TINY, "tiny.yaml"),

@@ -22,40 +22,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from realdata import needs_mnist, tiny_spec
 
 import archspec
 from archspec.train import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-needs_mnist = pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is missing")
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
 # tests/test_train.py's tiny conv net on real MNIST digits (test[:384]), smaller batches so
 # that an epoch has 48 steps and a run is still going when the signal comes
-SPEC = f"""
-name: tiny
-input: [1, 28, 28]
-layers:
-  - conv: {{depth: 4, kernel: 3, padding: same}}
-  - relu
-  - pool: 4
-  - flatten
-  - dense: 10
-  - softmax
-train:
-  data:
-    dataset: mnist
-    path: {MNIST}
-    train: "test[:384]"
-    val: "test[384:448]"
-    test: "test[448:512]"
-  batch_size: 8
-  epochs: 2
-  optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}
-  log_every: 4
-  seed: 3
-"""
+SPEC = tiny_spec(batch_size=8)
 
 
 def start_training(tmp_path: Path, epochs: int) -> tuple[subprocess.Popen[str], Path]:

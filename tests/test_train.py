@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from realdata import needs_mnist, tiny_spec
 from safetensors.torch import load_file
 
 import archspec
@@ -20,30 +21,9 @@ from archspec.train import checkpoint
 from archspec.train.loop import Interrupted
 from archspec.train.run import Options, resume, train
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is missing")
+pytestmark = needs_mnist
 
-SPEC = f"""
-name: tiny
-input: [1, 28, 28]
-layers:
-  - conv: {{depth: 4, kernel: 3, padding: same}}
-  - relu
-  - pool: 4
-  - flatten
-  - dense: 10
-  - softmax
-train:
-  data:
-    {{dataset: mnist, path: {MNIST}, train: "test[:384]", val: "test[384:448]",
-     test: "test[448:512]"}}
-  batch_size: 32
-  epochs: 2
-  optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}
-  schedule: {{name: onecycle}}
-  log_every: 4
-  seed: 3
-"""
+SPEC = tiny_spec(batch_size=32, schedule="onecycle")
 
 
 def spec(text: str = SPEC) -> archspec.Spec:
