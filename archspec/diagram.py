@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import kinds
 from .errors import ArchspecError, UsageError
-from .io import write_bytes
+from .io import format_from_suffix, write_bytes
 from .shapes.plan import Plan, PlanNode, format_shape
 
 FORMATS = ("mermaid", "dot", "svg", "png")
@@ -201,16 +201,7 @@ def _dot_cluster(diagram: Diagram, level: int, within: tuple[str, ...], pad: str
 # ------------------------------------------------------------------------- files, Graphviz
 def format_for(path: str, fmt: str | None) -> str:
     """The output format: ``fmt`` if given, else from the file's extension."""
-    if fmt is not None:
-        return fmt
-    suffix = Path(path).suffix.lower()
-    if suffix not in EXTENSIONS:
-        raise UsageError(
-            f"cannot tell the diagram format from '{path}': the extension must be "
-            f"one of {', '.join(EXTENSIONS)}",
-            "rename the file or pass --format mermaid|dot|svg|png",
-        )
-    return EXTENSIONS[suffix]
+    return format_from_suffix(path, fmt, EXTENSIONS, "diagram", "mermaid|dot|svg|png")
 
 
 def render(plan: Plan, fmt: str, depth: int | None = None) -> bytes:

@@ -35,7 +35,7 @@ import yaml
 
 from . import __version__, bundled
 from .errors import ArchspecError, UsageError
-from .io import atomic_path, write_bytes
+from .io import atomic_path, format_from_suffix, write_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -76,16 +76,7 @@ class Source:
 
 def format_for(path: str, fmt: str | None) -> str:
     """The export format: ``fmt`` if given, else from the output file's extension."""
-    if fmt is not None:
-        return fmt
-    suffix = Path(path).suffix.lower()
-    if suffix not in EXTENSIONS:
-        raise UsageError(
-            f"cannot tell the export format from '{path}': the extension must be "
-            f"one of {', '.join(EXTENSIONS)}",
-            f"rename the file or pass --format {'|'.join(FORMATS)}",
-        )
-    return EXTENSIONS[suffix]
+    return format_from_suffix(path, fmt, EXTENSIONS, "export", "|".join(FORMATS))
 
 
 def is_trained(target: str) -> bool:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import WriteError
+from .errors import UsageError, WriteError
 
 
 @contextlib.contextmanager
@@ -79,3 +79,23 @@ def write_with(dest: Path, writer: Callable[[Path], object]) -> None:
     """Atomically write ``dest`` with a function that writes to a given path."""
     with atomic_path(dest) as tmp:
         writer(tmp)
+
+
+def format_from_suffix(
+    path: str | Path, fmt: str | None, extensions: dict[str, str], what: str, choices: str
+) -> str:
+    """An output format: ``fmt`` if given, else the one ``extensions`` maps the suffix to.
+
+    >>> format_from_suffix("net.mmd", None, {".mmd": "mermaid"}, "diagram", "mermaid")
+    'mermaid'
+    """
+    if fmt is not None:
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in extensions:
+        raise UsageError(
+            f"cannot tell the {what} format from '{path}': the extension must be "
+            f"one of {', '.join(extensions)}",
+            f"rename the file or pass --format {choices}",
+        )
+    return extensions[suffix]

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import add_which
+
 
 def add_parser(verbs: Any) -> None:
     p = verbs.add_parser(
@@ -16,12 +18,7 @@ def add_parser(verbs: Any) -> None:
         "trained run (its best checkpoint by default) on its test split.",
     )
     p.add_argument("target", type=Path, metavar="RUN_DIR|CHECKPOINT")
-    p.add_argument(
-        "--which",
-        choices=("best", "last", "final"),
-        default="best",
-        help="which checkpoint of a run directory (default: best)",
-    )
+    add_which(p)
     p.add_argument(
         "--split", help="split expression, e.g. test or test[8000:] (default: the spec's)"
     )

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import add_which
+
 FORMATS = ("safetensors", "torchscript", "onnx", "exported")
 
 
@@ -34,12 +36,7 @@ def add_parser(verbs: Any) -> None:
         help="output file (.safetensors, .pt, .onnx, .pt2)",
     )
     p.add_argument("--format", choices=FORMATS, help="default: from the file's extension")
-    p.add_argument(
-        "--which",
-        choices=("best", "last", "final"),
-        default="best",
-        help="which checkpoint of a run directory (default: best)",
-    )
+    add_which(p)
     p.add_argument(
         "--seed", type=int, help="seed for a spec's initial weights (default: train.seed, else 0)"
     )

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import add_which
+
 
 def add_parser(verbs: Any) -> None:
     p = verbs.add_parser(
@@ -21,12 +23,7 @@ def add_parser(verbs: Any) -> None:
         "images", nargs="+", type=Path, metavar="IMAGE", help="image files or IDX files of images"
     )
     p.add_argument("--top", type=int, default=3, metavar="K", help="classes per image (default 3)")
-    p.add_argument(
-        "--which",
-        choices=("best", "last", "final"),
-        default="best",
-        help="which checkpoint of a run directory (default: best)",
-    )
+    add_which(p)
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
     p.add_argument("--json", action="store_true", help="print JSON")
 
