@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
-from .api import Spec, check, load, loads
-from .errors import ArchspecError, Location, Problem, SpecError
-from .shapes.plan import Plan, PlanNode
+from archspec.api import Spec, check, load, loads
+from archspec.errors import ArchspecError, Location, Problem, SpecError
+from archspec.shapes.plan import Plan, PlanNode
 
 __version__ = "0.1.0"
 

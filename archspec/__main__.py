@@ -1,7 +1,7 @@
 import os
 import sys
 
-from .cli import main
+from archspec.cli import main
 
 code = main()
 if "TORCHELASTIC_RUN_ID" in os.environ:

@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import Problem, SpecError
-from .shapes.infer import infer
-from .shapes.plan import Plan, Shape
-from .source import DEFAULT_LIMITS, Limits
-from .spec.load import DEFAULT_MAX_LAYERS, Validated, validate_file, validate_text
-from .spec.train import TrainConfig
+from archspec.errors import Problem, SpecError
+from archspec.language.load import DEFAULT_MAX_LAYERS, Validated, validate_file, validate_text
+from archspec.language.train import TrainConfig
+from archspec.loader.source import DEFAULT_LIMITS, Limits
+from archspec.shapes.infer import infer
+from archspec.shapes.plan import Plan, Shape
 
 if TYPE_CHECKING:
     import torch
 
-    from .build.network import Network
+    from archspec.compile.network import Network
 
 
 class Spec:
@@ -74,7 +74,7 @@ class Spec:
         dtype: torch.dtype | None = None,
     ) -> Network:
         """A ``torch.nn.Module`` whose layers have exactly the Plan's shapes."""
-        from .build import build
+        from archspec.compile import build
 
         return build(self.plan(input_shape), device=device, dtype=dtype)
 

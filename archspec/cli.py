@@ -13,9 +13,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .commands import check, eval, export, graph, predict, schema, summary, train
-from .errors import ArchspecError
+from archspec import __version__
+from archspec.commands import check, eval, export, graph, predict, schema, summary, train
+from archspec.errors import ArchspecError
 
 COMMANDS = {
     "check": check,

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import UsageError, WriteError
+from archspec.errors import UsageError, WriteError
 
 
 @contextlib.contextmanager

@@ -119,9 +119,9 @@ def stages(text: str) -> dict[str, float]:
     """Seconds per stage of one check of ``text`` (archspec internals; best effort)."""
     import yaml
 
-    from archspec import source
+    from archspec.language.load import DEFAULT_MAX_LAYERS, validate_document
+    from archspec.loader import source
     from archspec.shapes.infer import infer
-    from archspec.spec.load import DEFAULT_MAX_LAYERS, validate_document
 
     t0 = time.perf_counter()
     doc = source.parse(text, "<bench>")
@@ -133,7 +133,7 @@ def stages(text: str) -> dict[str, float]:
     )
     t3 = time.perf_counter()
     out = {
-        "yaml (archspec.source.parse)": t1 - t0,
+        "yaml (archspec.loader.source.parse)": t1 - t0,
         "validate (graph + pydantic)": t2 - t1,
         "infer (shapes, params, MACs, fields)": t3 - t2,
     }
@@ -246,7 +246,7 @@ def explain(res: Results, fam: str, breakdown: dict[str, float], size: int) -> N
     total = sum(own.values())
     parts = ", ".join(f"{k.split(' (')[0]} {v / total:.0%}" for k, v in own.items())
     figure.why = f"by stage at {size:,} layers: {parts}"
-    yaml_s = breakdown["yaml (archspec.source.parse)"]
+    yaml_s = breakdown["yaml (archspec.loader.source.parse)"]
     if C_COMPOSE in breakdown and PY_COMPOSE in breakdown:
         py, c = breakdown[PY_COMPOSE], breakdown[C_COMPOSE]
         figure.why += (

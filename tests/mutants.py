@@ -1,7 +1,7 @@
 """Mutation check: do the shape tests have teeth?
 
 Each *mutant* is one deliberate, small bug in the shape rules (``archspec/shapes/arith.py``,
-``archspec/kinds/*.py``): an off-by-one, a missing check, a wrong parameter count. This
+``archspec/shapes/kinds/*.py``): an off-by-one, a missing check, a wrong parameter count. This
 script applies the mutants one at a time to a throwaway copy of the repository, runs the
 tests there, and reports which tests fail. A mutant that no test notices SURVIVES: a real
 bug of that shape could ship. The repository's own files are never modified.

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.errors import SpecError
-from archspec.kinds import REGISTRY
+from archspec.shapes.kinds import REGISTRY
 
 Shape = tuple[int, ...]
 Params = dict[str, Any]
@@ -416,7 +416,7 @@ def nothing(shape: Shape, wild: bool) -> st.SearchStrategy[Params]:
 
 
 # One parameter strategy per registered kind; test_differential checks the keys
-# equal archspec.kinds.REGISTRY, so a new kind without a strategy fails the suite.
+# equal archspec.shapes.kinds.REGISTRY, so a new kind without a strategy fails the suite.
 PARAMS: dict[str, ParamStrategy] = {
     "conv": conv_params,
     "conv_transpose": conv_transpose_params,

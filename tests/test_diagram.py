@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 import archspec
-from archspec import diagram
 from archspec.cli import main
-from archspec.diagram import ToolError
 from archspec.errors import UsageError
+from archspec.outputs import diagram
+from archspec.outputs.diagram import ToolError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

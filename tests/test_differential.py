@@ -62,7 +62,7 @@ from torch import nn
 
 import archspec
 from archspec.errors import SpecError
-from archspec.kinds import REGISTRY
+from archspec.language.load import validate_text
 from archspec.shapes.arith import (
     adaptive_window,
     conv_out,
@@ -71,7 +71,7 @@ from archspec.shapes.arith import (
     same_pads,
     transpose_out,
 )
-from archspec.spec.load import validate_text
+from archspec.shapes.kinds import REGISTRY
 
 Shape = tuple[int, ...]
 Tensor = torch.Tensor

@@ -19,10 +19,10 @@ from realdata import MNIST, needs_mnist
 from safetensors import safe_open
 
 import archspec
-from archspec import export
 from archspec.cli import main
 from archspec.errors import UsageError
-from archspec.export import ExportError, Source
+from archspec.outputs import export
+from archspec.outputs.export import ExportError, Source
 from archspec.train import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +150,7 @@ def test_a_spec_exports_its_seeded_initial_weights(specs: dict[str, Path]) -> No
 def test_a_run_exports_its_trained_weights_classes_and_normaliser(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from archspec.predict import predict
+    from archspec.outputs.predict import predict
     from archspec.train.run import Options, train
 
     text = (

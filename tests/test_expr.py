@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.errors import SpecError
-from archspec.spec.expr import MAX_LENGTH, MAX_MAGNITUDE, ExprError, resolve
+from archspec.language.expr import MAX_LENGTH, MAX_MAGNITUDE, ExprError, resolve
 
 ENV: dict[str, Any] = {"width": 32, "depth": 4, "rate": 0.5, "flag": True, "mode": "same"}
 

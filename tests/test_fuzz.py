@@ -40,11 +40,11 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec import report
 from archspec.cli import main
 from archspec.errors import SpecError
-from archspec.kinds import names as kind_names
-from archspec.spec.extends import read_spec
+from archspec.language.extends import read_spec
+from archspec.outputs import report
+from archspec.shapes.kinds import names as kind_names
 from archspec.train import memory  # torch-free
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import archspec
-from archspec import kinds
+from archspec.shapes import kinds
 from archspec.shapes.plan import Plan, RField
 
 ROOT = Path(__file__).resolve().parents[1]

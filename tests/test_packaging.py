@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec import bundled
 from archspec.cli import COMMANDS, main
+from archspec.loader import bundled
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_NAMES = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
@@ -148,7 +148,7 @@ def test_the_wheel_carries_modules_specs_and_schema(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for spec in SPEC_NAMES:
         assert f"archspec/specs/{spec}.yaml" in names
-    assert "archspec/schema/archspec.schema.json" in names
+    assert "archspec/outputs/archspec.schema.json" in names
     modules = {
         str(p.relative_to(ROOT))
         for p in (ROOT / "archspec").rglob("*.py")
@@ -176,7 +176,7 @@ def test_the_installed_wheel_finds_bundled_specs_anywhere(wheel: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     where = run(
         "-c",
-        "import archspec.bundled as b; print(b.__file__); print(b.specs_dir())",
+        "import archspec.loader.bundled as b; print(b.__file__); print(b.specs_dir())",
         cwd=tmp_path,
         python=python,
         checkout=False,
@@ -189,7 +189,7 @@ def test_the_installed_wheel_finds_bundled_specs_anywhere(wheel: Path, tmp_path:
     assert summary.returncode == 0, summary.stderr
     assert summary.stdout.startswith("**mnist-cnn**")
     schema = run("-m", "archspec", "schema", cwd=tmp_path, python=python, checkout=False)
-    assert schema.stdout == (ROOT / "archspec" / "schema" / "archspec.schema.json").read_text()
+    assert schema.stdout == (ROOT / "archspec" / "outputs" / "archspec.schema.json").read_text()
 
 
 # ------------------------------------------------------------------------------- torch-free

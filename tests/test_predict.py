@@ -16,7 +16,7 @@ import archspec
 from archspec.cli import main
 from archspec.data.idx import read_idx, write_idx
 from archspec.errors import DataError, UsageError
-from archspec.predict import predict, read_inputs
+from archspec.outputs.predict import predict, read_inputs
 from archspec.train.evaluate import restore
 from archspec.train.run import Options, train
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.build.verify import verify
+from archspec.compile.verify import verify
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -114,7 +114,7 @@ def test_cifar_resnets_match_the_layout_formula(file: str, width: int) -> None:
 def test_the_wide_resnet_only_overrides_the_width() -> None:
     text = (SPECS / "cifar_resnet_wide.yaml").read_text()
     assert text.splitlines() == [
-        "# yaml-language-server: $schema=../archspec/schema/archspec.schema.json",
+        "# yaml-language-server: $schema=../archspec/outputs/archspec.schema.json",
         "extends: cifar_resnet.yaml",
         "name: cifar-resnet-wide",
         "vars: {width: 32}",

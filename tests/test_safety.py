@@ -29,9 +29,9 @@ from realdata import MNIST, needs_mnist, tiny_spec
 from safetensors.torch import load_file, save_file
 
 import archspec
-from archspec import report
 from archspec.cli import main
 from archspec.errors import CheckpointError, SpecError, WriteError, printable
+from archspec.outputs import report
 from archspec.train import checkpoint, memory
 from archspec.train.run import Options, resume, train
 

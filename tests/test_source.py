@@ -11,7 +11,7 @@ import pytest
 
 import archspec
 from archspec.errors import Location, SpecError
-from archspec.source import Limits, parse, read, resolve_scalar
+from archspec.loader.source import Limits, parse, read, resolve_scalar
 
 
 def error_lines(text: str, limits: Limits | None = None) -> list[str]:

@@ -7,11 +7,13 @@ import re
 import sys
 from typing import Any
 
-from .. import api, bundled, report
-from ..errors import SpecError, UsageError
-from ..shapes.plan import Plan, Shape
-from ..spec.load import DEFAULT_MAX_LAYERS
-from ..train import memory
+from archspec import api
+from archspec.errors import SpecError, UsageError
+from archspec.language.load import DEFAULT_MAX_LAYERS
+from archspec.loader import bundled
+from archspec.outputs import report
+from archspec.shapes.plan import Plan, Shape
+from archspec.train import memory
 
 
 def add_parser(verbs: Any) -> None:
@@ -112,7 +114,7 @@ def _check_memory(spec: api.Spec, plan: Plan) -> None:
 
 
 def _verify(spec: api.Spec, plan: Plan) -> None:
-    from ..build.verify import verify
+    from archspec.compile.verify import verify
 
     verify(plan)
 

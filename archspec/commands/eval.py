@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import add_which
+from archspec.commands import add_which
 
 
 def add_parser(verbs: Any) -> None:
@@ -31,8 +31,8 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.evaluate import run_eval
-    from ..train.metrics import confusion_text
+    from archspec.train.evaluate import run_eval
+    from archspec.train.metrics import confusion_text
 
     result = run_eval(
         args.target,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import add_which
+from archspec.commands import add_which
 
 FORMATS = ("safetensors", "torchscript", "onnx", "exported")
 
@@ -43,7 +43,7 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import export
+    from archspec.outputs import export
 
     fmt = export.format_for(str(args.output), args.format)
     if fmt == "onnx":

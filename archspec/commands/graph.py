@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .check import parse_shape
+from archspec.commands.check import parse_shape
 
 
 def add_parser(verbs: Any) -> None:
@@ -44,8 +44,10 @@ def add_parser(verbs: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .. import api, bundled, diagram
-    from ..errors import UsageError
+    from archspec import api
+    from archspec.errors import UsageError
+    from archspec.loader import bundled
+    from archspec.outputs import diagram
 
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be at least 1; received {args.depth}")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import add_which
+from archspec.commands import add_which
 
 
 def add_parser(verbs: Any) -> None:
@@ -29,7 +29,7 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..predict import predict
+    from archspec.outputs.predict import predict
 
     results = predict(args.target, args.images, top=args.top, which=args.which, device=args.device)
     if args.json:

@@ -25,8 +25,8 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import schema
-    from ..io import write_text
+    from archspec.io import write_text
+    from archspec.outputs import schema
 
     text = schema.render()
     if args.output is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import check
+from archspec.commands import check
 
 
 class _AsSummary:
@@ -30,7 +30,7 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import bundled
+    from archspec.loader import bundled
 
     args.markdown = True
     args.specs = [str(bundled.resolve(spec)) for spec in args.specs]

@@ -57,9 +57,9 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UsageError
-    from ..train.loop import Interrupted
-    from ..train.run import Options, resume, train
+    from archspec.errors import UsageError
+    from archspec.train.loop import Interrupted
+    from archspec.train.run import Options, resume, train
 
     opts = Options(
         epochs=args.epochs,
@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             "train needs a SPEC file, or --resume RUN_DIR",
             "e.g. archspec train specs/mnist_cnn.yaml",
         )
-    from .. import api, bundled
+    from archspec import api
+    from archspec.loader import bundled
 
     spec = api.load(bundled.resolve(args.spec))
     try:
@@ -118,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _launch(args: argparse.Namespace) -> int:
     """Start the workers through torchrun with a fixed run directory."""
-    from ..errors import UsageError
-    from ..train.launch import Launch, launch
-    from ..train.run import check_new_run_dir, default_run_dir
-    from ..train.runtime import launched_by_torchrun
+    from archspec.errors import UsageError
+    from archspec.train.launch import Launch, launch
+    from archspec.train.run import check_new_run_dir, default_run_dir
+    from archspec.train.runtime import launched_by_torchrun
 
     if args.nproc_per_node < 1:
         raise UsageError(f"--nproc-per-node must be at least 1, got {args.nproc_per_node}")
@@ -133,7 +134,8 @@ def _launch(args: argparse.Namespace) -> int:
     else:
         if args.spec is None:
             raise UsageError("train needs a SPEC file, or --resume RUN_DIR")
-        from .. import api, bundled
+        from archspec import api
+        from archspec.loader import bundled
 
         spec = api.load(
             bundled.resolve(args.spec)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import kinds
-from ..errors import Problem, SpecError
-from ..kinds.base import In, ShapeError
-from ..source import SourceMap
-from ..spec.load import Layer
-from .arith import input_field
-from .plan import Plan, PlanNode, Shape, numel
+from archspec.errors import Problem, SpecError
+from archspec.language.load import Layer
+from archspec.loader.source import SourceMap
+from archspec.shapes import kinds
+from archspec.shapes.arith import input_field
+from archspec.shapes.kinds.base import In, ShapeError
+from archspec.shapes.plan import Plan, PlanNode, Shape, numel
 
 
 def infer(

@@ -12,8 +12,8 @@ from dataclasses import field as dataclass_field
 from fractions import Fraction
 from typing import Any
 
-from ..errors import Location
-from .arith import Field
+from archspec.errors import Location
+from archspec.shapes.arith import Field
 
 Shape = tuple[int, ...]
 RField = tuple[Field, ...] | None  # None: the node sees the whole input (after flatten, dense…)

@@ -21,8 +21,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from ..errors import CheckpointError, WriteError
-from ..io import write_with
+from archspec.errors import CheckpointError, WriteError
+from archspec.io import write_with
 
 FORMAT = 1
 MODEL = "model/"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from ..data import load_split
-from ..data.load import Split
-from ..errors import DataError
-from ..spec.train import DataConfig
+from archspec.data import load_split
+from archspec.data.load import Split
+from archspec.errors import DataError
+from archspec.language.train import DataConfig
 
 STATS_CHUNK = 4096
 

@@ -9,15 +9,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..api import Spec, load, loads
-from ..build.network import Network
-from ..data import load_split
-from ..errors import CheckpointError, ResourceError
-from ..shapes.plan import numel
-from . import checkpoint, memory
-from .data import Normalizer
-from .loop import evaluate
-from .runtime import Runtime, pick_device
+from archspec.api import Spec, load, loads
+from archspec.compile.network import Network
+from archspec.data import load_split
+from archspec.errors import CheckpointError, ResourceError
+from archspec.shapes.plan import numel
+from archspec.train import checkpoint, memory
+from archspec.train.data import Normalizer
+from archspec.train.loop import evaluate
+from archspec.train.runtime import Runtime, pick_device
 
 CHOICES = ("best", "last", "final")
 

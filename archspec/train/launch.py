@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import TrainingError
+from archspec.errors import TrainingError
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def launch(launch: Launch, worker_args: list[str], run_dir: Path) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    from .runtime import available_cores
+    from archspec.train.runtime import available_cores
 
     # torchrun would set 1 thread per worker and warn; share this machine's cores instead
     os.environ.setdefault(

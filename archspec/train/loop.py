@@ -20,14 +20,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..build.network import Network
-from ..errors import TrainingError
-from ..spec.train import SGD, TrainConfig
-from . import checkpoint
-from .data import Data, batches, epoch_order, shard
-from .metrics import MetricsLog, Tally
-from .runtime import Runtime
-from .schedule import learning_rate, momentum
+from archspec.compile.network import Network
+from archspec.errors import TrainingError
+from archspec.language.train import SGD, TrainConfig
+from archspec.train import checkpoint
+from archspec.train.data import Data, batches, epoch_order, shard
+from archspec.train.metrics import MetricsLog, Tally
+from archspec.train.runtime import Runtime
+from archspec.train.schedule import learning_rate, momentum
 
 Listener = Callable[[str, dict[str, Any]], None]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import Problem, ResourceError
-from ..shapes.plan import Plan, PlanNode, numel
-from ..spec.train import SGD, TrainConfig
+from archspec.errors import Problem, ResourceError
+from archspec.language.train import SGD, TrainConfig
+from archspec.shapes.plan import Plan, PlanNode, numel
 
 BYTES = 4  # float32
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")

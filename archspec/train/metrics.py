@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import WriteError
-from ..io import write_text, write_with
+from archspec.errors import WriteError
+from archspec.io import write_text, write_with
 
 
 @dataclass

@@ -28,18 +28,18 @@ import torch
 import yaml
 from pydantic import ValidationError
 
-from .. import __version__
-from ..api import Spec, load
-from ..build.network import Network
-from ..errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
-from ..io import write_text
-from ..spec.train import TrainConfig
-from . import checkpoint, memory
-from .data import Data, prepare
-from .display import Display
-from .loop import Interrupted, Progress, Trainer, evaluate
-from .metrics import MetricsLog, plot_curves
-from .runtime import Runtime, set_threads, shared_path, start, stop
+from archspec import __version__
+from archspec.api import Spec, load
+from archspec.compile.network import Network
+from archspec.errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
+from archspec.io import write_text
+from archspec.language.train import TrainConfig
+from archspec.train import checkpoint, memory
+from archspec.train.data import Data, prepare
+from archspec.train.display import Display
+from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
+from archspec.train.metrics import MetricsLog, plot_curves
+from archspec.train.runtime import Runtime, set_threads, shared_path, start, stop
 
 
 @dataclass
@@ -369,6 +369,6 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
         test_accuracy=test["accuracy"] if test else None,
     )
     if not opts.quiet:
-        from .summary import print_summary
+        from archspec.train.summary import print_summary
 
         print_summary(run.dir, run.spec.name, records, test, p, seconds, sys.stdout)

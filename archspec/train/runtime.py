@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..errors import TrainingError, UsageError
+from archspec.errors import TrainingError, UsageError
 
 DIST_TIMEOUT_S = 60  # a dead peer makes collectives fail after this long instead of hanging
 

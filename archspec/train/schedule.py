@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..spec.train import Constant, Cosine, OneCycle, Schedule, Step
+from archspec.language.train import Constant, Cosine, OneCycle, Schedule, Step
 
 
 def _cos(start: float, end: float, frac: float) -> float:
@@ -21,7 +21,7 @@ def learning_rate(
 ) -> float:
     """The lr for optimizer step ``step`` (0-based) of ``total_steps``.
 
-    >>> from archspec.spec.train import Step
+    >>> from archspec.language.train import Step
     >>> learning_rate(Step(name="step", every=2, gamma=0.1), 1.0, 250, 100, 1000)
     0.1
     """

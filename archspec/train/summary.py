@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
-from .loop import Progress
-from .metrics import confusion_text
+from archspec.train.loop import Progress
+from archspec.train.metrics import confusion_text
 
 
 def print_summary(

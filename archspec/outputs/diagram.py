@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import kinds
-from .errors import ArchspecError, UsageError
-from .io import format_from_suffix, write_bytes
-from .shapes.plan import Plan, PlanNode, format_shape
+from archspec.errors import ArchspecError, UsageError
+from archspec.io import format_from_suffix, write_bytes
+from archspec.shapes import kinds
+from archspec.shapes.plan import Plan, PlanNode, format_shape
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 EXTENSIONS = {

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from . import conv, dense, elementwise, merge, pool
-from .base import Kind, ShapeError
+from archspec.shapes.kinds import conv, dense, elementwise, merge, pool
+from archspec.shapes.kinds.base import Kind, ShapeError
 
 REGISTRY: dict[str, Kind] = {}
 ALIASES: dict[str, str] = {}

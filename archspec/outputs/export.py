@@ -33,15 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from . import __version__, bundled
-from .errors import ArchspecError, UsageError
-from .io import atomic_path, format_from_suffix, write_bytes
+from archspec import __version__
+from archspec.errors import ArchspecError, UsageError
+from archspec.io import atomic_path, format_from_suffix, write_bytes
+from archspec.loader import bundled
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from .api import Spec
+    from archspec.api import Spec
 
 FORMATS = ("safetensors", "torchscript", "onnx", "exported")
 EXTENSIONS = {
@@ -93,8 +94,8 @@ def load_source(target: str, *, which: str = "best", seed: int | None = None) ->
 
 
 def _from_run(target: Path, which: str) -> Source:
-    from .train import checkpoint
-    from .train.evaluate import checkpoint_path, restore
+    from archspec.train import checkpoint
+    from archspec.train.evaluate import checkpoint_path, restore
 
     restored = restore(target, which, device="cpu")
     path = checkpoint_path(target, which)
@@ -106,7 +107,7 @@ def _from_run(target: Path, which: str) -> Source:
 def _from_spec(target: str, seed: int | None) -> Source:
     import torch
 
-    from .api import load
+    from archspec.api import load
 
     path = bundled.resolve(target)
     if not path.is_file():
@@ -150,7 +151,7 @@ def example_input(source: Source) -> torch.Tensor:
 
 
 def _safetensors(source: Source, dest: Path) -> None:
-    from .train import checkpoint
+    from archspec.train import checkpoint
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in source.network.state_dict().items()}
     checkpoint.save(dest, tensors, metadata(source))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from ..shapes.arith import adaptive_window, effective_kernel, pool_out
-from ..shapes.plan import PlanNode
-from .base import (
+from archspec.shapes.arith import adaptive_window, effective_kernel, pool_out
+from archspec.shapes.kinds.base import (
     Bool,
     In,
     Kind,
@@ -21,6 +20,7 @@ from .base import (
     need_spatial,
     through,
 )
+from archspec.shapes.plan import PlanNode
 
 if TYPE_CHECKING:
     from torch import nn
@@ -169,7 +169,7 @@ def infer_global_pool(p: GlobalPoolParams, ins: Sequence[In]) -> Out:
 
 
 def build_global_pool(node: PlanNode) -> nn.Module:
-    from ..build.modules import GlobalPool
+    from archspec.compile.modules import GlobalPool
 
     return GlobalPool(node.params.kind)
 

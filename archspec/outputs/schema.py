@@ -1,7 +1,7 @@
 """The JSON Schema (draft 2020-12) of the spec language, generated from the Pydantic models.
 
 Editors validate and complete specs with it: VS Code's YAML extension reads the
-first line ``# yaml-language-server: $schema=../archspec/schema/archspec.schema.json``.
+first line ``# yaml-language-server: $schema=../archspec/outputs/archspec.schema.json``.
 The schema is a helper for editors, not the authority: ``archspec check`` still
 validates everything (shapes, names, expressions) and is what CI trusts. So the
 schema never rejects a spec archspec accepts, and is as strict as it can be
@@ -29,15 +29,15 @@ from typing import Any, get_args
 
 from pydantic import AliasChoices, BaseModel
 
-from . import kinds
-from .kinds.base import _per_dim
-from .spec import train as train_models
-from .spec.graph import META_KEYS
-from .spec.model import BlockModel, SpecModel
+from archspec.language import train as train_models
+from archspec.language.graph import META_KEYS
+from archspec.language.model import BlockModel, SpecModel
+from archspec.shapes import kinds
+from archspec.shapes.kinds.base import _per_dim
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_FILE = Path(__file__).parent / "schema" / "archspec.schema.json"
-SPEC_COMMENT = "# yaml-language-server: $schema=../archspec/schema/archspec.schema.json"
+SCHEMA_FILE = Path(__file__).parent / "archspec.schema.json"
+SPEC_COMMENT = "# yaml-language-server: $schema=../archspec/outputs/archspec.schema.json"
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Json = dict[str, Any]
 
@@ -552,6 +552,6 @@ def _conditions() -> list[Json]:
 
 def write(path: Path = SCHEMA_FILE) -> None:
     """Write the schema file atomically (what ``ARCHSPEC_UPDATE_SCHEMA=1`` in the tests does)."""
-    from .io import write_text
+    from archspec.io import write_text
 
     write_text(path, render())

@@ -14,7 +14,7 @@ SUFFIXES = (".yaml", ".yml")
 
 def specs_dir() -> Path | None:
     """Where the bundled specs are, or ``None`` when this installation has none."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # archspec/, not archspec/loader/
     installed = package / "specs"
     if installed.is_dir():
         return installed

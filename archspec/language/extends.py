@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataPath, Location, Problem, SpecError
-from ..source import DEFAULT_LIMITS, Document, Limits, SourceMap, read
+from archspec.errors import DataPath, Location, Problem, SpecError
+from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, read
 
 MAX_DEPTH = 16
 

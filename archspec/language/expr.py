@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import did_you_mean
+from archspec.errors import did_you_mean
 
 Scalar = int | float | bool | str
 MAX_LENGTH = 200

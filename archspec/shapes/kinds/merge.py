@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from ..shapes.plan import PlanNode, format_shape
-from .base import (
+from archspec.shapes.kinds.base import (
     Build,
     In,
     Infer,
@@ -20,6 +19,7 @@ from .base import (
     need_spatial,
     widest,
 )
+from archspec.shapes.plan import PlanNode, format_shape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -70,7 +70,7 @@ def infer_concat(p: MergeParams, ins: Sequence[In]) -> Out:
 
 def _build_merge(op: str) -> Build:
     def build(node: PlanNode) -> nn.Module:
-        from ..build.modules import Merge
+        from archspec.compile.modules import Merge
 
         return Merge(op)
 

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import kinds
-from ..shapes.plan import Plan, Shape
+from archspec.shapes import kinds
+from archspec.shapes.plan import Plan, Shape
 
 SOFTMAXES = ("softmax", "log_softmax")
 

@@ -9,8 +9,8 @@ from annotated_types import Ge, Gt, Lt
 from pydantic import AliasChoices, Strict
 from pydantic import Field as PydanticField
 
-from ..shapes.plan import PlanNode
-from .base import Bool, In, Kind, Out, Params
+from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params
+from archspec.shapes.plan import PlanNode
 
 if TYPE_CHECKING:
     from torch import nn

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from pydantic import AliasChoices
 from pydantic import Field as PydanticField
 
-from ..shapes.plan import PlanNode, format_shape, numel
-from .base import Bool, In, Kind, Out, Params, PosInt, ShapeError
+from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params, PosInt, ShapeError
+from archspec.shapes.plan import PlanNode, format_shape, numel
 
 if TYPE_CHECKING:
     from torch import nn

@@ -26,8 +26,8 @@ from typing import Any, NoReturn
 
 import yaml
 
-from . import bundled
-from .errors import DataPath, Location, Problem, SpecError
+from archspec.errors import DataPath, Location, Problem, SpecError
+from archspec.loader import bundled
 
 
 @dataclass(frozen=True)

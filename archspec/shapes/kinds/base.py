@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from annotated_types import Ge, Gt
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
 
-from ..shapes.arith import Field
-from ..shapes.plan import PlanNode, RField, Shape
+from archspec.shapes.arith import Field
+from archspec.shapes.plan import PlanNode, RField, Shape
 
 if TYPE_CHECKING:
     from torch import nn

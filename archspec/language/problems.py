@@ -8,9 +8,9 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from ..errors import DataPath, Problem, did_you_mean, one_of
-from ..source import SourceMap
-from .expr import Scalar, unknown_name_hint
+from archspec.errors import DataPath, Problem, did_you_mean, one_of
+from archspec.language.expr import Scalar, unknown_name_hint
+from archspec.loader.source import SourceMap
 
 
 def _fields(model: type[BaseModel] | None) -> list[str]:

@@ -8,6 +8,6 @@ Submodules are named after the spec's layers, so ``state_dict`` keys read
 
 from __future__ import annotations
 
-from .network import Network, build
+from archspec.compile.network import Network, build
 
 __all__ = ["Network", "build"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import Problem, SpecError
-from ..shapes.plan import Plan
-from .network import build
+from archspec.compile.network import build
+from archspec.errors import Problem, SpecError
+from archspec.shapes.plan import Plan
 
 
 def verify(plan: Plan, device: str = "meta") -> None:

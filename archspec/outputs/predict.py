@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .data.idx import GZIP_MAGIC, IDX_TYPES, read_idx
-from .data.images import MODES, decode_image
-from .errors import DataError, UsageError
-from .shapes.plan import format_shape
+from archspec.data.idx import GZIP_MAGIC, IDX_TYPES, read_idx
+from archspec.data.images import MODES, decode_image
+from archspec.errors import DataError, UsageError
+from archspec.shapes.plan import format_shape
 
 if TYPE_CHECKING:
-    from .train.evaluate import Restored
+    from archspec.train.evaluate import Restored
 
 BATCH = 256
 
@@ -128,7 +128,7 @@ def predict(
     target: Path, images: Sequence[Path], *, top: int = 3, which: str = "best", device: str = "cpu"
 ) -> list[Prediction]:
     """The ``top`` classes of every image (and of every item of every IDX file)."""
-    from .train.evaluate import restore
+    from archspec.train.evaluate import restore
 
     if top < 1:
         raise UsageError(f"--top must be at least 1; received {top}", "e.g. --top 3")

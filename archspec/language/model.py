@@ -1,6 +1,6 @@
 """The top level of a spec file, as Pydantic models.
 
-Layers are validated per kind (see :mod:`archspec.kinds`) after blocks, repeats
+Layers are validated per kind (see :mod:`archspec.shapes.kinds`) after blocks, repeats
 and variables are expanded, so here they are plain lists.
 """
 
@@ -12,8 +12,8 @@ from annotated_types import Gt, Len
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
-from .graph import NAME, RESERVED
-from .train import TrainConfig
+from archspec.language.graph import NAME, RESERVED
+from archspec.language.train import TrainConfig
 
 Scalar = int | float | bool | str
 InputShape = Annotated[tuple[Annotated[int, Strict(), Gt(0)], ...], Len(1, 4)]

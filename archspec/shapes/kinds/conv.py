@@ -10,9 +10,8 @@ from pydantic import AliasChoices, PlainValidator, WithJsonSchema
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 
-from ..shapes.arith import conv_out, effective_kernel, same_pads, transpose_out
-from ..shapes.plan import PlanNode
-from .base import (
+from archspec.shapes.arith import conv_out, effective_kernel, same_pads, transpose_out
+from archspec.shapes.kinds.base import (
     Bool,
     In,
     Kind,
@@ -27,6 +26,7 @@ from .base import (
     need_spatial,
     through,
 )
+from archspec.shapes.plan import PlanNode
 
 if TYPE_CHECKING:
     from torch import nn
@@ -169,7 +169,7 @@ def infer_conv(p: ConvParams, ins: Sequence[In]) -> Out:
 def build_conv(node: PlanNode) -> nn.Module:
     from torch import nn
 
-    from ..build.modules import padded
+    from archspec.compile.modules import padded
 
     p: ConvParams = node.params
     a = node.attrs

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
 
-from . import kinds
-from .errors import printable
-from .shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
+from archspec.errors import printable
+from archspec.shapes import kinds
+from archspec.shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
 
 HEADERS = ("#", "layer", "kind", "output", "params", "MACs", "receptive field", "jump")
 NUMERIC = {0, 4, 5, 7}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import heapq
 
-from ..errors import Problem
-from ..source import SourceMap
-from .graph import Node, Ref, Target, poison, resolve_target
+from archspec.errors import Problem
+from archspec.language.graph import Node, Ref, Target, poison, resolve_target
+from archspec.loader.source import SourceMap
 
 
 def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -> list[Problem]:

@@ -14,16 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import kinds
-from ..errors import DataPath, Location, Problem, SpecError
-from ..source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
-from .expr import ExprError, Scalar, resolve
-from .extends import read_spec
-from .graph import Block, Expander, Node, Ref, Scope, is_poison
-from .model import BlockModel, SpecModel
-from .order import dead_nodes, resolve_inputs, resolve_output, topological
-from .problems import dedupe, from_validation
-from .train import TrainConfig
+from archspec.errors import DataPath, Location, Problem, SpecError
+from archspec.language.expr import ExprError, Scalar, resolve
+from archspec.language.extends import read_spec
+from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
+from archspec.language.model import BlockModel, SpecModel
+from archspec.language.order import dead_nodes, resolve_inputs, resolve_output, topological
+from archspec.language.problems import dedupe, from_validation
+from archspec.language.train import TrainConfig
+from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
+from archspec.shapes import kinds
 
 DEFAULT_MAX_LAYERS = 100_000
 

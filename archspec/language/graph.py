@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import kinds
-from ..errors import DataPath, Problem, did_you_mean
-from ..source import SourceMap
-from .expr import ExprError, Scalar, resolve
+from archspec.errors import DataPath, Problem, did_you_mean
+from archspec.language.expr import ExprError, Scalar, resolve
+from archspec.loader.source import SourceMap
+from archspec.shapes import kinds
 
 META_KEYS = ("name", "from", "repeat", "when")
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
