@@ -13,7 +13,7 @@ from archspec.language.load import DEFAULT_MAX_LAYERS
 from archspec.loader import bundled
 from archspec.outputs import report
 from archspec.shapes.plan import Plan, Shape
-from archspec.train import memory
+from archspec.shapes import memory
 
 
 def add_parser(verbs: Any) -> None:
