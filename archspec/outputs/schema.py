@@ -33,7 +33,7 @@ from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
 from archspec.language.model import BlockModel, SpecModel
 from archspec.shapes import kinds
-from archspec.shapes.kinds.base import _per_dim
+from archspec.shapes.params import per_dim
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = Path(__file__).parent / "archspec.schema.json"
@@ -195,7 +195,7 @@ def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> J
 def _per_dim_field(parts: list[Any]) -> bool:
     """True when a field (or a member of its union) is ``PerDim``-like: ``5`` means ``(5,)``."""
     for part in parts:
-        if getattr(part, "func", None) is _per_dim:
+        if getattr(part, "func", None) is per_dim:
             return True
         inner = [*get_args(part), *getattr(part, "__metadata__", ())]
         if inner and _per_dim_field(inner):
