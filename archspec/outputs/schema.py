@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import AliasChoices, BaseModel
+from pydantic.fields import FieldInfo
 
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
@@ -41,41 +42,10 @@ SPEC_COMMENT = "# yaml-language-server: $schema=../archspec/outputs/archspec.sch
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Json = dict[str, Any]
 
-# Descriptions and examples of fields: "owner.field" (owner: a kind or a model) first, then
-# "field". A Pydantic description wins over the one here. Every field needs an entry.
-DOCS: dict[str, tuple[str, list[Any]]] = {
-    "depth": ("Number of filters (output channels); `filters` also accepted.", [32, 64]),
-    "kernel": ("Kernel size: an int or one per spatial axis.", [3, 5, [3, 1]]),
-    "stride": ("Step between windows: an int or one per spatial axis.", [1, 2]),
-    "padding": ("Zero padding per side: an int, one per axis, same or valid.", [0, 1, "same"]),
-    "pool.stride": ("Step between windows; default: the window size.", [2, [2, 1]]),
-    "conv_transpose.stride": ("Upsampling factor: an int or one per spatial axis.", [2]),
-    "conv_transpose.padding": ("Padding removed from each side of the output.", [0, 1]),
-    "pool.padding": ("Implicit padding per side (at most half the window).", [0, 1]),
-    "output_padding": ("Extra size added to one side of the output (< stride).", [0, 1]),
-    "dilation": ("Spacing between kernel elements: an int or one per spatial axis.", [1, 2]),
-    "groups": ("Split the channels into groups (must divide both channel counts).", [1, 4]),
-    "bias": ("Learn an additive bias.", [True, False]),
-    "padding_mode": ("How to pad: zeros, reflect, replicate or circular.", ["zeros", "reflect"]),
-    "pool.kind": ("max, avg, or lp (power-average / Lp-norm pooling).", ["max", "avg", "lp"]),
-    "pool.size": ("Window size: an int or one per spatial axis.", [2, 3]),
-    "ceil_mode": ("Round the output size up instead of down.", [False, True]),
-    "norm": ("p of lp pooling: 2 is L2-norm pooling, 1 the window sum.", [2, 1]),
-    "count_include_pad": ("avg pooling: count padded zeros in the average.", [True, False]),
-    "global_pool.kind": ("avg or max over every spatial position.", ["avg", "max"]),
-    "adaptive_pool.kind": ("avg or max pooling.", ["avg", "max"]),
-    "adaptive_pool.size": ("Output size: an int or one per spatial axis.", [1, 4, [4, 4]]),
-    "slope": ("Slope for negative inputs; `negative_slope` also accepted.", [0.01, 0.2]),
-    "alpha": ("Scale of the negative saturation.", [1.0]),
-    "approximate": ("none (exact) or tanh approximation.", ["none", "tanh"]),
-    "eps": ("Added to the denominator for stability.", [1e-5]),
-    "momentum": ("Running-statistics update factor, in [0, 1).", [0.1, 0.9]),
-    "affine": ("Learn a per-channel scale and shift.", [True, False]),
-    "p": ("Probability of zeroing an activation, in [0, 1); `rate` also accepted.", [0.5, 0.2]),
-    "units": ("Number of outputs; `features` also accepted.", [10, 128]),
-    "scale": ("Integer upsampling factor: an int or one per spatial axis.", [2, [2, 1]]),
-    "mode": ("nearest (repeat) or linear (interpolate).", ["nearest", "linear"]),
-    # top level and blocks
+# Descriptions and examples of the spec's and the train section's fields: "Model.field" first,
+# then "field". A kind's fields carry their own (``Field(description=..., examples=...)``
+# on its Params model, in archspec.shapes.kinds); a Pydantic description wins over the one here.
+MODEL_DOCS: dict[str, tuple[str, list[Any]]] = {
     "SpecModel.name": ("Network name; default: the file name.", ["mnist-cnn"]),
     "SpecModel.description": ("Free text about the network.", ["LeNet-5 on 32×32 digits"]),
     "SpecModel.extends": ("A spec file (relative path) this one overrides.", ["mnist_cnn.yaml"]),
@@ -109,6 +79,7 @@ DOCS: dict[str, tuple[str, list[Any]]] = {
     "threads": ("CPU threads; default: the cores available.", [4]),
     "name": ("Which one (selects the other settings).", ["adam"]),
     "lr": ("Learning rate.", [0.001, 0.1]),
+    "eps": ("Added to the denominator for stability.", [1e-5]),
     "nesterov": ("Nesterov momentum (needs momentum > 0).", [False, True]),
     "SGD.momentum": ("Momentum factor, in [0, 1).", [0.9]),
     "weight_decay": ("L2 penalty (decoupled for adamw).", [0.0, 0.01]),
@@ -163,8 +134,11 @@ def render() -> str:
 
 
 # --------------------------------------------------------------------------- documentation
-def _doc(owner: str, field: str) -> tuple[str, list[Any]] | None:
-    return DOCS.get(f"{owner}.{field}") or DOCS.get(field)
+def _doc(owner: str, field: str, info: FieldInfo) -> tuple[str, list[Any]] | None:
+    """A field's description and examples: its own (kinds' Params), else MODEL_DOCS."""
+    if info.examples:
+        return info.description or "", list(info.examples)
+    return MODEL_DOCS.get(f"{owner}.{field}") or MODEL_DOCS.get(field)
 
 
 def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> Json:
@@ -181,7 +155,8 @@ def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> J
         if _per_dim_field([*info.metadata, info.annotation]):
             prop = _per_axis(prop)
         prop["title"] = name  # editors show it in hovers and messages
-        doc = _doc(owner, name)
+        _drop_examples(prop)  # pydantic puts a Field's examples inside; they go on top
+        doc = _doc(owner, name, info)
         if doc is not None:
             prop.setdefault("description", doc[0])
             prop["examples"] = [prop["const"]] if "const" in prop else doc[1]
@@ -190,6 +165,12 @@ def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> J
         props[name] = _expressions(prop) if expressions else prop
         _aliases(schema, name, info.validation_alias)
     return schema
+
+
+def _drop_examples(node: Json) -> None:
+    node.pop("examples", None)
+    for part in node.get("anyOf", []):
+        _drop_examples(part)
 
 
 def _per_dim_field(parts: list[Any]) -> bool:

@@ -91,11 +91,7 @@ class ConvParams(Params):
     )
     kernel: PerDim = PydanticField(description=KERNEL, examples=[3, 5, [3, 1]])
     stride: PerDim = PydanticField((1,), description=STRIDE, examples=[1, 2])
-    padding: Padding = PydanticField(
-        (0,),
-        description="Zero padding per side: an int, one per axis, same or valid.",
-        examples=[0, 1, "same"],
-    )
+    padding: Padding = PydanticField((0,), examples=[0, 1, "same"])  # description: _PADDING_SCHEMA
     dilation: PerDim = PydanticField((1,), description=DILATION, examples=[1, 2])
     groups: PosInt = PydanticField(1, description=GROUPS, examples=[1, 4])
     bias: Bool = PydanticField(True, description=BIAS, examples=[True, False])
