@@ -182,6 +182,7 @@ BUILDERS: dict[str, Builder] = {
     "silu": _plain(nn.SiLU),
     "sigmoid": _plain(nn.Sigmoid),
     "tanh": _plain(nn.Tanh),
+    "hardswish": _plain(nn.Hardswish),
     "softmax": _over_channels(nn.Softmax),
     "log_softmax": _over_channels(nn.LogSoftmax),
     "batchnorm": batchnorm,

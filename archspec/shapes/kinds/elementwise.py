@@ -93,6 +93,7 @@ _ACTIVATIONS: tuple[tuple[str, type[Params], str], ...] = (
     ("silu", NoParams, "x·sigmoid(x) (swish)."),
     ("sigmoid", NoParams, "Logistic sigmoid."),
     ("tanh", NoParams, "Hyperbolic tangent."),
+    ("hardswish", NoParams, "x·relu6(x + 3)/6, a cheap swish (MobileNetV3)."),
 )
 
 KINDS = (
