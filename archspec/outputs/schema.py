@@ -42,66 +42,13 @@ SPEC_COMMENT = "# yaml-language-server: $schema=../archspec/outputs/archspec.sch
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Json = dict[str, Any]
 
-# Descriptions and examples of the spec's and the train section's fields: "Model.field" first,
-# then "field". A kind's fields carry their own (``Field(description=..., examples=...)``
-# on its Params model, in archspec.shapes.kinds); a Pydantic description wins over the one here.
-MODEL_DOCS: dict[str, tuple[str, list[Any]]] = {
-    "SpecModel.name": ("Network name; default: the file name.", ["mnist-cnn"]),
-    "SpecModel.description": ("Free text about the network.", ["LeNet-5 on 32×32 digits"]),
-    "SpecModel.extends": ("A spec file (relative path) this one overrides.", ["mnist_cnn.yaml"]),
-    "SpecModel.vars": ("Variables for arithmetic expressions.", [{"width": 32, "deep": True}]),
-    "SpecModel.input": ("[channels, *spatial] or [features].", [[1, 28, 28], [3, 128]]),
-    "SpecModel.blocks": ("Sub-networks, used by name like a kind.", [{"unit": ["relu"]}]),
-    "SpecModel.layers": ("The layers, in order.", [["flatten", {"dense": 10}]]),
-    "SpecModel.output": ("The output layer; default: the last one.", ["fc"]),
-    "SpecModel.train": ("How `archspec train` trains it.", [{"data": {"dataset": "mnist"}}]),
-    "BlockModel.args": ("Arguments and defaults (null: required).", [{"depth": None, "stride": 1}]),
-    "BlockModel.layers": ("The block's layers; `from: input` reads its input.", [["relu"]]),
-    "BlockModel.output": ("The layer the block returns; default: its last.", ["relu2"]),
-    # train
-    "data": ("Where the examples come from and how they are split.", [{"dataset": "mnist"}]),
-    "dataset": ("A named dataset.", ["mnist", "fashion-mnist"]),
-    "path": ("A folder of IDX files, a .npz file or an image folder.", ["data/digits"]),
-    "DataConfig.train": ("Training split.", ["train", "test[:8000]"]),
-    "val": ("Validation: a held-out fraction, 0, or a split.", [0.1, 0, "test[8000:]"]),
-    "test": ("Test split evaluated after training; null: none.", ["test", "test[8000:]"]),
-    "normalize": ("auto: standardise per channel; none: as is.", ["auto", "none"]),
-    "batch_size": ("Examples per optimisation step (the global batch).", [64, 128]),
-    "epochs": ("Passes over the training split.", [10]),
-    "optimizer": ("A name, or `name:` with settings.", ["adam", {"name": "sgd", "lr": 0.1}]),
-    "schedule": ("A name, or `name:` with settings.", ["cosine", {"name": "step", "every": 3}]),
-    "loss": ("The loss function.", [{"name": "cross_entropy", "label_smoothing": 0.1}]),
-    "seed": ("Random seed for initialisation, shuffling and dropout.", [0, 42]),
-    "device": ("auto (CUDA when present), cpu, cuda, cuda:N or mps.", ["auto", "cuda:0"]),
-    "log_every": ("Write step metrics every this many steps.", [100]),
-    "checkpoint_every": ("Also checkpoint every this many steps.", [1000]),
-    "eval_batch_size": ("Batch size for evaluation.", [512]),
-    "threads": ("CPU threads; default: the cores available.", [4]),
-    "name": ("Which one (selects the other settings).", ["adam"]),
-    "lr": ("Learning rate.", [0.001, 0.1]),
-    "eps": ("Added to the denominator for stability.", [1e-5]),
-    "nesterov": ("Nesterov momentum (needs momentum > 0).", [False, True]),
-    "SGD.momentum": ("Momentum factor, in [0, 1).", [0.9]),
-    "weight_decay": ("L2 penalty (decoupled for adamw).", [0.0, 0.01]),
-    "betas": ("Running-average factors of the gradient and its square.", [[0.9, 0.999]]),
-    "warmup": ("Linear warm-up from 0, in epochs.", [0, 1]),
-    "every": ("Multiply the lr by gamma every this many epochs.", [3]),
-    "gamma": ("Factor applied every `every` epochs, in (0, 1].", [0.1, 0.5]),
-    "min_lr": ("Learning rate at the end of the cosine.", [0.0, 1e-5]),
-    "max_lr": ("Peak lr; default: the optimizer's lr.", [0.01]),
-    "pct_start": ("Fraction of the run spent increasing the lr.", [0.3]),
-    "div_factor": ("Initial lr = max_lr / div_factor.", [25.0]),
-    "final_div_factor": ("Final lr = initial lr / final_div_factor.", [10000.0]),
-    "label_smoothing": ("Label smoothing in [0, 1).", [0.0, 0.1]),
-}
-
 
 def generate() -> Json:
     """The whole schema as a JSON-able dict (deterministic: same models, same output)."""
     defs: Json = {**_meta_defs(), **_train_defs()}
     for loose in (False, True):
         defs.update(_layer_defs(loose))
-    top = _model(SpecModel, "SpecModel", expressions=False)
+    top = _model(SpecModel, expressions=False)
     props = top["properties"]
     props["input"]["items"] = _expressions(props["input"]["items"])
     props["layers"].pop("items")  # StrictLayer or Layer: see _conditions
@@ -134,18 +81,17 @@ def render() -> str:
 
 
 # --------------------------------------------------------------------------- documentation
-def _doc(owner: str, field: str, info: FieldInfo) -> tuple[str, list[Any]] | None:
-    """A field's description and examples: its own (kinds' Params), else MODEL_DOCS."""
-    if info.examples:
-        return info.description or "", list(info.examples)
-    return MODEL_DOCS.get(f"{owner}.{field}") or MODEL_DOCS.get(field)
+def _doc(info: FieldInfo) -> tuple[str, list[Any]] | None:
+    """A field's description and examples, from the model itself: ``Field(description=...,
+    examples=[...])`` on a kind's Params (archspec.shapes.kinds) or a spec/train model
+    (archspec.language)."""
+    if not info.examples:
+        return None
+    return info.description or "", list(info.examples)
 
 
-def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> Json:
-    """A model's schema with descriptions, examples, alias names and (optionally) expressions.
-
-    ``owner`` picks the documentation: a kind name (``pool``) or the model's class name.
-    """
+def _model(model: type[BaseModel], *, expressions: bool = True) -> Json:
+    """A model's schema with descriptions, examples, alias names and (optionally) expressions."""
     schema = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
     schema.pop("$defs", None)
     schema.pop("title", None)
@@ -156,7 +102,7 @@ def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> J
             prop = _per_axis(prop)
         prop["title"] = name  # editors show it in hovers and messages
         _drop_examples(prop)  # pydantic puts a Field's examples inside; they go on top
-        doc = _doc(owner, name, info)
+        doc = _doc(info)
         if doc is not None:
             prop.setdefault("description", doc[0])
             prop["examples"] = [prop["const"]] if "const" in prop else doc[1]
@@ -315,7 +261,7 @@ def _layer_defs(loose: bool) -> Json:
     if loose:
         alternatives.append(_ref("BlockName", description="A block used without arguments."))
     for kind in kinds.REGISTRY.values():
-        params = _model(kind.params, kind.name)
+        params = _model(kind.params)
         params = {**(_loosen(params) if loose else params), "title": f"{kind.name} parameters"}
         defs[f"{kind.name}_params{suffix}"] = params
         value = _kind_value(kind, params, f"{kind.name}_params{suffix}")
@@ -430,7 +376,7 @@ def _meta_defs() -> Json:
 
 
 def _block_def() -> Json:
-    block = _model(BlockModel, "BlockModel", expressions=False)
+    block = _model(BlockModel, expressions=False)
     block["properties"]["args"]["propertyNames"] = {"pattern": IDENT}
     block["properties"]["layers"]["items"] = _ref("Layer")
     layers = {"type": "array", "minItems": 1, "items": _ref("Layer")}
@@ -455,7 +401,7 @@ def _union(field: str) -> tuple[Json, Json]:
         shared.update(
             {
                 k: v
-                for k, v in _model(member, member.__name__)["properties"].items()
+                for k, v in _model(member)["properties"].items()
                 if k != "name" and k not in shared
             }
         )
@@ -480,10 +426,8 @@ def _train_defs() -> Json:
         *_members("schedule"),
     ]
     for model in nested:
-        defs[model.__name__] = _model(
-            model, model.__name__, expressions=model is not train_models.DataConfig
-        )
-    config = _model(train_models.TrainConfig, "TrainConfig")
+        defs[model.__name__] = _model(model, expressions=model is not train_models.DataConfig)
+    config = _model(train_models.TrainConfig)
     config["properties"]["device"]["pattern"] = train_models._DEVICE.pattern
     config.pop("required")  # `data:` may come from the spec this one extends
     for field in ("optimizer", "schedule"):
