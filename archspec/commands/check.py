@@ -12,8 +12,8 @@ from archspec.errors import SpecError, UsageError
 from archspec.language.load import DEFAULT_MAX_LAYERS
 from archspec.loader import bundled
 from archspec.outputs import report
+from archspec.shapes import memory
 from archspec.shapes.plan import Plan, Shape
-from archspec.train import memory
 
 
 def add_parser(verbs: Any) -> None:

@@ -7,10 +7,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspec.compile.builders import build_node
 from archspec.shapes import kinds
-from archspec.shapes.plan import Plan, Shape
-
-SOFTMAXES = ("softmax", "log_softmax")
+from archspec.shapes.plan import Plan
 
 
 class Network(nn.Module):
@@ -27,7 +26,7 @@ class Network(nn.Module):
         self._steps: list[tuple[nn.Module, tuple[int, ...]]] = []
         slot = {"input": 0}
         for i, node in enumerate(plan.nodes, start=1):
-            module = kinds.get(node.kind).build(node)
+            module = build_node(node)
             _attach(self, node.name, module)
             self._steps.append((module, tuple(slot[x] for x in node.inputs)))
             slot[node.name] = i
@@ -38,7 +37,7 @@ class Network(nn.Module):
     def output_activation(self) -> str | None:
         """``softmax``/``log_softmax`` when the network ends in one, else ``None``."""
         last = self.plan.nodes[-1].kind
-        return last if last in SOFTMAXES else None
+        return last if kinds.get(last).output_activation else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps = self._steps
@@ -113,7 +112,3 @@ def build(plan: Plan, *, device: Any = None, dtype: torch.dtype | None = None) -
     if device is not None or dtype is not None:
         network = network.to(device=device, dtype=dtype)
     return network
-
-
-def example_input(shape: Shape, batch: int = 2, **kwargs: Any) -> torch.Tensor:
-    return torch.randn(batch, *shape, **kwargs)

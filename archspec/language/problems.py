@@ -129,9 +129,6 @@ def _message(
     message = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     hint = unknown_name_hint(value, env) if isinstance(value, str) else ""
     hint = hint or str(ctx.get("hint", ""))  # custom errors may carry their own fix
-    if kind == "padding":
-        words = did_you_mean(value, ["same", "valid"]) if isinstance(value, str) else ""
-        hint = hint or words or "write e.g. `padding: 1`, `padding: [1, 2]` or `padding: same`"
     if kind in ("int_type", "int_from_float") and isinstance(value, float):
         hint = hint or "use a whole number (// is integer division in expressions)"
     numeric = ("greater", "less", "int", "float", "bool", "finite")

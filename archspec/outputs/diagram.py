@@ -52,10 +52,6 @@ class Diagram:
     clusters: dict[str, str] = field(default_factory=dict)  # group name → cluster id
 
 
-def _kind_text(node: PlanNode) -> str:
-    return f"{node.kind} {kinds.get(node.kind).describe(node)}".strip()
-
-
 def layout(plan: Plan, depth: int | None = None) -> Diagram:
     """Boxes, edges and clusters of ``plan``; blocks nested deeper than ``depth`` collapse."""
     boxes = [Box("n0", ["input", format_shape(plan.input_shape)], "io", ())]
@@ -64,7 +60,7 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
     ids: dict[str, str] = {}  # collapsed block → its box id
     for i, node in enumerate(plan.nodes, start=1):
         if depth is None or len(node.group) < depth:
-            lines = [node.name, _kind_text(node), format_shape(node.shape)]
+            lines = [node.name, kinds.label(node), format_shape(node.shape)]
             boxes.append(Box(f"n{i}", lines, "layer", node.group))
             shown[node.name] = f"n{i}"
             continue

@@ -54,8 +54,7 @@ def field_text(rf: RField) -> tuple[str, str]:
 
 
 def _kind_text(node: PlanNode) -> str:
-    detail = kinds.get(node.kind).describe(node)
-    return printable(f"{node.kind} {detail}".strip())
+    return printable(kinds.label(node))
 
 
 def rows(plan: Plan, depth: int | None = None) -> list[Row]:

@@ -15,6 +15,7 @@ from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
 from archspec.shapes.arith import input_field
 from archspec.shapes.kinds.base import In, ShapeError
+from archspec.shapes.params import Params
 from archspec.shapes.plan import Plan, PlanNode, Shape, numel
 
 
@@ -32,6 +33,7 @@ def infer(
         if any(x not in known for x in layer.inputs):
             continue  # an input failed: nothing to say about this layer that is not said
         ins = [known[x] for x in layer.inputs]
+        assert isinstance(layer.params, Params)  # validated by the kind's Params model
         try:
             out = kinds.get(layer.kind).infer(layer.params, ins)
         except ShapeError as exc:
@@ -52,7 +54,7 @@ def infer(
                 out.params,
                 out.macs,
                 out.field,
-                out.attrs,
+                out.geometry,
                 layer.location,
                 layer.group,
             )

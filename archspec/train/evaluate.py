@@ -13,8 +13,9 @@ from archspec.api import Spec, load, loads
 from archspec.compile.network import Network
 from archspec.data import load_split
 from archspec.errors import CheckpointError, ResourceError
+from archspec.shapes import memory
 from archspec.shapes.plan import numel
-from archspec.train import checkpoint, memory
+from archspec.train import checkpoint
 from archspec.train.data import Normalizer
 from archspec.train.loop import evaluate
 from archspec.train.runtime import Runtime, pick_device

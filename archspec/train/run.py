@@ -34,7 +34,8 @@ from archspec.compile.network import Network
 from archspec.errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
 from archspec.io import write_text
 from archspec.language.train import TrainConfig
-from archspec.train import checkpoint, memory
+from archspec.shapes import memory
+from archspec.train import checkpoint
 from archspec.train.data import Data, prepare
 from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
