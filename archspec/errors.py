@@ -12,7 +12,6 @@ the CLI maps them to exit codes (1 for invalid spec/data/checkpoint, 2 for usage
 from __future__ import annotations
 
 import difflib
-import functools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -166,11 +165,7 @@ class UsageError(ArchspecError):
     exit_code = 2
 
 
-# Up to this many choices, every one is compared (difflib, exact); above it, only those
-# within one deletion of the word on each side (a typo: one letter added, dropped, changed
-# or two swapped) are, through an index built once per set of choices. Without the bound,
-# 6,000 misspelt `from:` names among 6,000 layers took 120 s (36 million comparisons).
-_EXHAUSTIVE = 200
+_EXHAUSTIVE = 200  # names; see Names
 _CUTOFF = 0.6
 
 
@@ -181,34 +176,47 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     'conv'
     >>> did_you_mean("xyz", ["conv", "pool"]) is None
     True
+
+    To ask about many words among the same choices, build one :class:`Names`.
     """
-    pool = tuple(choices)
-    if len(pool) <= _EXHAUSTIVE:
-        return _closest(word, pool)
-    return _closest(word, _index(pool).near(word))
+    return Names(choices).closest(word)
+
+
+class Names:
+    """A set of names to suggest from, indexed once.
+
+    Up to ``_EXHAUSTIVE`` names every one is compared (difflib, exact). Above it, only
+    those within one deletion of the word on each side (a typo: one letter added, dropped,
+    changed, or two swapped) are: each name is filed under itself and every string one
+    deletion away (symmetric-delete lookup), so a word costs ``len(word) + 1`` dictionary
+    lookups however many names there are. Without the bound, 6,000 misspelt `from:` names
+    among 6,000 layers took 120 s (36 million comparisons).
+    """
+
+    def __init__(self, choices: Iterable[str]) -> None:
+        self.choices = tuple(dict.fromkeys(choices))
+        self._keys: dict[str, list[str]] | None = None
+
+    def closest(self, word: str) -> str | None:
+        if len(self.choices) <= _EXHAUSTIVE:
+            return _closest(word, self.choices)
+        return _closest(word, self._near(word))
+
+    def _near(self, word: str) -> list[str]:
+        if self._keys is None:
+            self._keys = {}
+            for choice in self.choices:
+                for key in _deletions(choice):
+                    self._keys.setdefault(key, []).append(choice)
+        found: dict[str, None] = {}
+        for key in _deletions(word):
+            found.update(dict.fromkeys(self._keys.get(key, ())))
+        return list(found)
 
 
 def _closest(word: str, pool: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word, list(pool), n=1, cutoff=_CUTOFF)
     return close[0] if close else None
-
-
-class _DeletionIndex:
-    """Each choice under itself and every string one deletion away (symmetric-delete
-    lookup): a word finds the choices within one edit or one swap by ``len(word) + 1``
-    dictionary lookups, however many choices there are."""
-
-    def __init__(self, pool: tuple[str, ...]) -> None:
-        self.keys: dict[str, list[str]] = {}
-        for choice in dict.fromkeys(pool):
-            for key in _deletions(choice):
-                self.keys.setdefault(key, []).append(choice)
-
-    def near(self, word: str) -> list[str]:
-        found: dict[str, None] = {}
-        for key in _deletions(word):
-            found.update(dict.fromkeys(self.keys.get(key, ())))
-        return list(found)
 
 
 def _deletions(text: str) -> set[str]:
@@ -219,14 +227,10 @@ def _deletions(text: str) -> set[str]:
     return {text, *(text[:i] + text[i + 1 :] for i in range(len(text)))}
 
 
-@functools.lru_cache(maxsize=8)
-def _index(pool: tuple[str, ...]) -> _DeletionIndex:
-    return _DeletionIndex(pool)
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
+def suggest(word: str, choices: Iterable[str] | Names) -> str:
     """``did you mean 'x'?`` for a hint, or ``''`` when nothing is close."""
-    close = did_you_mean(word, choices)
+    names = choices if isinstance(choices, Names) else Names(choices)
+    close = names.closest(word)
     return f"did you mean '{close}'?" if close is not None else ""
 
 

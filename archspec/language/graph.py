@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.errors import DataPath, Problem, did_you_mean, listing, suggest
+from archspec.errors import DataPath, Names, Problem, did_you_mean, listing, suggest
 from archspec.language.expr import ExprError, Scalar, evaluate_tree
 from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
@@ -111,6 +111,13 @@ class Scope:
     names: dict[str, Target] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
+    _known: Names | None = field(default=None, repr=False)
+
+    def known(self) -> Names:
+        """The names a ``from:`` here may use, indexed once (names are only ever added)."""
+        if self._known is None or len(self._known.choices) != len(self.names) + 1:
+            self._known = Names((*self.names, "input"))
+        return self._known
 
     def fresh(self, base: str) -> str:
         """The next default name ``conv1``, ``conv2``… not taken in this scope."""
@@ -525,11 +532,11 @@ class Unresolved(LookupError):
     through skipped layers). The caller words the problem; ``choices`` are the names that
     would have resolved."""
 
-    def __init__(self, ref: Ref, loop: bool, choices: tuple[str, ...] = ()) -> None:
+    def __init__(self, ref: Ref, loop: bool) -> None:
         super().__init__(ref.name)
         self.ref = ref
         self.loop = loop
-        self.choices = choices
+        self.choices = Names(()) if loop else ref.scope.known()
 
     def problem(self, role: str, source: SourceMap, notes: tuple[str, ...] = ()) -> Problem:
         """The located problem; ``role`` is the key that named it (``from``, ``output``)."""
@@ -539,7 +546,8 @@ class Unresolved(LookupError):
             hint = "break the loop of `when: false` layers"
         else:
             message = f"{role} names '{self.ref.name}', which is not a layer here"
-            hint = suggest(self.ref.name, self.choices) or f"names here: {listing(self.choices)}"
+            hint = suggest(self.ref.name, self.choices)
+            hint = hint or f"names here: {listing(self.choices.choices)}"
         return Problem(message, hint, source.locate(at), at, notes)
 
 
@@ -558,5 +566,5 @@ def resolve_target(target: Target, full_names: set[str]) -> str:
         elif scope.prefix + target.name in full_names:
             return scope.prefix + target.name
         else:
-            raise Unresolved(target, loop=False, choices=(*scope.names, "input"))
+            raise Unresolved(target, loop=False)
     return target
