@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from archspec.shapes import kinds
-from archspec.shapes.plan import Plan, Shape
+from archspec.shapes.plan import Plan
 
 SOFTMAXES = ("softmax", "log_softmax")
 
@@ -113,7 +113,3 @@ def build(plan: Plan, *, device: Any = None, dtype: torch.dtype | None = None) -
     if device is not None or dtype is not None:
         network = network.to(device=device, dtype=dtype)
     return network
-
-
-def example_input(shape: Shape, batch: int = 2, **kwargs: Any) -> torch.Tensor:
-    return torch.randn(batch, *shape, **kwargs)
