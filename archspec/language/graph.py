@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.errors import DataPath, Names, Problem, did_you_mean, listing, suggest
+from archspec.errors import DataPath, Names, Problem, listing, suggest
 from archspec.language.expr import ExprError, Scalar, evaluate_tree
 from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
@@ -185,6 +185,16 @@ class Expander:
         self.problems: list[Problem] = []
         self.full_names: set[str] = set()
         self.overflowed = False
+        self._names: dict[
+            tuple[str, ...], Names
+        ] = {}  # suggestion indexes, built at the first typo
+
+    def names(self, what: tuple[str, ...], choices: Callable[[], list[str]]) -> Names:
+        """The names to suggest from for ``what``, indexed once however many typos there are
+        (a spec may hold thousands of blocks, and thousands of misspellings)."""
+        if what not in self._names:
+            self._names[what] = Names(choices())
+        return self._names[what]
 
     def problem(
         self,
@@ -268,7 +278,7 @@ class Expander:
             return None
         op = ops[0]
         if kinds.canonical(op) is None and op not in self.blocks:
-            choices = [*kinds.names(), *self.blocks]
+            choices = self.names(("kinds",), lambda: [*kinds.names(), *self.blocks])
             self.problem(
                 (*path, op),
                 f"unknown layer kind '{op}'",
@@ -497,7 +507,7 @@ class Expander:
         misspelt = set()  # `depht: 4` is one mistake, not also "needs argument 'depth'"
         for key in given:
             if key not in block.args:
-                meant = did_you_mean(key, block.args)
+                meant = self.names(("block", op), lambda: list(block.args)).closest(key)
                 misspelt.add(meant or "")
                 self.problem(
                     (*path, op, key),
