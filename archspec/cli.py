@@ -12,37 +12,82 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from archspec import __version__
-from archspec.commands import check, eval, export, graph, predict, schema, summary, train
 from archspec.errors import ArchspecError
 
-COMMANDS = {
-    "check": check,
-    "train": train,
-    "eval": eval,
-    "predict": predict,
-    "export": export,
-    "graph": graph,
-    "schema": schema,
-    "summary": summary,
-}
+# The verbs, in the order `archspec --help` lists them; each is archspec.commands.<verb>.
+COMMANDS = ("check", "train", "eval", "predict", "export", "graph", "schema", "summary")
 
 
-def parser() -> argparse.ArgumentParser:
+def command(verb: str) -> ModuleType:
+    """The module of one verb: ``add_parser(subparsers)`` and ``run(args) -> exit code``.
+    Imported here, on demand (no import_module: tests/test_safety.py allows no dynamic
+    imports)."""
+    if verb == "check":
+        from archspec.commands import check
+
+        return check
+    if verb == "train":
+        from archspec.commands import train
+
+        return train
+    if verb == "eval":
+        from archspec.commands import eval
+
+        return eval
+    if verb == "predict":
+        from archspec.commands import predict
+
+        return predict
+    if verb == "export":
+        from archspec.commands import export
+
+        return export
+    if verb == "graph":
+        from archspec.commands import graph
+
+        return graph
+    if verb == "schema":
+        from archspec.commands import schema
+
+        return schema
+    if verb == "summary":
+        from archspec.commands import summary
+
+        return summary
+    raise KeyError(verb)
+
+
+def parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; given the ``verb`` about to run, only that verb's module is
+    imported (``check`` need not load the training or export commands)."""
     top = argparse.ArgumentParser(
         prog="archspec",
         description="Declarative network specs: validate, infer every shape, build, train.",
     )
     top.add_argument("--version", action="version", version=f"archspec {__version__}")
     verbs = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS.values():
-        module.add_parser(verbs)
+    for name in COMMANDS if verb is None else (verb,):
+        command(name).add_parser(verbs)
     return top
 
 
+def _verb(argv: Sequence[str]) -> str | None:
+    """The verb on the command line, if it names one (the top level takes no values)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        # As the program (not when embedded): skip Pydantic's scan of every installed
+        # distribution's entry points for plugins at the first validation (archspec uses
+        # none; a user's explicit setting wins). Part of `check`'s start-up budget.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    args = parser(_verb(words)).parse_args(words)
     try:
         code = _run(args)
     except BrokenPipeError:  # `archspec check … | head -1`: the reader has gone
@@ -60,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        code: int = COMMANDS[args.command].run(args)
+        code: int = command(args.command).run(args)
         return code
     except ArchspecError as exc:
         _say(f"archspec: {exc.render()}")

@@ -165,14 +165,80 @@ class UsageError(ArchspecError):
     exit_code = 2
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A ``did you mean 'x'?`` suggestion, or ``''`` if nothing is close.
+_EXHAUSTIVE = 200  # names; see Names
+_CUTOFF = 0.6
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word``, or ``None`` if nothing is close. Callers format it.
 
     >>> did_you_mean("cnov", ["conv", "pool", "dense"])
-    "did you mean 'conv'?"
+    'conv'
+    >>> did_you_mean("xyz", ["conv", "pool"]) is None
+    True
+
+    To ask about many words among the same choices, build one :class:`Names`.
     """
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else ""
+    return Names(choices).closest(word)
+
+
+class Names:
+    """A set of names to suggest from, indexed once.
+
+    Up to ``_EXHAUSTIVE`` names every one is compared (difflib, exact). Above it, only
+    those within one deletion of the word on each side (a typo: one letter added, dropped,
+    changed, or two swapped) are: each name is filed under itself and every string one
+    deletion away (symmetric-delete lookup), so a word costs ``len(word) + 1`` dictionary
+    lookups however many names there are. Without the bound, 6,000 misspelt `from:` names
+    among 6,000 layers took 120 s (36 million comparisons).
+    """
+
+    def __init__(self, choices: Iterable[str]) -> None:
+        self.choices = tuple(dict.fromkeys(choices))
+        self._keys: dict[str, list[str]] | None = None
+
+    def closest(self, word: str) -> str | None:
+        if len(self.choices) <= _EXHAUSTIVE:
+            return _closest(word, self.choices)
+        return _closest(word, self._near(word))
+
+    def _near(self, word: str) -> list[str]:
+        if self._keys is None:
+            self._keys = {}
+            for choice in self.choices:
+                for key in _deletions(choice):
+                    self._keys.setdefault(key, []).append(choice)
+        found: dict[str, None] = {}
+        for key in _deletions(word):
+            found.update(dict.fromkeys(self._keys.get(key, ())))
+        return list(found)
+
+
+def _closest(word: str, pool: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(pool), n=1, cutoff=_CUTOFF)
+    return close[0] if close else None
+
+
+def _deletions(text: str) -> set[str]:
+    """``text`` and every string one deletion away; only ``text`` past 64 characters (no
+    one misspells a name that long, and the strings would cost its length squared)."""
+    if len(text) > 64:
+        return {text}
+    return {text, *(text[:i] + text[i + 1 :] for i in range(len(text)))}
+
+
+def suggest(word: str, choices: Iterable[str] | Names) -> str:
+    """``did you mean 'x'?`` for a hint, or ``''`` when nothing is close."""
+    names = choices if isinstance(choices, Names) else Names(choices)
+    close = names.closest(word)
+    return f"did you mean '{close}'?" if close is not None else ""
+
+
+def listing(choices: Sequence[str], limit: int = 20) -> str:
+    """``a, b, c`` for a hint, cut after ``limit`` names (a hint is one line)."""
+    if len(choices) <= limit:
+        return ", ".join(choices)
+    return f"{', '.join(choices[:limit])}, … ({len(choices):,} in all)"
 
 
 def one_of(choices: Iterable[str]) -> str:

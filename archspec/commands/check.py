@@ -22,6 +22,11 @@ def add_parser(verbs: Any) -> None:
         help="validate specs and print every layer's shape",
         description="Validate specs, infer every shape, print a table per spec.",
     )
+    add_options(p)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """check's options; ``summary`` takes the same ones, now and as they grow."""
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -73,6 +78,11 @@ def parse_shape(text: str) -> Shape:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_check(args)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check every spec of ``args.specs``, print a table (or JSON) each; 1 if any failed."""
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth must be at least 1")
     if args.max_layers < 1:

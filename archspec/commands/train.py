@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         train(spec, opts)
     except Interrupted as exc:
-        return _interrupted(Path(str(exc)) if str(exc) else None)
+        return _interrupted(exc.run_dir)
     return 0
 
 

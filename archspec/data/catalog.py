@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from archspec.errors import DataError, did_you_mean, one_of
+from archspec.errors import DataError, one_of, suggest
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def get_dataset(name: str) -> NamedDataset:
     dataset = DATASETS.get(name)
     if dataset is not None:
         return dataset
-    suggestion = did_you_mean(name, DATASETS)
+    suggestion = suggest(name, DATASETS)
     other = "give `path:` to an IDX folder, a .npz file or an image folder"
     raise DataError(
         f"unknown dataset '{name}': the named datasets are {one_of(DATASETS)}",

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from archspec.errors import DataPath, Location, Problem, SpecError
-from archspec.language.expr import ExprError, Scalar, resolve
+from archspec.language.expr import ExprError, Scalar, evaluate_tree, resolve
 from archspec.language.extends import read_spec
 from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
 from archspec.language.model import BlockModel, SpecModel
@@ -148,19 +148,10 @@ def _evaluate(
     source: SourceMap,
     problems: list[Problem],
 ) -> Any:
-    if path in _TEXT_ONLY:
-        return value
-    if isinstance(value, str):
-        try:
-            return resolve(value, env)
-        except ExprError as exc:
-            problems.append(Problem(exc.message, exc.hint, source.locate(path), path))
-            return value
-    if isinstance(value, dict):
-        return {k: _evaluate(v, (*path, k), env, source, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_evaluate(v, (*path, i), env, source, problems) for i, v in enumerate(value)]
-    return value
+    def report(at: DataPath, exc: ExprError) -> None:
+        problems.append(Problem(exc.message, exc.hint, source.locate(at), at))
+
+    return evaluate_tree(value, path, env, report, _TEXT_ONLY)
 
 
 def _train(

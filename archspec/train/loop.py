@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -33,7 +34,12 @@ Listener = Callable[[str, dict[str, Any]], None]
 
 
 class Interrupted(Exception):
-    """Ctrl-C: a final checkpoint was written; the run can be resumed."""
+    """Ctrl-C: a final checkpoint was written; the run can be resumed from ``run_dir``
+    (``None`` until the caller that knows the run directory fills it in)."""
+
+    def __init__(self, run_dir: Path | None = None) -> None:
+        super().__init__(str(run_dir or ""))
+        self.run_dir = run_dir
 
 
 @dataclass

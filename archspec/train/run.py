@@ -314,7 +314,7 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     except Interrupted:
         display.close()
         run.write_info(status="interrupted")
-        raise Interrupted(str(run.dir)) from None
+        raise Interrupted(run.dir) from None
     except (TrainingError, WriteError):
         display.close()
         with contextlib.suppress(OSError):  # on a full disk, run.json may not fit either
