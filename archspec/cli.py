@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from archspec import __version__
-from archspec.commands import check, eval, export, graph, predict, schema, summary, train
+from archspec.commands import check, eval, export, graph, lsp, predict, schema, summary, train, view
 from archspec.errors import ArchspecError
 
 COMMANDS = {
@@ -26,6 +26,8 @@ COMMANDS = {
     "graph": graph,
     "schema": schema,
     "summary": summary,
+    "lsp": lsp,
+    "view": view,
 }
 
 
