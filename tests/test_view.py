@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from fractions import Fraction
@@ -297,3 +296,17 @@ def test_hostile_names_render_as_text_and_run_nothing(browser: Any, tmp_path: Pa
     assert page.locator("img").count() == 0 and page.locator("i").count() == 0
     assert page.locator("b").count() == len(page.eval_on_selector_all("#totals b", "e => e"))
     assert page.errors == []
+
+
+def test_view_does_not_import_torch(tmp_path: Path) -> None:
+    out = tmp_path / "v.html"
+    code = (
+        "import sys\nfrom archspec.cli import main\n"
+        f"assert main(['view', 'resnet18', '-o', {str(out)!r}]) == 0\n"
+        "print([m for m in sys.modules if m.split('.')[0] == 'torch'])"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "[]"
