@@ -208,6 +208,12 @@ def test_definition_of_from_names_block_uses_and_extends(client: Client, tmp_pat
     assert diags == []
     got = client.request("textDocument/definition", client.at(curi, 0, 12))
     assert got["uri"] == (tmp_path / "base.yaml").resolve().as_uri()
+    # the child's layers live in the parent: its extends: line shows the whole network
+    hints = client.request(
+        "textDocument/inlayHint", {"textDocument": {"uri": curi}, "range": _whole(child)}
+    )
+    plan = archspec.loads(SPEC.replace("[8, 28, 28]", "[8, 32, 32]")).plan()
+    assert [h["label"] for h in hints] == [f"→ {len(plan.nodes)} layers, output 10"]
 
 
 def test_document_symbols_nest_layers_in_blocks(client: Client, tmp_path: Path) -> None:

@@ -113,10 +113,7 @@ def _message(problem: Problem) -> str:
 
 
 def _extends_location(a: Analysis) -> Location:
-    for i, text in enumerate(a.lines, start=1):
-        if text.startswith("extends:"):
-            return Location(a.file, i, 1)
-    return Location(a.file, 1, 1)
+    return Location(a.file, _extends_line(a) or 1, 1)
 
 
 def diagnostics(a: Analysis) -> list[lsp.Diagnostic]:
@@ -184,13 +181,16 @@ def line_hint(a: Analysis, line: int) -> str | None:
 
 def inlay_hints(a: Analysis, first: int, last: int) -> list[lsp.InlayHint]:
     """Hints for 0-based lines ``first``..``last``."""
+    labels = {line: line_hint(a, line) for line in {*a.nodes_by_line, *a.uses_by_line}}
+    if a.complete and a.validated and a.validated.data is not None:
+        extends = _extends_line(a)  # a spec that extends another: the whole network's output
+        if extends is not None:
+            output = a.node_by_name.get(a.validated.output)
+            shape = format_shape(output.shape) if output else "?"
+            labels[extends] = f"→ {len(a.nodes)} layers, output {shape}"
     out = []
-    lines = sorted(set(a.nodes_by_line) | set(a.uses_by_line))
-    for line in lines:
-        if not first <= line - 1 <= last:
-            continue
-        label = line_hint(a, line)
-        if label is None:
+    for line, label in sorted(labels.items()):
+        if label is None or not first <= line - 1 <= last:
             continue
         text = a.lines[line - 1] if line <= len(a.lines) else ""
         out.append(
@@ -202,6 +202,13 @@ def inlay_hints(a: Analysis, first: int, last: int) -> list[lsp.InlayHint]:
             )
         )
     return out
+
+
+def _extends_line(a: Analysis) -> int | None:
+    for i, text in enumerate(a.lines, start=1):
+        if text.startswith("extends:"):
+            return i
+    return None
 
 
 # ---------------------------------------------------------------------------------- hover

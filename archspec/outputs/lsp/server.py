@@ -23,8 +23,9 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from archspec import __version__
+from archspec.errors import Location, Problem
 from archspec.outputs.lsp import features
-from archspec.outputs.lsp.analysis import Analysis, analyze
+from archspec.outputs.lsp.analysis import Analysis, Finding, analyze
 
 WAIT_S = 5.0  # how long a hover or hint waits for the check of the newest text
 
@@ -84,7 +85,10 @@ class SpecServer(LanguageServer):
                 buffer.again = False
                 text, version = self.text_of(buffer.uri)
                 file = str(buffer.path) if buffer.path else buffer.uri
-                result = await asyncio.to_thread(analyze, text, buffer.path, file, self.overlay)
+                try:
+                    result = await asyncio.to_thread(analyze, text, buffer.path, file, self.overlay)
+                except Exception as exc:  # a bug in archspec: say so in the editor, keep serving
+                    result = _internal_error(text, buffer.path, file, exc)
                 result.version = version
                 if buffer.again or self.text_of(buffer.uri)[1] != version:
                     continue  # stale: the text changed while it was checked
@@ -119,6 +123,15 @@ class SpecServer(LanguageServer):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(buffer.fresh.wait(), WAIT_S)
         return buffer.analysis
+
+
+def _internal_error(text: str, path: Path | None, file: str, exc: Exception) -> Analysis:
+    problem = Problem(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "this is a bug in archspec; `archspec check` with ARCHSPEC_DEBUG=1 shows a traceback",
+        Location(file, 1, 1),
+    )
+    return Analysis(file, text, path, [Finding(problem)])
 
 
 server = SpecServer()
