@@ -13,6 +13,7 @@ the confusion matrix (``test.json``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import http.server
@@ -242,7 +243,7 @@ def serve(text: str, port: int = 0) -> None:
     body = text.encode("utf-8")
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 — the name http.server calls
+        def do_GET(self) -> None:  # the name http.server calls
             if self.path not in ("/", "/index.html"):
                 self.send_error(404)
                 return
@@ -258,7 +259,5 @@ def serve(text: str, port: int = 0) -> None:
     with socketserver.TCPServer(("127.0.0.1", port), Handler) as httpd:
         host, bound = httpd.server_address[:2]
         print(f"serving on http://{host!s}:{bound}/ (Ctrl-C stops)", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass
