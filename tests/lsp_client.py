@@ -32,9 +32,10 @@ class Client:
         self.responses: dict[int, Any] = {}
         self.notifications: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
         self.lock = threading.Condition()
+        self.versions: dict[str, int] = {}
+        self.server_requests: list[str] = []  # methods the server asked the client
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        self.versions: dict[str, int] = {}
 
     # ------------------------------------------------------------------ wire
     def _send(self, message: dict[str, Any]) -> None:
@@ -62,8 +63,9 @@ class Client:
                 with self.lock:
                     self.responses[message["id"]] = message
                     self.lock.notify_all()
-            elif "id" in message:  # a request from the server (e.g. registerCapability)
+            elif "id" in message:  # a request from the server (e.g. inlayHint/refresh)
                 self._send({"id": message["id"], "result": None})
+                self.server_requests.append(message["method"])
             else:
                 self.notifications.put((time.perf_counter(), message))
 
@@ -94,12 +96,13 @@ class Client:
                 "processId": os.getpid(),
                 "rootUri": root.as_uri(),
                 "capabilities": {
+                    "workspace": {"inlayHint": {"refreshSupport": True}},
                     "textDocument": {
                         "publishDiagnostics": {"versionSupport": True},
                         "hover": {"contentFormat": ["markdown", "plaintext"]},
                         "inlayHint": {},
                         "documentSymbol": {"hierarchicalDocumentSymbolSupport": True},
-                    }
+                    },
                 },
             },
         )

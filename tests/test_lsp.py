@@ -240,6 +240,8 @@ def test_unsaved_parent_rechecks_open_children(client: Client, tmp_path: Path) -
     assert base.read_text() == SPEC  # the disk was not touched
     client.change(base_uri, SPEC)
     assert client.diagnostics(child_uri)[1] == []
+    # and the editor is asked to fetch the (changed) inlay hints again
+    assert "workspace/inlayHint/refresh" in client.server_requests
 
 
 def test_untitled_buffer(client: Client) -> None:

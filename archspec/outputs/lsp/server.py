@@ -110,10 +110,17 @@ class SpecServer(LanguageServer):
                 uri=buffer.uri, diagnostics=features.diagnostics(result), version=result.version
             )
         )
+        if self._can_refresh_hints():  # shapes may have changed: the editor asks again
+            self.workspace_inlay_hint_refresh(None)
         if buffer.path is not None:  # open specs that extend this one see the change
             for other in self.buffers.values():
                 if other is not buffer and other.analysis and buffer.path in other.analysis.depends:
                     self.schedule(other.uri)
+
+    def _can_refresh_hints(self) -> bool:
+        caps = self.client_capabilities.workspace
+        hints = caps.inlay_hint if caps is not None else None
+        return bool(hints is not None and hints.refresh_support)
 
     async def current(self, uri: str) -> Analysis | None:
         """The analysis of the newest text (waits for a running check, within reason)."""
