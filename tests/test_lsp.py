@@ -292,3 +292,29 @@ def test_the_server_never_imports_torch() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.splitlines()[-1]) == []
+
+
+def test_every_position_of_every_bundled_spec_answers_without_error() -> None:
+    """In-process sweep (the protocol is covered above): hover, completion, definition,
+    hints and symbols at every line of every spec in specs/, whole and cut short."""
+    from lsprotocol import types
+
+    from archspec.outputs.lsp import features
+    from archspec.outputs.lsp.analysis import analyze
+
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        text = path.read_text()
+        lines = text.splitlines()
+        for cut in [len(lines), *range(3, len(lines), 7)]:
+            part = "\n".join(lines[:cut]) + "\n"
+            a = analyze(part, path, str(path))
+            assert cut < len(lines) or a.complete, (path, a.findings)
+            features.diagnostics(a)
+            features.inlay_hints(a, 0, cut)
+            features.symbols(a)
+            for i, line in enumerate(lines[:cut]):
+                for col in {0, len(line) // 2, len(line)}:
+                    at = types.Position(i, col)
+                    features.hover(a, at)
+                    features.completion(a, at)
+                    features.definition(a, at)
