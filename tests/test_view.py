@@ -67,7 +67,7 @@ def test_view_command_writes_the_page(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["view", "lenet5", "-o", str(out)]) == 0
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert main(["view", "lenet5"]) == 2
-    assert "-o view.html, or --serve" in capsys.readouterr().err
+    assert "either -o view.html, or --serve" in capsys.readouterr().err
     assert main(["view", str(tmp_path)]) == 2  # a folder without spec.yaml
     assert main(["view", "timeseries_cnn", "-o", str(out), "--image", str(out)]) == 2  # 1-D
     assert main(["view", "mnist_cnn", "-o", str(out), "--image", str(tmp_path / "none.png")]) == 1

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from archspec.outputs import view
 
     if args.serve == (args.output is not None):
-        raise UsageError("say where the page goes: -o view.html, or --serve")
+        raise UsageError("say where the page goes: either -o view.html, or --serve (one of them)")
     page = view.page(
         args.target, image=Path(args.image) if args.image else None, input_shape=args.input
     )
