@@ -162,6 +162,10 @@ def test_hover_shows_shapes_counts_field_resolved_params_and_docs(
     # a layer inside a block: every use, with its instance name
     inner = client.request("textDocument/hover", client.at(uri, _line(SPEC, "name: c"), 8))
     assert "**u.c**" in inner["contents"]["value"]
+    # a name in from: → what that layer gives
+    line = _line(SPEC, "from: [conv1")
+    got = client.request("textDocument/hover", client.at(uri, line, 12))["contents"]["value"]
+    assert got.startswith("`from: conv1` reads:") and "output **16×6×6**" in got
 
 
 def test_completion_kinds_params_enums_names_blocks_vars(client: Client, tmp_path: Path) -> None:

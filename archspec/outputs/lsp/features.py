@@ -264,7 +264,7 @@ def node_markdown(node: PlanNode) -> str:
 def hover(a: Analysis, pos: lsp.Position) -> lsp.Hover | None:
     line = pos.line + 1
     entry = a.entry_at(line) or _entry_above(a, line)
-    parts: list[str] = []
+    parts = _from_target(a, pos)
     groups = a.uses_by_line.get(_entry_line(a, entry) or line, [])
     nodes = [n for n in a.nodes_by_line.get(_entry_line(a, entry) or line, [])]
     for group in groups[:4]:
@@ -294,6 +294,21 @@ def hover(a: Analysis, pos: lsp.Position) -> lsp.Hover | None:
     if not parts:
         return None
     return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n---\n\n".join(parts)))
+
+
+def _from_target(a: Analysis, pos: lsp.Position) -> list[str]:
+    """Hovering a name in ``from:``: what that layer gives (its first uses, in a block)."""
+    word = _word_at(a, pos)
+    text = a.lines[pos.line] if pos.line < len(a.lines) else ""
+    if word is None or a.source is None:
+        return []
+    if not (re.search(r"\bfrom:", text) or _continues_from(a, pos.line + 1)):
+        return []
+    target = _name_definition(a, pos.line + 1, word)
+    if target is None:
+        return []
+    nodes = a.nodes_by_line.get(target.range.start.line + 1, [])
+    return [f"`from: {word}` reads:\n\n" + node_markdown(node) for node in nodes[:2]]
 
 
 def _entry_line(a: Analysis, entry: DataPath | None) -> int | None:
