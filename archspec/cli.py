@@ -18,7 +18,18 @@ from archspec import __version__
 from archspec.errors import ArchspecError
 
 # The verbs, in the order `archspec --help` lists them; each is archspec.commands.<verb>.
-COMMANDS = ("check", "train", "eval", "predict", "export", "graph", "schema", "summary")
+COMMANDS = (
+    "check",
+    "train",
+    "eval",
+    "predict",
+    "export",
+    "graph",
+    "schema",
+    "summary",
+    "lsp",
+    "view",
+)
 
 
 def command(verb: str) -> ModuleType:
@@ -57,6 +68,14 @@ def command(verb: str) -> ModuleType:
         from archspec.commands import summary
 
         return summary
+    if verb == "lsp":
+        from archspec.commands import lsp
+
+        return lsp
+    if verb == "view":
+        from archspec.commands import view
+
+        return view
     raise KeyError(verb)
 
 

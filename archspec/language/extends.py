@@ -8,6 +8,7 @@ layer, block and training setting of its parent.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,19 @@ from archspec.errors import DataPath, Location, Problem, SpecError
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, read
 
 MAX_DEPTH = 16
+Reader = Callable[[Path, Limits], Document]
 
 
-def read_spec(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
-    """Read ``path`` and, recursively, the specs it extends; merge them."""
-    return _read(path, limits, ())
+def read_spec(path: Path, limits: Limits = DEFAULT_LIMITS, reader: Reader = read) -> Document:
+    """Read ``path`` and, recursively, the specs it extends; merge them.
+
+    ``reader`` reads one file (an editor passes one that prefers its unsaved buffers).
+    """
+    return _read(path, limits, (), reader)
 
 
-def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
-    doc = read(path, limits)
+def _read(path: Path, limits: Limits, chain: tuple[Path, ...], reader: Reader) -> Document:
+    doc = reader(path, limits)
     data = doc.data
     if not isinstance(data, dict) or "extends" not in data:
         return doc
@@ -67,7 +72,7 @@ def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
             ]
         )
     shown = Path(os.path.normpath(path.parent / parent_ref))  # as the user would write it
-    parent = _read(shown, limits, (*chain, here))
+    parent = _read(shown, limits, (*chain, here), reader)
     child = {key: value for key, value in data.items() if key != "extends"}
     source = SourceMap(doc.source.file)
     merged = _merge(parent.data, parent.source, child, doc.source, (), source)
