@@ -28,9 +28,8 @@ from archspec import api
 from archspec.errors import DataError, UsageError
 from archspec.io import write_text
 from archspec.loader import bundled
-from archspec.shapes import kinds
+from archspec.shapes import kinds, memory
 from archspec.shapes.plan import Plan, PlanNode, Shape, field_dict, format_shape
-from archspec.train import memory
 
 ASSETS = Path(__file__).parent
 MAX_RECORDS = 20_000  # metrics.jsonl lines read for the curves

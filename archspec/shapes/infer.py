@@ -23,6 +23,17 @@ def infer(
     name: str, input_shape: Shape, layers: Sequence[Layer], output: str, source: SourceMap
 ) -> Plan:
     """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
+    nodes, problems = infer_nodes(input_shape, layers, source)
+    if problems:
+        raise SpecError(problems)
+    return Plan(name, input_shape, nodes, output)
+
+
+def infer_nodes(
+    input_shape: Shape, layers: Sequence[Layer], source: SourceMap
+) -> tuple[tuple[PlanNode, ...], list[Problem]]:
+    """Every layer that infers, and the problems of those that do not (an editor shows
+    both: hints for the first, diagnostics for the second)."""
     rank = len(input_shape) - 1
     known: dict[str, In] = {
         "input": In(input_shape, tuple(input_field() for _ in range(rank)) if rank else None)
@@ -59,9 +70,7 @@ def infer(
                 layer.group,
             )
         )
-    if problems:
-        raise SpecError(problems)
-    return Plan(name, input_shape, tuple(nodes), output)
+    return tuple(nodes), problems
 
 
 MAX_ELEMENTS = 2**63 - 1  # torch indexes tensors with int64

@@ -22,12 +22,9 @@ from archspec.errors import DataPath, Location, Problem, SpecError
 from archspec.language.extends import read_spec
 from archspec.language.load import DEFAULT_MAX_LAYERS, Layer, Validated, validate_document
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse, read
-from archspec.shapes import kinds
-from archspec.shapes.arith import input_field
-from archspec.shapes.infer import infer
-from archspec.shapes.kinds.base import In, ShapeError
+from archspec.shapes import memory
+from archspec.shapes.infer import infer, infer_nodes
 from archspec.shapes.plan import Plan, PlanNode
-from archspec.train import memory
 
 Overlay = Callable[[Path], str | None]  # an open buffer's text, or None: read the disk
 
@@ -244,37 +241,8 @@ def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Proble
 
 
 def _partial(v: Validated) -> tuple[PlanNode, ...]:
-    """Like :func:`~archspec.shapes.infer.infer`, skipping failed layers instead of raising
-    (``infer`` reports the problems; here only the nodes that work are kept)."""
-    rank = len(v.input_shape) - 1
-    known = {"input": In(v.input_shape, tuple(input_field() for _ in range(rank)) or None)}
-    nodes = []
-    for layer in v.layers:
-        if any(x not in known for x in layer.inputs):
-            continue
-        ins = [known[x] for x in layer.inputs]
-        try:
-            out = kinds.get(layer.kind).infer(layer.params, ins)
-        except ShapeError:
-            continue
-        known[layer.name] = In(out.shape, out.field)
-        nodes.append(
-            PlanNode(
-                layer.name,
-                layer.kind,
-                layer.params,
-                layer.inputs,
-                tuple(x.shape for x in ins),
-                out.shape,
-                out.params,
-                out.macs,
-                out.field,
-                out.attrs,
-                layer.location,
-                layer.group,
-            )
-        )
-    return tuple(nodes)
+    """The nodes that infer when some layer fails (for hints)."""
+    return infer_nodes(v.input_shape, v.layers, v.source)[0]
 
 
 def walk_entries(data: Any, path: DataPath) -> Iterator[tuple[DataPath, Any]]:

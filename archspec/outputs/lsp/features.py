@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from archspec.errors import DataPath, Location, Problem, format_path, printable
 from archspec.language.graph import META_KEYS
 from archspec.language.model import SpecModel
-from archspec.outputs import schema
 from archspec.outputs.lsp.analysis import Analysis, entry_op, walk_entries
 from archspec.outputs.report import field_text
 from archspec.shapes import kinds
@@ -230,8 +229,9 @@ def _kind_doc(kind_name: str) -> str:
 
 
 def field_doc(owner: str, name: str) -> str:
-    doc = schema.DOCS.get(f"{owner}.{name}") or schema.DOCS.get(name)
-    return doc[0] if doc else ""
+    """A kind's parameter documentation, from its Params field (as the schema reads it)."""
+    field = kinds.get(owner).params.model_fields.get(name)
+    return (field.description or "") if field else ""
 
 
 def _resolved(node: PlanNode) -> str:
