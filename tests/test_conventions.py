@@ -221,3 +221,41 @@ def test_every_kind_matches_every_tool(spec: str) -> None:
         if counting.total(plan, tool) != measure(plan, tool)
     }
     assert not wrong, f"(archspec, tool) per tool: {wrong}"
+
+
+# ------------------------------------------------ archspec check --flops / --convention
+
+
+def test_check_convention_names_the_column_and_adds_the_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from archspec.cli import main
+
+    assert main(["check", str(SPECS / "lenet5.yaml"), "--convention", "thop"]) == 0
+    out = capsys.readouterr().out
+    assert "MACs (thop)" in out.splitlines()[1]
+    assert "MACs per sample: 416,520" in out
+    assert "MACs (thop) per sample: 418,096" in out
+
+
+def test_check_flops_json_has_per_layer_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from archspec.cli import main
+
+    assert main(["check", "--json", "--flops", str(SPECS / "lenet5.yaml")]) == 0
+    plan = json.loads(capsys.readouterr().out)["specs"][0]["plan"]
+    assert plan["count"] == "flops"
+    assert plan["total_count"] == sum(layer["count"] for layer in plan["layers"])
+    assert plan["layers"][0]["count"] == 2 * 117_600 + 6 * 28 * 28  # conv1: MACs, bias adds
+
+
+def test_flops_and_a_tool_convention_together_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from archspec.cli import main
+
+    assert main(["check", str(SPECS / "lenet5.yaml"), "--flops", "--convention", "fvcore"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "archspec: --flops counts archspec's FLOPs; --convention fvcore counts"
+    )
