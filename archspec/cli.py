@@ -14,11 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from archspec import __version__
-from archspec.commands import check, eval, export, graph, predict, schema, summary, train
+from archspec.commands import check, diff, eval, export, graph, predict, schema, summary, train
 from archspec.errors import ArchspecError
 
 COMMANDS = {
     "check": check,
+    "diff": diff,
     "train": train,
     "eval": eval,
     "predict": predict,
