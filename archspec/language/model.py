@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from annotated_types import Gt, Len
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
 from archspec.language.graph import NAME, RESERVED
@@ -50,13 +50,37 @@ class BlockModel(Model):
         return value
 
 
+class DeclaredVar(Model):
+    """A variable with the values it may take (``archspec fit`` keeps to them)."""
+
+    value: Scalar = Field(description="The variable's value (a number or an expression).")
+    multiple_of: Annotated[int, Strict(), Gt(0)] | None = Field(
+        None, description="The value must be a multiple of this (e.g. 8 for channel counts)."
+    )
+    min: int | float | None = Field(None, description="The smallest value allowed.")
+    max: int | float | None = Field(None, description="The largest value allowed.")
+
+
+def _var_form(value: Any) -> str:
+    return "declared" if isinstance(value, dict) else "plain"
+
+
+# A mapping is a declaration, anything else a plain value: errors name only that form.
+Variable = Annotated[
+    Annotated[Scalar, Tag("plain")] | Annotated[DeclaredVar, Tag("declared")],
+    Discriminator(_var_form),
+]
+
+
 class SpecModel(Model):
     """A network: its input, its layers, and optionally how to train it."""
 
     name: str | None = Field(None, description="Network name; default: the file name.")
     description: str = ""
     extends: str | None = Field(None, description="Another spec file this one overrides.")
-    vars: dict[str, Scalar] = Field(default_factory=dict, description="Variables for expressions.")
+    vars: dict[str, Variable] = Field(
+        default_factory=dict, description="Variables for expressions."
+    )
     input: InputShape = Field(
         description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]."
     )
@@ -97,4 +121,4 @@ class SpecModel(Model):
         return value
 
 
-__all__ = ["BlockModel", "InputShape", "SpecModel", "TrainConfig"]
+__all__ = ["BlockModel", "DeclaredVar", "InputShape", "SpecModel", "TrainConfig"]

@@ -31,7 +31,7 @@ from pydantic import AliasChoices, BaseModel
 
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
-from archspec.language.model import BlockModel, SpecModel
+from archspec.language.model import BlockModel, DeclaredVar, SpecModel
 from archspec.shapes import kinds
 from archspec.shapes.kinds.base import _per_dim
 
@@ -80,6 +80,10 @@ DOCS: dict[str, tuple[str, list[Any]]] = {
     "SpecModel.description": ("Free text about the network.", ["LeNet-5 on 32×32 digits"]),
     "SpecModel.extends": ("A spec file (relative path) this one overrides.", ["mnist_cnn.yaml"]),
     "SpecModel.vars": ("Variables for arithmetic expressions.", [{"width": 32, "deep": True}]),
+    "DeclaredVar.value": ("The variable's value: a number or an expression.", [32, "base * 2"]),
+    "DeclaredVar.multiple_of": ("The value must be a multiple of this.", [8]),
+    "DeclaredVar.min": ("The smallest value allowed.", [16]),
+    "DeclaredVar.max": ("The largest value allowed.", [256]),
     "SpecModel.input": ("[channels, *spatial] or [features].", [[1, 28, 28], [3, 128]]),
     "SpecModel.blocks": ("Sub-networks, used by name like a kind.", [{"unit": ["relu"]}]),
     "SpecModel.layers": ("The layers, in order.", [["flatten", {"dense": 10}]]),
@@ -146,6 +150,7 @@ def generate() -> Json:
     }
     top.pop("required")
     defs["Block"] = _block_def()
+    defs["DeclaredVar"] = _model(DeclaredVar, "DeclaredVar", expressions=False)
     return {
         "$schema": DRAFT,
         "title": "archspec spec",
