@@ -14,12 +14,24 @@ import sys
 from collections.abc import Sequence
 
 from archspec import __version__
-from archspec.commands import check, diff, eval, export, graph, predict, schema, summary, train
+from archspec.commands import (
+    check,
+    diff,
+    eval,
+    export,
+    fit,
+    graph,
+    predict,
+    schema,
+    summary,
+    train,
+)
 from archspec.errors import ArchspecError
 
 COMMANDS = {
     "check": check,
     "diff": diff,
+    "fit": fit,
     "train": train,
     "eval": eval,
     "predict": predict,

@@ -31,18 +31,13 @@ class Constraint:
         m = self.multiple_of
         if m is not None:
             if not isinstance(value, int):
-                return (
-                    "multiple_of",
-                    f"{value!r} is not an integer (declared multiple_of {m})",
-                    (f"use a multiple of {m}"),
+                return f"{value!r} is not an integer (declared multiple_of {m})", (
+                    f"use a multiple of {m}"
                 )
             if value % m:
                 below, above = value - value % m, value - value % m + m
-                return (
-                    "multiple_of",
-                    f"{value} is not a multiple of {m} (declared multiple_of)",
-                    (f"use {below} or {above}" if below > 0 else f"use {above}"),
-                )
+                hint = f"use {below} or {above}" if below > 0 else f"use {above}"
+                return f"{value} is not a multiple of {m} (declared multiple_of)", hint
         if self.min is not None and value < self.min:
             return f"{value} is below the declared min {self.min:g}", "raise it or lower min"
         if self.max is not None and value > self.max:
