@@ -104,7 +104,11 @@ def _print(
     for v in varies:
         ruled_out = f" ({skipped[v.name]} ruled out by its declaration)" if skipped[v.name] else ""
         print(f"{v.name}: {len(v.values)} values, {v.values[0]}..{v.values[-1]}{ruled_out}")
-    goal = ", ".join(str(t) for t in targets)
+    bounds = [
+        f"{t.metric}<={t.value:,.0f}" if objective is not None and t.op == "=" else str(t)
+        for t in targets
+    ]
+    goal = ", ".join(bounds)
     if objective is not None:
         goal += f"{', ' if goal else ''}{'max' if objective[1] > 0 else 'min'}imize {objective[0]}"
     print(f"goal: {goal}")
