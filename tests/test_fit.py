@@ -276,3 +276,31 @@ def test_cli_an_invalid_spec_is_exit_1_located(
     path.write_text(SPEC.replace("multiple_of: 8", "multiple_of: 5"))
     assert main(["fit", str(path), "--vary", "depth=1..2", "--target", "params=1M"]) == 1
     assert capsys.readouterr().err.startswith(f"archspec: {path}:4:18: vars.width.value: 16 is not")
+
+
+def test_fit_diff_and_counting_never_import_torch(spec: Path) -> None:
+    """Principle 2 of DESIGN.md for the analyses: a fresh interpreter runs fit, diff and
+    check --convention/--flops without torch or numpy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from archspec.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['fit', {str(spec)!r}, '--vary', 'depth=1..3', '--minimize', 'macs'])"
+        " == 0\n"
+        "    assert main(['diff', 'lenet5', 'mnist_cnn']) == 1\n"
+        "    assert main(['check', 'unet_tiny', '--convention', 'thop']) == 0\n"
+        "    assert main(['check', 'unet_tiny', '--flops', '--json']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "[]"
