@@ -115,7 +115,15 @@ def test_constraint_rules() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("5M", 5e6), ("1.5G", 1.5e9), ("300k", 3e5), ("2_000", 2000), ("5e6", 5e6)],
+    [
+        ("5M", 5e6),
+        ("1.5G", 1.5e9),
+        ("300k", 3e5),
+        ("2_000", 2000),
+        ("5e6", 5e6),
+        ("2GiB", 2 * 2**30),
+        ("512MB", 512e6),
+    ],
 )
 def test_numbers_take_decimal_suffixes(text: str, value: float) -> None:
     assert fit.parse_number(text, "x") == value
@@ -198,6 +206,20 @@ def test_bounds_and_an_objective(spec: Path) -> None:
     assert result.out_of_bounds == sum(
         params(w, d) > 50_000 for w in range(16, 129, 8) for d in range(1, 7)
     )
+
+
+def test_a_memory_bound_uses_the_training_estimate(spec: Path) -> None:
+    from archspec.train import memory
+
+    doc = read_spec(spec)
+    varies = _grid(spec, "width=16..64", "depth=1..3")
+    result = fit.search(doc, spec, varies, [fit.parse_target("memory<=2MiB")], ("params", 1))
+    best = result.best[0]
+    child = spec.parent / "child.yaml"
+    child.write_text(f"extends: fitme.yaml\nvars: {dict(best.values)}\n")
+    expected = memory.training_estimate(archspec.load(child).plan(), None).total
+    assert best.totals["memory"] == expected <= 2 * 2**20
+    assert result.out_of_bounds > 0
 
 
 def test_invalid_combinations_are_counted_not_fatal(tmp_path: Path) -> None:

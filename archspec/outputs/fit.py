@@ -8,7 +8,10 @@ exhaustive over the grid of ``--vary`` values (bounded by :data:`MAX_CANDIDATES`
 
 Goals: ``METRIC<=V`` and ``METRIC>=V`` are hard bounds; ``METRIC=V`` asks for the value
 closest to V (by relative error) — or, when a metric is to be maximised or minimised,
-is an upper bound. Metrics: ``params``, ``macs`` (archspec's), ``flops``.
+is an upper bound. Metrics: ``params``, ``macs`` (archspec's), ``flops``, and ``memory``:
+the bytes :mod:`archspec.train.memory` estimates for training at the spec's batch size
+(parameters, gradients, optimizer state, activations; the same estimate ``archspec
+check`` refuses specs with).
 """
 
 from __future__ import annotations
@@ -25,17 +28,20 @@ from typing import Literal
 from archspec.errors import ArchspecError, SpecError, UsageError, did_you_mean
 from archspec.language.extends import override
 from archspec.language.load import DEFAULT_MAX_LAYERS, validate_document
+from archspec.language.train import TrainConfig
 from archspec.language.variables import Constraint, constraints
 from archspec.loader.source import Document, SourceMap
 from archspec.shapes import counting
 from archspec.shapes.infer import infer
 from archspec.shapes.plan import Plan
+from archspec.train import memory
 
-METRICS = ("params", "macs", "flops")
+METRICS = ("params", "macs", "flops", "memory")
 MAX_CANDIDATES = 100_000
 Op = Literal["<=", ">=", "="]
 _SUFFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_NUMBER = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_NUMBER = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]i?)?B?\s*$")
 _TARGET = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|=)\s*(.+)$")
 _RANGE = re.compile(r"^\s*(-?[0-9]+)\s*\.\.\s*(-?[0-9]+)\s*(?::\s*([0-9]+))?\s*$")
 
@@ -84,14 +90,16 @@ class Result:
 
 
 def parse_number(text: str, what: str) -> float:
-    """``5M`` → 5e6, ``1.5G``, ``300k``, ``2_000``, ``5e6`` (decimal suffixes)."""
+    """``5M`` → 5e6, ``1.5G``, ``300k``, ``2_000``, ``5e6``; bytes also ``2GB``, ``512MiB``."""
     match = _NUMBER.match(text)
     if match is None:
         raise UsageError(
             f"{what}: '{text}' is not a number",
             "write e.g. 5M, 1.5G, 300k or 5000000",
         )
-    return float(match.group(1).replace("_", "")) * _SUFFIX[match.group(2)]
+    suffix = match.group(2) or ""
+    scale = _BINARY[suffix] if suffix.endswith("i") else _SUFFIX[suffix]
+    return float(match.group(1).replace("_", "")) * scale
 
 
 def parse_target(text: str) -> Target:
@@ -197,25 +205,30 @@ def _rules_text(rule: Constraint) -> str:
 # ---------------------------------------------------------------- evaluating and scoring
 
 
-def evaluate(doc: Document, path: Path | None, values: Mapping[str, int]) -> Plan:
-    """The Plan of the spec with ``values`` merged over its ``vars:``; raises SpecError."""
+def evaluate(
+    doc: Document, path: Path | None, values: Mapping[str, int]
+) -> tuple[Plan, TrainConfig | None]:
+    """The Plan (and training settings) of the spec with ``values`` merged over its
+    ``vars:``; raises SpecError."""
     child = override(doc, {"vars": dict(values)}, SourceMap(doc.source.file))
     validated, problems = validate_document(child, path, DEFAULT_MAX_LAYERS)
     if problems:
         raise SpecError(problems)
     v = validated
-    return infer(v.name, v.input_shape, v.layers, v.output, v.source)
+    return infer(v.name, v.input_shape, v.layers, v.output, v.source), v.train
 
 
-def totals(plan: Plan, metrics: Sequence[str]) -> dict[str, int]:
+def totals(plan: Plan, train: TrainConfig | None, metrics: Sequence[str]) -> dict[str, int]:
     out = {}
     for metric in metrics:
         if metric == "params":
             out[metric] = plan.total_params
         elif metric == "macs":
             out[metric] = plan.total_macs
-        else:
+        elif metric == "flops":
             out[metric] = counting.total(plan, "flops")
+        else:
+            out[metric] = memory.training_estimate(plan, train).total
     return out
 
 
@@ -254,11 +267,11 @@ def search(
     for values in _combinations(varies):
         result.evaluated += 1
         try:
-            plan = evaluate(doc, path, values)
+            plan, train = evaluate(doc, path, values)
         except ArchspecError:
             result.invalid += 1
             continue
-        measured = totals(plan, metrics)
+        measured = totals(plan, train, metrics)
         s = score(measured, targets, objective)
         if s is None:
             result.out_of_bounds += 1
