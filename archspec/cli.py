@@ -27,6 +27,8 @@ COMMANDS = (
     "graph",
     "schema",
     "summary",
+    "diff",
+    "fit",
     "lsp",
     "view",
 )
@@ -34,48 +36,57 @@ COMMANDS = (
 
 def command(verb: str) -> ModuleType:
     """The module of one verb: ``add_parser(subparsers)`` and ``run(args) -> exit code``.
-    Imported here, on demand (no import_module: tests/test_safety.py allows no dynamic
-    imports)."""
-    if verb == "check":
-        from archspec.commands import check
+    Imported here, on demand, so ``check`` never loads the training or export commands (no
+    import_module: tests/test_safety.py allows no dynamic imports)."""
+    match verb:
+        case "check":
+            from archspec.commands import check
 
-        return check
-    if verb == "train":
-        from archspec.commands import train
+            return check
+        case "train":
+            from archspec.commands import train
 
-        return train
-    if verb == "eval":
-        from archspec.commands import eval
+            return train
+        case "eval":
+            from archspec.commands import eval
 
-        return eval
-    if verb == "predict":
-        from archspec.commands import predict
+            return eval
+        case "predict":
+            from archspec.commands import predict
 
-        return predict
-    if verb == "export":
-        from archspec.commands import export
+            return predict
+        case "export":
+            from archspec.commands import export
 
-        return export
-    if verb == "graph":
-        from archspec.commands import graph
+            return export
+        case "graph":
+            from archspec.commands import graph
 
-        return graph
-    if verb == "schema":
-        from archspec.commands import schema
+            return graph
+        case "schema":
+            from archspec.commands import schema
 
-        return schema
-    if verb == "summary":
-        from archspec.commands import summary
+            return schema
+        case "summary":
+            from archspec.commands import summary
 
-        return summary
-    if verb == "lsp":
-        from archspec.commands import lsp
+            return summary
+        case "diff":
+            from archspec.commands import diff
 
-        return lsp
-    if verb == "view":
-        from archspec.commands import view
+            return diff
+        case "fit":
+            from archspec.commands import fit
 
-        return view
+            return fit
+        case "lsp":
+            from archspec.commands import lsp
+
+            return lsp
+        case "view":
+            from archspec.commands import view
+
+            return view
     raise KeyError(verb)
 
 

@@ -12,7 +12,7 @@ from archspec.errors import SpecError, UsageError
 from archspec.language.load import DEFAULT_MAX_LAYERS
 from archspec.loader import bundled
 from archspec.outputs import report
-from archspec.shapes import memory
+from archspec.shapes import counting, memory
 from archspec.shapes.plan import Plan, Shape
 
 
@@ -46,6 +46,20 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--verify",
         action="store_true",
         help="also build the module (on the meta device) and confirm torch's shapes",
+    )
+    p.add_argument(
+        "--flops",
+        action="store_true",
+        help="count FLOPs (archspec's rule: 2 per MAC, plus bias, normalisation, "
+        "activations, pooling, merges) instead of MACs",
+    )
+    p.add_argument(
+        "--convention",
+        choices=counting.CONVENTIONS,
+        default=counting.DEFAULT,
+        help="count MACs the way a tool does, reproducing its total exactly: "
+        + ", ".join(counting.CONVENTIONS)
+        + " (default archspec)",
     )
     p.add_argument(
         "--max-layers",
@@ -87,11 +101,18 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError("--depth must be at least 1")
     if args.max_layers < 1:
         raise UsageError("--max-layers must be at least 1")
+    if args.flops and args.convention != counting.DEFAULT:
+        raise UsageError(
+            f"--flops counts archspec's FLOPs; --convention {args.convention} counts that "
+            "tool's multiply-adds",
+            "use one of them",
+        )
+    args.count = "flops" if args.flops else args.convention
     results: list[tuple[str, Plan | None, list[dict[str, Any]]]] = []
     for file in args.specs:
         results.append(_check_one(file, args))
     if args.json:
-        print(report.plan_json(results))
+        print(report.plan_json(results, args.count))
     else:
         _print_tables(results, args)
     return 0 if all(plan is not None for _, plan, _ in results) else 1
@@ -138,11 +159,11 @@ def _print_tables(
         if i:
             print()
         if args.markdown:
-            print(report.markdown_table(plan, args.depth))
+            print(report.markdown_table(plan, args.depth, args.count))
         elif sys.stdout.isatty():
-            report.rich_table(plan, sys.stdout, args.depth)
+            report.rich_table(plan, sys.stdout, args.depth, args.count)
         else:
-            print(report.plain_table(plan, args.depth))
+            print(report.plain_table(plan, args.depth, args.count))
         if args.verify:
             print(
                 f"verified: all {len(plan.nodes)} layers have the inferred shapes and parameter "

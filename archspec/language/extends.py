@@ -74,8 +74,14 @@ def _read(path: Path, limits: Limits, chain: tuple[Path, ...], reader: Reader) -
     shown = Path(os.path.normpath(path.parent / parent_ref))  # as the user would write it
     parent = _read(shown, limits, (*chain, here), reader)
     child = {key: value for key, value in data.items() if key != "extends"}
-    source = SourceMap(doc.source.file)
-    merged = _merge(parent.data, parent.source, child, doc.source, (), source)
+    return override(parent, child, doc.source)
+
+
+def override(parent: Document, child: dict[str, Any], child_source: SourceMap) -> Document:
+    """``parent`` with ``child`` merged over it, exactly as a spec that extends it
+    (``archspec fit`` tries variable values this way: ``{"vars": {"width": 48}}``)."""
+    source = SourceMap(child_source.file)
+    merged = _merge(parent.data, parent.source, child, child_source, (), source)
     return Document(merged, source)
 
 
@@ -83,6 +89,17 @@ def _merge(
     base: Any, base_map: SourceMap, over: Any, over_map: SourceMap, path: DataPath, out: SourceMap
 ) -> Any:
     """Deep-merge ``over`` onto ``base`` at ``path``, filling ``out`` with the winners' marks."""
+    if (
+        len(path) == 2
+        and path[0] == "vars"
+        and isinstance(base, dict)
+        and not isinstance(over, dict)
+    ):
+        # a new value for a declared variable keeps its declaration (multiple_of, min, max)
+        _copy_marks(base_map, path, out)
+        _copy_marks(over_map, path, out)
+        out.values[(*path, "value")] = over_map.locate(path) or out.values[path]
+        return {**base, "value": over}
     if isinstance(base, dict) and isinstance(over, dict):
         _copy_marks(base_map, path, out, shallow=True)
         _copy_marks(over_map, path, out, shallow=True)

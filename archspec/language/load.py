@@ -22,6 +22,7 @@ from archspec.language.model import BlockModel, SpecModel
 from archspec.language.order import dead_nodes, resolve_inputs, resolve_output, topological
 from archspec.language.problems import dedupe, from_validation
 from archspec.language.train import TrainConfig
+from archspec.language.variables import declared_value
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
 from archspec.shapes import kinds
 
@@ -125,6 +126,8 @@ def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str
     if not isinstance(raw, dict):
         return env
     for key, value in raw.items():
+        if isinstance(value, dict):  # declared: {value: 32, multiple_of: 8, ...}
+            value = declared_value(str(key), value, env, source, problems)
         if isinstance(value, str):
             try:
                 value = resolve(value, env)

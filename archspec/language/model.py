@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from annotated_types import Gt, Len
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
 from archspec.language.graph import NAME, RESERVED
@@ -58,6 +58,32 @@ class BlockModel(Model):
         return value
 
 
+class DeclaredVar(Model):
+    """A variable with the values it may take (``archspec fit`` keeps to them)."""
+
+    value: Scalar = Field(
+        description="The variable's value (a number or an expression).", examples=[32, "base * 2"]
+    )
+    multiple_of: Annotated[int, Strict(), Gt(0)] | None = Field(
+        None,
+        description="The value must be a multiple of this (e.g. 8 for channel counts).",
+        examples=[8],
+    )
+    min: int | float | None = Field(None, description="The smallest value allowed.", examples=[16])
+    max: int | float | None = Field(None, description="The largest value allowed.", examples=[256])
+
+
+def _var_form(value: Any) -> str:
+    return "declared" if isinstance(value, dict) else "plain"
+
+
+# A mapping is a declaration, anything else a plain value: errors name only that form.
+Variable = Annotated[
+    Annotated[Scalar, Tag("plain")] | Annotated[DeclaredVar, Tag("declared")],
+    Discriminator(_var_form),
+]
+
+
 class SpecModel(Model):
     """A network: its input, its layers, and optionally how to train it."""
 
@@ -70,9 +96,9 @@ class SpecModel(Model):
     extends: str | None = Field(
         None, description="Another spec file this one overrides.", examples=["mnist_cnn.yaml"]
     )
-    vars: dict[str, Scalar] = Field(
+    vars: dict[str, Variable] = Field(
         default_factory=dict,
-        description="Variables for expressions.",
+        description="Variables for expressions: a value, or `{value, multiple_of, min, max}`.",
         examples=[{"width": 32, "deep": True}],
     )
     input: InputShape = Field(
@@ -128,4 +154,4 @@ class SpecModel(Model):
         return value
 
 
-__all__ = ["BlockModel", "InputShape", "SpecModel", "TrainConfig"]
+__all__ = ["BlockModel", "DeclaredVar", "InputShape", "SpecModel", "TrainConfig"]

@@ -32,7 +32,7 @@ from pydantic.fields import FieldInfo
 
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
-from archspec.language.model import BlockModel, SpecModel
+from archspec.language.model import BlockModel, DeclaredVar, SpecModel
 from archspec.shapes import kinds
 from archspec.shapes.params import per_dim
 
@@ -64,6 +64,7 @@ def generate() -> Json:
     }
     top.pop("required")
     defs["Block"] = _block_def()
+    defs["DeclaredVar"] = _model(DeclaredVar, expressions=False)
     return {
         "$schema": DRAFT,
         "title": "archspec spec",
