@@ -278,6 +278,7 @@ FLOP_RULES: dict[str, Rule] = {
     "silu": _per_element(5),  # x / (1 + exp(−x)): negate, exp, add, divide, multiply
     "sigmoid": _per_element(4),  # 1 / (1 + exp(−x))
     "tanh": _per_element(1),
+    "hardswish": _per_element(5),  # x · min(max(x + 3, 0), 6) / 6: add, two clamps, ·, /
     "softmax": _flops_softmax,
     "log_softmax": lambda n: 3 * _out(n),  # exp, a running sum, subtract log-sum
     "dropout": _zero,  # identity at inference
