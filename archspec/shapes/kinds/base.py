@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from annotated_types import Ge, Gt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
 
 from archspec.shapes.arith import Field
 from archspec.shapes.plan import PlanNode, RField, Shape
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegInt = Annotated[int, Strict(), Ge(0)]
 Bool = Annotated[bool, Strict()]
+# every float parameter of a kind: `.nan`/`.inf` are refused (issue #13: `elu: {alpha: .inf}`
+# built a module that outputs NaN); tests/test_hostile_frontend.py walks every kind's fields
+FiniteFloat = Annotated[float, AllowInfNan(False)]
 
 
 def _per_dim(value: Any) -> Any:
@@ -43,7 +46,9 @@ PerDimOrZero = Annotated[tuple[NonNegInt, ...], BeforeValidator(_per_dim)]
 class Params(BaseModel):
     """Base of every kind's parameters: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
     shorthand: ClassVar[str | None] = None  # the field a bare value fills: `dense: 10`
 
     @model_validator(mode="before")
@@ -169,6 +174,7 @@ __all__ = [
     "Bool",
     "Build",
     "Field",
+    "FiniteFloat",
     "In",
     "Infer",
     "Kind",

@@ -9,13 +9,13 @@ from annotated_types import Ge, Gt, Lt
 from pydantic import AliasChoices, Strict
 from pydantic import Field as PydanticField
 
-from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params
+from archspec.shapes.kinds.base import Bool, FiniteFloat, In, Kind, Out, Params
 from archspec.shapes.plan import PlanNode
 
 if TYPE_CHECKING:
     from torch import nn
 
-Float = Annotated[float, Strict()]
+Float = Annotated[FiniteFloat, Strict()]
 
 
 def keep_shape(p: Params, ins: Sequence[In]) -> Out:
@@ -67,8 +67,8 @@ def _channel_softmax(name: str) -> Callable[[PlanNode], nn.Module]:
 class BatchNormParams(Params):
     """Batch normalisation over channels (1-D/2-D/3-D by the input's rank)."""
 
-    eps: Annotated[float, Gt(0)] = 1e-5
-    momentum: Annotated[float, Ge(0), Lt(1)] = 0.1
+    eps: Annotated[FiniteFloat, Gt(0)] = 1e-5
+    momentum: Annotated[FiniteFloat, Ge(0), Lt(1)] = 0.1
     affine: Bool = True
 
 
@@ -90,7 +90,7 @@ class DropoutParams(Params):
     """Zero each activation with probability ``p`` while training."""
 
     shorthand = "p"
-    p: Annotated[float, Ge(0), Lt(1)] = PydanticField(
+    p: Annotated[FiniteFloat, Ge(0), Lt(1)] = PydanticField(
         0.5, validation_alias=AliasChoices("p", "rate")
     )
 
