@@ -53,6 +53,8 @@ def _parse(text: str) -> ast.expr | None:
     """The expression's tree when ``text`` fits the whitelisted grammar, else ``None``."""
     if len(text) > MAX_LENGTH or not text.strip():
         return None
+    if not text.isascii():  # Python folds 'ａ'/'ª' to 'a' (NFKC): issue #13, text stays text
+        return None
     try:
         with warnings.catch_warnings():  # "1if x" warns; text from a spec must not
             warnings.simplefilter("ignore", SyntaxWarning)

@@ -84,6 +84,13 @@ RESERVED = frozenset(
         "output",
         "register_load_state_dict_pre_hook",
         "register_state_dict_post_hook",
+        # archspec's Network (compile/network.py): tests/test_hostile_frontend.py checks
+        # this set against dir(nn.Module()) and dir(Network) of the installed torch
+        "plan",
+        "trace",
+        "num_params",
+        "logits_only",
+        "output_activation",
     }
 )
 
@@ -124,7 +131,7 @@ class Scope:
         while True:
             self.counts[base] += 1
             name = f"{base}{self.counts[base]}"
-            if name not in self.taken:
+            if name not in self.taken and name not in RESERVED:  # `bfloat` ×16 → bfloat16
                 self.taken.add(name)
                 return name
 
@@ -347,7 +354,7 @@ class Expander:
                 scope.notes,
             )
             return None
-        if value in RESERVED:
+        if value in RESERVED or value.startswith("_"):  # `_x`/`__x__`: nn.Module internals
             self.problem(
                 (*path, "name"), f"'{value}' is reserved", "choose another name", scope.notes
             )

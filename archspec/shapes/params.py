@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 from annotated_types import Ge, Gt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
 
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegInt = Annotated[int, Strict(), Ge(0)]
 Bool = Annotated[bool, Strict()]
+# every float parameter of a kind: `.nan`/`.inf` are refused (issue #13: `elu: {alpha: .inf}`
+# built a module that outputs NaN); tests/test_hostile_frontend.py walks every kind's fields
+FiniteFloat = Annotated[float, AllowInfNan(False)]
 
 
 def per_dim(value: Any) -> Any:
@@ -32,7 +35,9 @@ PerDimOrZero = Annotated[tuple[NonNegInt, ...], BeforeValidator(per_dim)]
 class Params(BaseModel):
     """Base of every kind's parameters: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
     shorthand: ClassVar[str | None] = None  # the field a bare value fills: `dense: 10`
 
     @model_validator(mode="before")

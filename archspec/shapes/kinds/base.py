@@ -16,7 +16,15 @@ from typing import Any
 
 from archspec.shapes.arith import Field
 from archspec.shapes.geometry import Geometry
-from archspec.shapes.params import Bool, NonNegInt, Params, PerDim, PerDimOrZero, PosInt
+from archspec.shapes.params import (
+    Bool,
+    FiniteFloat,
+    NonNegInt,
+    Params,
+    PerDim,
+    PerDimOrZero,
+    PosInt,
+)
 from archspec.shapes.plan import PlanNode, RField, Shape
 
 
@@ -135,6 +143,7 @@ def dims(values: Sequence[int]) -> str:
 __all__ = [
     "Bool",
     "Field",
+    "FiniteFloat",
     "In",
     "Infer",
     "Kind",

@@ -9,10 +9,10 @@ from annotated_types import Ge, Gt, Lt
 from pydantic import AliasChoices, Strict
 from pydantic import Field as PydanticField
 
-from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params
+from archspec.shapes.kinds.base import Bool, FiniteFloat, In, Kind, Out, Params
 from archspec.shapes.plan import PlanNode
 
-Float = Annotated[float, Strict()]
+Float = Annotated[FiniteFloat, Strict()]
 
 
 def keep_shape(p: Params, ins: Sequence[In]) -> Out:
@@ -52,10 +52,10 @@ class GeluParams(Params):
 class BatchNormParams(Params):
     """Batch normalisation over channels (1-D/2-D/3-D by the input's rank)."""
 
-    eps: Annotated[float, Gt(0)] = PydanticField(
+    eps: Annotated[FiniteFloat, Gt(0)] = PydanticField(
         1e-5, description="Added to the denominator for stability.", examples=[1e-5]
     )
-    momentum: Annotated[float, Ge(0), Lt(1)] = PydanticField(
+    momentum: Annotated[FiniteFloat, Ge(0), Lt(1)] = PydanticField(
         0.1, description="Running-statistics update factor, in [0, 1).", examples=[0.1, 0.9]
     )
     affine: Bool = PydanticField(
@@ -72,7 +72,7 @@ class DropoutParams(Params):
     """Zero each activation with probability ``p`` while training."""
 
     shorthand = "p"
-    p: Annotated[float, Ge(0), Lt(1)] = PydanticField(
+    p: Annotated[FiniteFloat, Ge(0), Lt(1)] = PydanticField(
         0.5,
         validation_alias=AliasChoices("p", "rate"),
         description="Probability of zeroing an activation, in [0, 1); `rate` also accepted.",
