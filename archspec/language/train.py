@@ -131,6 +131,8 @@ class Loss(Model):
     label_smoothing: Fraction01 = 0.0
 
 
+MAX_SEED = 2**32 - 1  # every seed torch and the epoch-order generator accept (seed·100003+epoch)
+MAX_THREADS = 1024  # torch's OpenMP pool at 100,000 threads crashes the process (SIGSEGV)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -143,14 +145,18 @@ class TrainConfig(Model):
     optimizer: Annotated[Optimizer, Field(default_factory=lambda: Adam(name="adam"))]
     schedule: Annotated[Schedule, Field(default_factory=lambda: Constant(name="constant"))]
     loss: Loss = Loss()
-    seed: Annotated[int, Strict(), Ge(0)] = 0
+    seed: Annotated[int, Strict(), Ge(0), Le(MAX_SEED)] = Field(
+        0, description=f"Random seed, 0 to {MAX_SEED:,} (2^32 - 1)."
+    )
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
     log_every: PosInt = Field(100, description="Write step metrics every this many steps.")
     checkpoint_every: PosInt | None = Field(
         None, description="Also checkpoint every this many steps (always at each epoch's end)."
     )
     eval_batch_size: PosInt | None = None
-    threads: PosInt | None = Field(None, description="CPU threads; default: the cores available.")
+    threads: Annotated[int, Strict(), Gt(0), Le(MAX_THREADS)] | None = Field(
+        None, description=f"CPU threads, at most {MAX_THREADS:,}; default: the cores available."
+    )
 
     @field_validator("optimizer", "schedule", mode="before")
     @classmethod
