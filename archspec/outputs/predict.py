@@ -143,7 +143,7 @@ def predict(
             "score per class",
             "predict needs a classifier (ending in dense: CLASSES)",
         )
-    classes = list(restored.classes) + [str(i) for i in range(len(restored.classes), output[0])]
+    classes = list(restored.classes)  # checked and padded to the outputs by restore()
     results: list[Prediction] = []
     for path in images:
         names, values = read_inputs(path, restored.spec.input_shape)

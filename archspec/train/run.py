@@ -412,7 +412,10 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
 
     trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save)
     if ckpt is not None:
-        trainer.restore(ckpt, run.checkpoints / "last.safetensors")
+        last = run.checkpoints / "last.safetensors"
+        checkpoint.restore_optimizer(trainer.optimizer, ckpt)  # checked against the spec
+        checkpoint.check_progress(ckpt.meta, run.config.epochs, trainer.steps_per_epoch, last)
+        trainer.restore(ckpt, last)
         if log is not None:
             log.truncate_after(trainer.progress.global_step, trainer.progress.epoch)
     display = Display(
@@ -453,7 +456,9 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
 def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     test: dict[str, Any] | None = None
     if run.data.test is not None:
-        classes = len(run.data.train.classes)
+        # a network may score more classes than the data has: the matrix covers its outputs
+        names = run.data.train.classes
+        classes = max(len(names), run.spec.plan().output_shape[0])
         tally, confusion = evaluate(
             run.network,
             run.data.test.x,
@@ -470,7 +475,10 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
             "examples": int(tally.seen),
             "loss": tally.mean_loss,
             "accuracy": tally.accuracy,
-            "classes": list(run.data.train.classes),
+            "classes": [
+                *run.data.train.classes,
+                *map(str, range(len(run.data.train.classes), classes)),
+            ],
             "confusion": confusion.tolist(),
         }
     if not run.runtime.is_main:

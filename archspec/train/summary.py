@@ -45,7 +45,7 @@ def print_summary(
             classes = tuple(terminal(c) for c in test["classes"])
             lines.append(confusion_text(test["confusion"], classes))
     lines.append(
-        f"  run          {terminal(str(run_dir))}  (spec.yaml, metrics.jsonl, checkpoints/, curves.png, "
-        "test.json, model.safetensors)"
+        f"  run          {terminal(str(run_dir))}  (spec.yaml, metrics.jsonl, checkpoints/, "
+        "curves.png, test.json, model.safetensors)"
     )
     print("\n".join(lines), file=out, flush=True)
