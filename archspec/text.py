@@ -30,7 +30,9 @@ _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\
 
 
 def _unsafe(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ch in _BIDI
+    code = ord(ch)
+    noncharacter = (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF  # not XML either
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ch in _BIDI or noncharacter
 
 
 def _escape(ch: str) -> str:
@@ -40,7 +42,8 @@ def _escape(ch: str) -> str:
 
 def terminal(text: str) -> str:
     """``text`` safe to print on one terminal line: control characters (line breaks, ESC,
-    OSC, NUL), line/paragraph separators, lone surrogates and bidi controls become
+    OSC, NUL), line/paragraph separators, lone surrogates, Unicode noncharacters
+    (U+FFFE…) and bidi controls become
     visible ``\\x..``/``\\u....`` escapes.
 
     >>> terminal("unknown key 'a\\nb\\x1b[2J'")
@@ -79,7 +82,7 @@ def slug(name: str, fallback: str = "run") -> str:
     if not text:
         return fallback
     if text.split(".")[0].lower() in _RESERVED:
-        text = f"{text}-{fallback}"
+        text = f"{fallback}-{text}"
     return text
 
 
@@ -127,9 +130,7 @@ def xml(text: str) -> str:
     >>> xml('a<b & "c"\\x01')
     'a&lt;b &amp; &quot;c&quot;\\\\x01'
     """
-    line = _line(text)
-    line = "".join(f"\\u{ord(ch):04x}" if ch in "\ufffe\uffff" else ch for ch in line)
-    return _html(line).replace("'", "&#39;")
+    return _html(_line(text)).replace("'", "&#39;")
 
 
 # ---------------------------------------------------------------------------------- DOT

@@ -36,7 +36,7 @@ from archspec.compile.network import Network
 from archspec.errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
 from archspec.io import write_error, write_text
 from archspec.language.train import TrainConfig
-from archspec.text import slug
+from archspec.text import slug, terminal
 from archspec.train import checkpoint, memory
 from archspec.train.data import Data, prepare
 from archspec.train.display import Display
@@ -491,7 +491,7 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     if test is not None:
         write_text(run.dir / "test.json", json.dumps(test, indent=2) + "\n")
     records = trainer.log.records if trainer.log is not None else []
-    plot_curves(records, run.dir / "curves.png", run.spec.name)
+    plot_curves(records, run.dir / "curves.png", terminal(run.spec.name))
     p = trainer.progress
     run.write_info(
         status="completed",
