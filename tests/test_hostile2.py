@@ -91,9 +91,15 @@ def yaml_quote(text: str) -> str:
         code = ord(ch)
         if ch in '"\\':
             out.append("\\" + ch)
-        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000 or code in (
-            0xFFFE,
-            0xFFFF,
+        elif (
+            code < 0x20
+            or 0x7F <= code < 0xA0
+            or 0xD800 <= code < 0xE000
+            or code
+            in (
+                0xFFFE,
+                0xFFFF,
+            )
         ):
             out.append(f"\\u{code:04x}")
         else:

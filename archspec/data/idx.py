@@ -52,16 +52,19 @@ def _hex(data: bytes) -> str:
     return " ".join(f"{byte:02x}" for byte in data) or "nothing (empty file)"
 
 
+CHUNK = 1 << 24  # 16 MiB
+
+
 def _read_exact(stream: _Binary, size: int) -> bytearray:
-    """Read up to ``size`` bytes into a writable buffer; shorter only at end of file."""
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < size:
-        got = stream.readinto(view[filled:])
-        if not got:
-            return buffer[:filled]
-        filled += got
+    """Read up to ``size`` bytes; shorter only at end of file. The buffer grows a chunk at
+    a time with what the stream really holds: a header that declares 4 GiB in front of a
+    short (or gzip-truncated) file costs what the file holds, not what it declares."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        chunk = stream.read(min(CHUNK, size - len(buffer)))
+        if not chunk:
+            break
+        buffer += chunk
     return buffer
 
 

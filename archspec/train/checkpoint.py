@@ -451,7 +451,9 @@ def _progress_ok(value: Any) -> bool:
     counts = all(_count(value.get(k)) for k in ("epoch", "step_in_epoch", "global_step"))
     tally = value.get("tally")
     tally_ok = isinstance(tally, list) and len(tally) == 3 and all(map(_number, tally))
-    best, best_epoch = value.get("best", 0), value.get("best_epoch")
+    if "best" not in value or "best_epoch" not in value:  # fuzz: a KeyError on resume
+        return False
+    best, best_epoch = value["best"], value["best_epoch"]
     best_ok = (best is None or (_number(best) and math.isfinite(best))) and (
         best_epoch is None or _count(best_epoch)
     )
