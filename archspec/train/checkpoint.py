@@ -233,7 +233,7 @@ def check_progress(meta: dict[str, Any], epochs: int, steps_per_epoch: int, orig
     wrong = ""
     if p["epoch"] > epochs:
         wrong = f"progress.epoch is {p['epoch']} but the spec trains {epochs} epochs"
-    elif p["step_in_epoch"] >= steps_per_epoch:  # reset to 0 at every epoch's end
+    elif p["step_in_epoch"] > steps_per_epoch:  # = at a stop after an epoch's last step
         wrong = f"progress.step_in_epoch is {p['step_in_epoch']}, an epoch has {steps_per_epoch}"
     elif p["global_step"] != p["epoch"] * steps_per_epoch + p["step_in_epoch"]:
         wrong = (
