@@ -84,7 +84,7 @@ def declared_bytes(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
         ) from None
     if dtype.hasobject:
         raise DataError(
-            f"{path}: array '{key}' holds Python objects, which cannot be read without pickle",
+            f"{path}: array '{key}' cannot be read without pickle (it holds Python objects)",
             "save plain numeric arrays (np.savez with numbers, not Python objects)",
         )
     nbytes = math.prod(shape) * dtype.itemsize
