@@ -584,6 +584,7 @@ def test_arrays_beyond_available_memory_are_refused_before_reading(
 ) -> None:
     tiny_data(tmp_path)
     monkeypatch.setattr(memory, "available_bytes", lambda: 100)
+    monkeypatch.setattr(arrays, "ALWAYS_FITS", 0)  # as if the data were big
     spec = labels_spec(tmp_path, "data.npz")
     code, _, err = run_cli("train", str(spec), "--out", str(tmp_path / "r"))
     assert "of memory available" in one_line_error(code, err, 1)

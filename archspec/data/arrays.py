@@ -114,12 +114,17 @@ def class_names(labels: list[np.ndarray], source: str = "the labels") -> tuple[s
     return tuple(str(index) for index in range(max(largest, 0) + 1))
 
 
+ALWAYS_FITS = 64 << 20  # smaller data is never refused here (training checks it again)
+
+
 def check_memory(nbytes: int, source: str, what: str = "its arrays") -> None:
-    """Refuse to allocate ``nbytes`` that the machine does not have, before allocating."""
+    """Refuse to allocate ``nbytes`` that the machine does not have, before allocating.
+    Below ``ALWAYS_FITS`` the cost is bounded anyway; ``archspec train`` then checks the
+    data with the network and optimizer (``train/memory.py``), with better advice."""
     from archspec.train.memory import available_bytes, human
 
     available = available_bytes()
-    if available is not None and nbytes > available:
+    if available is not None and nbytes > max(available, ALWAYS_FITS):
         raise DataError(
             f"{source}: {what} need {human(nbytes)} but this machine has {human(available)} "
             "of memory available",
