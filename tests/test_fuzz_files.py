@@ -15,8 +15,8 @@
 
 Every input must end in success or an ``ArchspecError`` (exit 1 or 2): never another
 exception. A CLI sample (``archspec eval``) also checks exit codes and one-line messages.
-Counts scale with the Hypothesis profile (``ci``: 60 → 720 inputs here, with the 10,455 of
-test_fuzz.py 11,175 per CI run; ``nightly``: 2,000 → 24,000) and are printed like
+Counts scale with the Hypothesis profile (``ci``: 60 → 600 inputs here, with the 10,455 of
+test_fuzz.py 11,055 per CI run; ``nightly``: 2,000 → 20,000) and are printed like
 test_fuzz.py's.
 """
 
@@ -53,8 +53,8 @@ from archspec.train.loop import Progress, make_optimizer
 
 PROFILE = settings()
 BASE = PROFILE.max_examples
-CKPT_SCALE = 4  # ci: 240
-IDX_SCALE = 4  # ci: 240
+CKPT_SCALE = 3  # ci: 180
+IDX_SCALE = 3  # ci: 180
 NPZ_SCALE = 3  # ci: 180
 CLI_SCALE = 1  # ci: 60
 TRIED: Counter[str] = Counter()
