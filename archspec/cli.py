@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the library, render, map errors to exit codes.
 
 Exit codes: 0 success, 1 invalid spec/data/checkpoint, 2 usage, 3 internal error,
-130 interrupted, 141 the reader of stdout went away (``| head``).
+130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from archspec import __version__
+from archspec import __version__, signals
 from archspec.errors import ArchspecError
 
 # The verbs, in the order `archspec --help` lists them; each is archspec.commands.<verb>.
@@ -119,18 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = parser(_verb(words)).parse_args(words)
     try:
-        code = _run(args)
+        with signals.handled():  # SIGTERM and SIGHUP stop like Ctrl-C
+            code = _run(args)
     except BrokenPipeError:  # `archspec check … | head -1`: the reader has gone
         return _broken_pipe()
-    except KeyboardInterrupt:  # another Ctrl-C while the first was being reported
-        code = 130
-    if code == 130 and argv is None:
+    except KeyboardInterrupt as exc:  # another Ctrl-C while the first was being reported
+        code = signals.exit_code(exc)
+    if code in INTERRUPTED and argv is None:
         # Interrupted, and everything is saved. A further Ctrl-C while the interpreter exits
         # (torch's teardown takes a moment) would kill the process by SIGINT mid-exit, or
         # print a traceback from an atexit hook: ignore it. Only as the program itself
         # (argv None), never when called as a function (tests, embedding).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in signals.STOP:
+            signal.signal(signum, signal.SIG_IGN)
     return code
+
+
+INTERRUPTED = {128 + signum for signum in signals.STOP}  # 130, 143, 129
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -140,9 +145,10 @@ def _run(args: argparse.Namespace) -> int:
     except ArchspecError as exc:
         _say(f"archspec: {exc.render()}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        _say("archspec: interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        how = f" by {signals.name(exc.signum)}" if isinstance(exc, signals.Terminated) else ""
+        _say(f"archspec: interrupted{how}")
+        return signals.exit_code(exc)
     except BrokenPipeError:
         raise
     except Exception as exc:  # a bug in archspec, not in the user's input

@@ -12,10 +12,11 @@ the CLI maps them to exit codes (1 for invalid spec/data/checkpoint, 2 for usage
 from __future__ import annotations
 
 import difflib
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from archspec.text import terminal
 
 PathItem = str | int
 DataPath = tuple[PathItem, ...]
@@ -51,31 +52,17 @@ def format_path(path: Sequence[PathItem]) -> str:
     return out
 
 
-# Bidirectional controls reorder what a terminal shows ("Trojan Source", CVE-2021-42574).
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def printable(text: str) -> str:
-    """``text`` safe to print on one terminal line: control characters (line breaks, ANSI
-    escapes), line/paragraph separators and bidi controls become ``\\x..``/``\\u....``.
+    """``text`` safe to print on one terminal line (:func:`archspec.text.terminal`):
+    control characters (line breaks, ANSI escapes), line/paragraph separators and bidi
+    controls become ``\\x..``/``\\u....``.
 
     Messages quote the user's spec (keys, names, values), and a spec may come from anyone.
 
     >>> printable("unknown key 'a\\nb\\x1b[2J'")
     "unknown key 'a\\\\nb\\\\x1b[2J'"
     """
-    if text.isprintable():
-        return text
-    return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
-
-
-def _unsafe(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ch in _BIDI
-
-
-def _escape(ch: str) -> str:
-    escaped = repr(ch)[1:-1]  # '\n', '\x1b', '\u202e'
-    return escaped if escaped != ch else f"\\u{ord(ch):04x}"
+    return terminal(text)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def _idx_split(
     images: Path, labels: Path, classes: tuple[str, ...] | None, req: _Request, kind: str
 ) -> Split:
     x, y = read_idx(images), read_idx(labels)
-    names = classes if classes is not None else class_names([y])
+    names = classes if classes is not None else class_names([y], str(labels))
     x_t, y_t = _assemble(x, y, names, req, str(images), str(labels))
     return Split(x_t, y_t, names, f"{kind} {req.expr} from {images}")
 

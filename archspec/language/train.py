@@ -204,6 +204,8 @@ class Loss(Model):
     )
 
 
+MAX_SEED = 2**32 - 1  # every seed torch and the epoch-order generator accept (seed·100003+epoch)
+MAX_THREADS = 1024  # torch's OpenMP pool at 100,000 threads crashes the process (SIGSEGV)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -239,8 +241,10 @@ class TrainConfig(Model):
         description="The loss function.",
         examples=[{"name": "cross_entropy", "label_smoothing": 0.1}],
     )
-    seed: Annotated[int, Strict(), Ge(0)] = Field(
-        0, description="Random seed for initialisation, shuffling and dropout.", examples=[0, 42]
+    seed: Annotated[int, Strict(), Ge(0), Le(MAX_SEED)] = Field(
+        0,
+        description=f"Random seed for initialisation, shuffling and dropout, 0 to {MAX_SEED:,}.",
+        examples=[0, 42],
     )
     device: str = Field(
         "auto",
@@ -258,8 +262,10 @@ class TrainConfig(Model):
     eval_batch_size: PosInt | None = Field(
         None, description="Batch size for evaluation.", examples=[512]
     )
-    threads: PosInt | None = Field(
-        None, description="CPU threads; default: the cores available.", examples=[4]
+    threads: Annotated[int, Strict(), Gt(0), Le(MAX_THREADS)] | None = Field(
+        None,
+        description=f"CPU threads, at most {MAX_THREADS:,}; default: the cores available.",
+        examples=[4],
     )
 
     @field_validator("optimizer", "schedule", mode="before")

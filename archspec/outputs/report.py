@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
 
+from archspec import text as escape
 from archspec.errors import printable
 from archspec.shapes import counting, kinds
 from archspec.shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
@@ -169,11 +170,11 @@ def rich_table(
 def markdown_table(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> str:
     """A GitHub-flavoured Markdown table of the Plan, for papers and READMEs."""
     align = ["---:" if i in NUMERIC else ":---" for i in range(len(HEADERS))]
-    title = f"**{printable(plan.name)}**"
+    title = f"**{escape.markdown(plan.name)}**"
     lines = [title, "", "| " + " | ".join(headers(count)) + " |", "|" + "|".join(align) + "|"]
     for row in rows(plan, depth, count):
-        cells = [c.replace("|", "\\|") for c in row.cells()]
-        cells[1] = f"`{cells[1]}`"
+        cells = [escape.markdown(c) for c in row.cells()]
+        cells[1] = escape.markdown_code(row.cells()[1]).replace("|", "\\|")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- {label}: {value}" for label, value in totals(plan, count)]

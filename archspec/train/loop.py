@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspec import signals
 from archspec.compile.network import Network
 from archspec.errors import TrainingError
 from archspec.language.train import SGD, TrainConfig
@@ -34,12 +35,13 @@ Listener = Callable[[str, dict[str, Any]], None]
 
 
 class Interrupted(Exception):
-    """Ctrl-C: a final checkpoint was written; the run can be resumed from ``run_dir``
-    (``None`` until the caller that knows the run directory fills it in)."""
+    """Ctrl-C, SIGTERM or SIGHUP: a final checkpoint was written; the run can be resumed
+    from ``run_dir`` (``None`` until the caller that knows the run directory fills it in)."""
 
-    def __init__(self, run_dir: Path | None = None) -> None:
+    def __init__(self, run_dir: Path | None = None, signum: int = signal.SIGINT) -> None:
         super().__init__(str(run_dir or ""))
         self.run_dir = run_dir
+        self.signum = signum
 
 
 @dataclass
@@ -123,6 +125,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.progress = Progress()
         self._stop_requested = False
+        self._stop_signal: int = signal.SIGINT
 
     def _on_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep the dataset where the model is (one copy, uint8), so a batch is one gather."""
@@ -152,8 +155,8 @@ class Trainer:
             while self.progress.epoch < self.config.epochs:
                 self._epoch()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return self.progress
 
     def _epoch(self) -> None:
@@ -166,7 +169,7 @@ class Trainer:
             self._step(idx.to(self.rt.device))
             if self._stop_requested:
                 self.save("last", p)
-                raise Interrupted()
+                raise Interrupted(signum=self._stop_signal)
             if self.config.checkpoint_every and p.global_step % self.config.checkpoint_every == 0:
                 self.save("last", p)
         elapsed = time.perf_counter() - started
@@ -276,18 +279,23 @@ class Trainer:
         )[0]
 
     # ------------------------------------------------------------- signals
-    def _install_interrupt_handler(self) -> Any:
+    def _install_interrupt_handler(self) -> dict[int, Any]:
+        """Ctrl-C, SIGTERM and SIGHUP: checkpoint at the next step boundary, then stop."""
         if not self.rt.is_main and self.rt.distributed:
-            return None
+            return {}
 
         def handler(signum: int, frame: FrameType | None) -> None:
             self._stop_requested = True
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: now
+            self._stop_signal = signum
+            signals.immediate(signum)  # a second one: now
 
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not in the main thread
-            return None
+        previous: dict[int, Any] = {}
+        for signum in signals.STOP:
+            try:
+                previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not in the main thread
+                break
+        return previous
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         for listener in self.listeners:
