@@ -111,6 +111,11 @@ def _idx_folder_splits(folder: Path) -> dict[str, tuple[Path, Path]]:
     return found
 
 
+def is_idx_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds at least one split of MNIST-named IDX files."""
+    return bool(_idx_folder_splits(folder))
+
+
 def _require_split(name: str, available: Mapping[str, object], where: Path) -> None:
     if name in available:
         return

@@ -36,7 +36,11 @@ def _named(value: Any) -> Any:
 class DataConfig(Model):
     """Where the examples come from and how they are split."""
 
-    dataset: str | None = Field(None, description="A named dataset: mnist or fashion-mnist.")
+    dataset: str | None = Field(
+        None,
+        description="A named dataset: mnist, fashion-mnist, kmnist, emnist-*, cifar10, "
+        "cifar100 or svhn.",
+    )
     path: str | None = Field(
         None,
         description="A folder of IDX files, a .npz file or an image folder, relative to "
@@ -53,6 +57,24 @@ class DataConfig(Model):
         "auto",
         description="auto: scale uint8 to [0, 1] then standardise with the training "
         "split's mean and std per channel; none: feed values as they are (uint8 scaled to [0, 1]).",
+    )
+
+    stream: Literal["auto"] | bool = Field(
+        "auto",
+        description="true: decode image folders, .npy pairs and .tar shards on the fly in "
+        "DataLoader workers; false: decode everything once into memory; auto: stream when the "
+        "decoded training split would take more than 2 GiB or a quarter of the free memory.",
+    )
+    workers: Annotated[int, Strict(), Ge(0)] | None = Field(
+        None,
+        description="DataLoader worker processes per training process when streaming; 0 "
+        "decodes in the training process; default: the cores per process minus one, at most 8.",
+    )
+    prefetch: PosInt = Field(2, description="Batches each streaming worker prepares ahead.")
+    on_bad_file: Literal["error", "skip"] = Field(
+        "error",
+        description="A streamed file that cannot be decoded (truncated JPEG, unreadable "
+        "image): error stops with its path; skip leaves it out, warns and counts it in run.json.",
     )
 
     @model_validator(mode="after")
