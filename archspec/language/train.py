@@ -59,7 +59,7 @@ class DataConfig(Model):
         "split's mean and std per channel; none: feed values as they are (uint8 scaled to [0, 1]).",
     )
 
-    stream: Literal["auto"] | bool = Field(
+    stream: Literal["auto"] | Annotated[bool, Strict()] = Field(
         "auto",
         description="true: decode image folders, .npy pairs and .tar shards on the fly in "
         "DataLoader workers; false: decode everything once into memory; auto: stream when the "
@@ -76,6 +76,13 @@ class DataConfig(Model):
         description="A streamed file that cannot be decoded (truncated JPEG, unreadable "
         "image): error stops with its path; skip leaves it out, warns and counts it in run.json.",
     )
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream(cls, value: Any) -> Any:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError(f"must be auto, true or false; received {value!r}")
 
     @model_validator(mode="after")
     def _source(self) -> DataConfig:
