@@ -90,12 +90,22 @@ DOCS: dict[str, tuple[str, list[Any]]] = {
     "BlockModel.output": ("The layer the block returns; default: its last.", ["relu2"]),
     # train
     "data": ("Where the examples come from and how they are split.", [{"dataset": "mnist"}]),
-    "dataset": ("A named dataset.", ["mnist", "fashion-mnist"]),
+    "dataset": ("A named dataset.", ["mnist", "fashion-mnist", "cifar10", "svhn"]),
     "path": ("A folder of IDX files, a .npz file or an image folder.", ["data/digits"]),
     "DataConfig.train": ("Training split.", ["train", "test[:8000]"]),
     "val": ("Validation: a held-out fraction, 0, or a split.", [0.1, 0, "test[8000:]"]),
     "test": ("Test split evaluated after training; null: none.", ["test", "test[8000:]"]),
     "normalize": ("auto: standardise per channel; none: as is.", ["auto", "none"]),
+    "stream": (
+        "Decode in loader workers (true), in memory (false), by size (auto).",
+        ["auto", True],
+    ),
+    "workers": ("Loader worker processes when streaming; default from the cores.", [8, 0]),
+    "prefetch": ("Batches each streaming worker prepares ahead.", [2, 4]),
+    "on_bad_file": (
+        "A file that cannot be decoded: stop (error) or leave it out (skip).",
+        ["skip"],
+    ),
     "batch_size": ("Examples per optimisation step (the global batch).", [64, 128]),
     "epochs": ("Passes over the training split.", [10]),
     "optimizer": ("A name, or `name:` with settings.", ["adam", {"name": "sgd", "lr": 0.1}]),
