@@ -191,9 +191,7 @@ def test_skip_also_applies_when_the_folder_is_decoded_into_memory(
     out = run(tmp_path, "skip-mem", root, stream=False, on_bad_file="skip")
     info = json.loads((out / "run.json").read_text())["data"]
     assert info["skipped_files"] == 1
-    assert info["skipped"] == [
-        f"{bad}: cannot decode image: " + info["skipped"][0].split(": ", 2)[2]
-    ]
+    assert info["skipped"][0].startswith(f"{bad}: cannot decode image")
     assert info["train_examples"] == CLASSES * PER_CLASS["train"] - 1
 
 

@@ -12,6 +12,8 @@ uint8 and ``y`` (N, 1) where digit 0 is labelled 10. Read with ``scipy.io.loadma
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +22,16 @@ import numpy as np
 from archspec.errors import DataError
 
 CIFAR_PIXELS = 3 * 32 * 32
+MAT_ERRORS = (
+    OSError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    EOFError,
+    struct.error,
+    zlib.error,
+)
 
 
 def read_cifar(files: Sequence[Path], label_bytes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +59,7 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """An SVHN ``*_32x32.mat`` → images (N, 3, 32, 32) uint8 and labels (N,) in 0..9."""
     try:
         from scipy.io import loadmat
+        from scipy.io.matlab import MatReadError
     except ImportError:
         raise DataError(
             f"{path}: reading SVHN's MATLAB files needs scipy",
@@ -54,7 +67,7 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
         ) from None
     try:
         content = loadmat(str(path), variable_names=("X", "y"))
-    except (OSError, ValueError, TypeError, NotImplementedError) as error:
+    except (MatReadError, *MAT_ERRORS) as error:  # scipy's parser on a damaged file
         raise DataError(
             f"{path}: not a readable MATLAB v5 file: {error}",
             "the file is damaged: delete it to download it again",
