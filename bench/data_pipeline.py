@@ -16,7 +16,8 @@ and how much memory the training process holds while streaming a large folder.
     streams all of it in a child process, and that process's peak RSS is reported
     (and its loader workers' largest, separately). Target: < 3 GB.
 
-    python bench/data_pipeline.py [--quick] [--images N] [--memory [--gb G]]
+    python bench/data_pipeline.py [--quick] [--images N] [--rounds R] [--steps S]
+    python bench/data_pipeline.py --memory [--gb G]
 """
 
 from __future__ import annotations
@@ -264,6 +265,8 @@ def main() -> None:
     p.add_argument("--images", type=int, help="Fashion-MNIST images to export (default 60000)")
     p.add_argument("--memory", action="store_true", help="run (c) instead of (a) and (b)")
     p.add_argument("--gb", type=float, default=1.0, help="(c): folder size on disk, GiB")
+    p.add_argument("--rounds", type=int, help="(a): alternation rounds (default 8, quick 3)")
+    p.add_argument("--steps", type=int, help="(a): training steps per segment (default 20)")
     args = p.parse_args()
     res = Results("data_pipeline_memory" if args.memory else "data_pipeline", args.quick)
     note(
@@ -277,7 +280,8 @@ def main() -> None:
         if not FASHION.is_dir():
             raise SystemExit(f"{FASHION} is missing: apt-get install -y dataset-fashion-mnist")
         images = args.images or (6000 if args.quick else 60000)
-        rounds, steps = (3, 8) if args.quick else (8, 20)
+        rounds = args.rounds or (3 if args.quick else 8)
+        steps = args.steps or (8 if args.quick else 20)
         compare(res, images, rounds, steps)
     res.details["load_end"] = os.getloadavg()
     res.details["max_rss_bench"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

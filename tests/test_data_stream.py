@@ -103,6 +103,17 @@ def test_streamed_folder_trains_exactly_like_the_in_memory_one(
     assert json.loads((memory / "run.json").read_text())["data"]["streaming"] is False
 
 
+def test_eval_of_a_streamed_run_streams_its_val_split(tmp_path: Path, folder: Path) -> None:
+    from archspec.train.evaluate import run_eval
+
+    out = run(tmp_path, "streamed", folder, stream=True, workers=1)
+    report = run_eval(out, which="last", device="cpu")
+    test = json.loads((out / "test.json").read_text())
+    assert report["split"] == test["split"] == f"image folder val from {folder}"
+    assert report["accuracy"] == test["accuracy"]
+    assert report["confusion"] == test["confusion"]
+
+
 def test_in_process_decoding_matches_workers(tmp_path: Path, folder: Path) -> None:
     same_weights(
         run(tmp_path, "w0", folder, stream=True, workers=0),
@@ -307,3 +318,38 @@ def test_check_accepts_the_imagenet_streaming_spec() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_two_gloo_workers_streaming_match_one_in_memory_process(
+    tmp_path: Path, folder: Path
+) -> None:
+    one = run(tmp_path, "one", folder, stream=False)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(spec_text(folder, stream=True, workers=1))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = tmp_path / "two"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archspec",
+            "train",
+            str(spec),
+            "--nproc-per-node",
+            "2",
+            "--out",
+            str(two),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    wa, wb = load_file(str(one / "model.safetensors")), load_file(str(two / "model.safetensors"))
+    for key in wa:
+        torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5, msg=key)
+    info = json.loads((two / "run.json").read_text())
+    assert info["world_size"] == 2 and info["data"]["streaming"] is True

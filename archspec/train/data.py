@@ -159,7 +159,7 @@ def _data_path(config: DataConfig, base: Path | None) -> Path | None:
     return base / path if not path.is_absolute() and base is not None else path
 
 
-def _load(
+def load_part(
     config: DataConfig,
     split: str,
     input_shape: tuple[int, ...],
@@ -168,6 +168,7 @@ def _load(
     download: bool,
     skipped: list[BadSample] | None = None,
 ) -> Part:
+    """Split ``split`` of the data ``config`` names: streamed or in memory (see prepare)."""
     path = _data_path(config, base)
     if path is not None and config.dataset is None and is_streamable(path):
         return _open_stream(config, path, split, input_shape, [] if skipped is None else skipped)
@@ -219,14 +220,14 @@ def prepare(
 ) -> Data:
     """Load the train/val/test splits the spec asks for, each decoded once or streamed."""
     skipped: list[BadSample] = []
-    train = _load(config, config.train, input_shape, base, data_dir, download, skipped)
+    train = load_part(config, config.train, input_shape, base, data_dir, download, skipped)
     val: Part | None = None
     if isinstance(config.val, str):
-        val = _load(config, config.val, input_shape, base, data_dir, download, skipped)
+        val = load_part(config, config.val, input_shape, base, data_dir, download, skipped)
     elif config.val > 0:
         train, val = holdout(train, config.val, seed)
     test = (
-        _load(config, config.test, input_shape, base, data_dir, download, skipped)
+        load_part(config, config.test, input_shape, base, data_dir, download, skipped)
         if config.test
         else None
     )

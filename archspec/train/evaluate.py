@@ -15,7 +15,7 @@ from archspec.data import load_split
 from archspec.errors import CheckpointError, ResourceError
 from archspec.shapes.plan import numel
 from archspec.train import checkpoint, memory
-from archspec.train.data import Normalizer
+from archspec.train.data import Normalizer, Part, load_part
 from archspec.train.loop import evaluate
 from archspec.train.runtime import Runtime, pick_device
 
@@ -123,19 +123,23 @@ def run_eval(
     split = split or (data.test if data is not None and data.test else "test")
     path = Path(data.path) if data is not None and data.path else None
     name = dataset or (data.dataset if data is not None else None)
-    part = load_split(
-        dataset=name,
-        path=None if dataset else path,
-        split=split,
-        input_shape=restored.spec.input_shape,
-        data_dir=data_dir,
-        download=download,
-    )
+    part: Part
+    if data is not None and not dataset:  # the run's own data settings (streams large folders)
+        part = load_part(data, split, restored.spec.input_shape, None, data_dir, download)
+    else:
+        part = load_split(
+            dataset=name,
+            path=None if dataset else path,
+            split=split,
+            input_shape=restored.spec.input_shape,
+            data_dir=data_dir,
+            download=download,
+        )
     restored.network.logits_only = True
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     tally, confusion = evaluate(
         restored.network,
-        part.x,
+        part,
         part.y,
         restored.inputs,
         loss_fn,
