@@ -111,7 +111,7 @@ def pipeline_rate(samples: Samples, workers: int, images: int) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def compare(res: Results, images: int, rounds: int, steps: int) -> None:
+def compare(res: Results, images: int, rounds: int, steps: int, threads: int | None) -> None:
     with tempfile.TemporaryDirectory(prefix="archspec-bench-") as tmp:
         folder = Path(tmp) / "fashion-png"
         started = time.perf_counter()
@@ -121,6 +121,10 @@ def compare(res: Results, images: int, rounds: int, steps: int) -> None:
         streamed = trainer_for(folder, True, Path(tmp) / "b")
         assert isinstance(streamed.data.train, Samples)
         workers = streamed.data.train.loading.workers
+        if threads:
+            torch.set_num_threads(threads)
+        res.details["threads"] = torch.get_num_threads()
+        note(f"data_pipeline: {torch.get_num_threads()} torch threads, {workers} loader workers")
         contenders = {"in memory": stepper(memory, steps), "streamed": stepper(streamed, steps)}
         alternate(contenders, 1)  # warm-up: workers started, first batches prefetched
         rates = alternate(contenders, rounds)
@@ -267,6 +271,7 @@ def main() -> None:
     p.add_argument("--gb", type=float, default=1.0, help="(c): folder size on disk, GiB")
     p.add_argument("--rounds", type=int, help="(a): alternation rounds (default 8, quick 3)")
     p.add_argument("--steps", type=int, help="(a): training steps per segment (default 20)")
+    p.add_argument("--threads", type=int, help="(a): torch threads (default: as archspec train)")
     args = p.parse_args()
     res = Results("data_pipeline_memory" if args.memory else "data_pipeline", args.quick)
     note(
@@ -282,7 +287,7 @@ def main() -> None:
         images = args.images or (6000 if args.quick else 60000)
         rounds = args.rounds or (3 if args.quick else 8)
         steps = args.steps or (8 if args.quick else 20)
-        compare(res, images, rounds, steps)
+        compare(res, images, rounds, steps, args.threads)
     res.details["load_end"] = os.getloadavg()
     res.details["max_rss_bench"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(table(["figure", "value"], [[f.label, f.text] for f in res.figures]))
