@@ -83,6 +83,26 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
+def stream_stats(
+    chunks: Iterable[torch.Tensor],
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std over batches (N, C, ...) in float64, one batch in memory."""
+    total = squares = torch.zeros(0, dtype=torch.float64)
+    count = 0
+    for x in chunks:
+        chunk = x.to(torch.float64).transpose(0, 1).reshape(x.shape[1], -1)
+        if not count:
+            total = squares = torch.zeros(x.shape[1], dtype=torch.float64)
+        total = total + chunk.sum(dim=1)
+        squares = squares + (chunk * chunk).sum(dim=1)
+        count += chunk.shape[1]
+    if not count:
+        raise DataError("no training sample could be decoded", "check the data files")
+    mean = total / count
+    std = (squares / count - mean * mean).clamp_min(1e-12).sqrt()
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
 def make_normalizer(train: Part, mode: str, seed: int = 0) -> Normalizer:
     if isinstance(train, Samples):
         is_uint8, channels = train.itemsize == 1, train.sample_shape[0]
@@ -90,11 +110,15 @@ def make_normalizer(train: Part, mode: str, seed: int = 0) -> Normalizer:
         is_uint8, channels = train.x.dtype == torch.uint8, train.x.shape[1]
     if mode == "none":
         return Normalizer((0.0,) * channels, (1.0,) * channels, is_uint8)
-    if isinstance(train, Samples):  # statistics of a seeded random subset
+    if isinstance(train, Samples):  # a seeded random sample, a batch at a time
         count = min(len(train), STATS_SAMPLES)
         picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-        train = materialize(train.subset(picked.sort().values.numpy(), train.origin), [])
-    mean, std = channel_stats(train.x)
+        cpu = torch.device("cpu")
+        mean, std = stream_stats(
+            x for x, _ in stream_batches(train, picked.sort().values, 256, cpu)
+        )
+    else:
+        mean, std = channel_stats(train.x)
     if is_uint8:
         mean, std = tuple(m / 255 for m in mean), tuple(s / 255 for s in std)
     return Normalizer(mean, tuple(s if s > 1e-6 else 1.0 for s in std), is_uint8)
