@@ -38,8 +38,9 @@ class DataConfig(Model):
 
     dataset: str | None = Field(
         None,
-        description="A named dataset: mnist or fashion-mnist.",
-        examples=["mnist", "fashion-mnist"],
+        description="A named dataset: mnist, fashion-mnist, kmnist, emnist-*, cifar10, "
+        "cifar100 or svhn.",
+        examples=["mnist", "fashion-mnist", "cifar10"],
     )
     path: str | None = Field(
         None,
@@ -69,6 +70,36 @@ class DataConfig(Model):
         "split's mean and std per channel; none: feed values as they are (uint8 scaled to [0, 1]).",
         examples=["auto", "none"],
     )
+
+    stream: Literal["auto"] | Annotated[bool, Strict()] = Field(
+        "auto",
+        description="true: decode image folders, .npy pairs and .tar shards on the fly in "
+        "DataLoader workers; false: decode everything once into memory; auto: stream when the "
+        "decoded training split would take more than 2 GiB or a quarter of the free memory.",
+        examples=["auto", True],
+    )
+    workers: Annotated[int, Strict(), Ge(0)] | None = Field(
+        None,
+        description="DataLoader worker processes per training process when streaming; 0 "
+        "decodes in the training process; default: the cores per process minus one, at most 8.",
+        examples=[8, 0],
+    )
+    prefetch: PosInt = Field(
+        2, description="Batches each streaming worker prepares ahead.", examples=[2, 4]
+    )
+    on_bad_file: Literal["error", "skip"] = Field(
+        "error",
+        description="A streamed file that cannot be decoded (truncated JPEG, unreadable "
+        "image): error stops with its path; skip leaves it out, warns and counts it in run.json.",
+        examples=["skip"],
+    )
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream(cls, value: Any) -> Any:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError(f"must be auto, true or false; received {value!r}")
 
     @model_validator(mode="after")
     def _source(self) -> DataConfig:

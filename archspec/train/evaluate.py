@@ -16,7 +16,7 @@ from archspec.errors import CheckpointError, DataError, ResourceError, printable
 from archspec.shapes import memory
 from archspec.shapes.plan import format_shape, numel
 from archspec.train import checkpoint
-from archspec.train.data import Normalizer
+from archspec.train.data import Normalizer, Part, load_part
 from archspec.train.loop import evaluate
 from archspec.train.runtime import Runtime, pick_device
 
@@ -130,17 +130,21 @@ def run_eval(
     split = split or (data.test if data is not None and data.test else "test")
     path = Path(data.path) if data is not None and data.path else None
     name = dataset or (data.dataset if data is not None else None)
-    part = load_split(
-        dataset=name,
-        path=None if dataset else path,
-        split=split,
-        input_shape=restored.spec.input_shape,
-        data_dir=data_dir,
-        download=download,
-    )
-    if part.num_classes > len(restored.classes):
+    part: Part
+    if data is not None and not dataset:  # the run's own data settings (streams large folders)
+        part = load_part(data, split, restored.spec.input_shape, None, data_dir, download)
+    else:
+        part = load_split(
+            dataset=name,
+            path=None if dataset else path,
+            split=split,
+            input_shape=restored.spec.input_shape,
+            data_dir=data_dir,
+            download=download,
+        )
+    if len(part.classes) > len(restored.classes):
         raise DataError(
-            f"{part.origin} has {part.num_classes:,} classes but the network outputs "
+            f"{part.origin} has {len(part.classes):,} classes but the network outputs "
             f"{len(restored.classes):,} scores",
             "evaluate on the dataset it was trained on (--dataset, --split)",
         )
@@ -148,7 +152,7 @@ def run_eval(
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     tally, confusion = evaluate(
         restored.network,
-        part.x,
+        part,
         part.y,
         restored.inputs,
         loss_fn,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -23,10 +23,22 @@ from torch import nn
 
 from archspec import signals
 from archspec.compile.network import Network
+from archspec.data.load import Split
+from archspec.data.stream import Samples
 from archspec.errors import TrainingError
 from archspec.language.train import SGD, TrainConfig
 from archspec.train import checkpoint
-from archspec.train.data import Data, batches, epoch_order, shard
+from archspec.train.data import (
+    Data,
+    IndexBatches,
+    Part,
+    batches,
+    epoch_order,
+    eval_batches,
+    make_loader,
+    settle,
+    shard,
+)
 from archspec.train.metrics import MetricsLog, Tally
 from archspec.train.runtime import Runtime
 from archspec.train.schedule import learning_rate, momentum
@@ -120,7 +132,13 @@ class Trainer:
         )
         self.rank = len(network.plan.input_shape) - 1
         self.scale, self.shift = data.normalizer.coefficients(self.rank, runtime.device)
-        self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
+        self.stream: IndexBatches | None = None
+        if isinstance(data.train, Samples):  # decoded in loader workers, batch by batch
+            self.train_y = data.train.y
+            self.stream = IndexBatches(config.batch_size, runtime.rank, runtime.world)
+            self.loader = make_loader(data.train, self.stream, runtime.device, persistent=True)
+        else:
+            self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
         self.steps_per_epoch = math.ceil(len(self.train_y) / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.progress = Progress()
@@ -165,8 +183,8 @@ class Trainer:
         order = epoch_order(len(self.train_y), self.config.seed, p.epoch)
         started, seen_at_start = time.perf_counter(), p.tally.seen
         self._emit("epoch_start", {"epoch": p.epoch + 1, "done": p.step_in_epoch})
-        for idx in batches(order, self.config.batch_size, p.step_in_epoch):
-            self._step(idx.to(self.rt.device))
+        for batch in self._batches(order, p.step_in_epoch):
+            self._step(*batch)
             if self._stop_requested:
                 self.save("last", p)
                 raise Interrupted(signum=self._stop_signal)
@@ -175,19 +193,35 @@ class Trainer:
         elapsed = time.perf_counter() - started
         self._end_epoch((p.tally.seen - seen_at_start) / max(elapsed, 1e-9))
 
-    def _step(self, idx: torch.Tensor) -> None:
+    def _batches(
+        self, order: torch.Tensor, start: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """This rank's ``(x, y)`` of each global batch from batch ``start`` on, and its size."""
+        if self.stream is None:
+            for idx in batches(order, self.config.batch_size, start):
+                local = shard(idx, self.rt.rank, self.rt.world).to(self.rt.device)
+                yield self.train_x[local], self.train_y[local], len(idx)
+            return
+        assert isinstance(self.data.train, Samples)
+        self.stream.set_epoch(order, start)
+        for n_global, (x, y, bad) in zip(self.stream.global_sizes(), self.loader, strict=True):
+            settle(bad, self.data.train)
+            dev = self.rt.device
+            yield x.to(dev, non_blocking=True), y.to(dev, non_blocking=True), n_global
+
+    def _step(self, x_raw: torch.Tensor, y: torch.Tensor, n_global: int) -> None:
+        """One optimisation step on this rank's part of a global batch of ``n_global``."""
         p = self.progress
-        n_global = len(idx)
-        local = shard(idx, self.rt.rank, self.rt.world)
-        x, y = self.inputs(self.train_x[local]), self.train_y[local]
+        x = self.inputs(x_raw)
         lr = self._set_hyperparameters(p.global_step)
         out = self.model(x)
         loss_sum = self.loss_fn(out, y)
         # Each rank's summed loss over the global batch size, times world (DDP averages
         # gradients): the update is exactly the single-process mean over the global batch.
         (loss_sum * (self.rt.world / n_global)).backward()
-        stats = torch.stack([loss_sum.detach(), (out.argmax(1) == y).sum().to(loss_sum.dtype)])
-        loss_value, correct = self.rt.sum(stats.tolist())
+        correct_here = (out.argmax(1) == y).sum().to(loss_sum.dtype)
+        stats = torch.stack([loss_sum.detach(), correct_here, loss_sum.new_tensor(len(y))])
+        loss_value, correct, n_seen = self.rt.sum(stats.tolist())  # n_seen < n_global: skipped
         if not math.isfinite(loss_value):
             self.optimizer.zero_grad(set_to_none=True)
             raise TrainingError(
@@ -197,7 +231,7 @@ class Trainer:
             )
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        p.tally.add(loss_value, correct, n_global)
+        p.tally.add(loss_value, correct, int(n_seen))
         p.step_in_epoch += 1
         p.global_step += 1
         self._emit(
@@ -248,7 +282,7 @@ class Trainer:
             "images_per_s": images_per_s,
         }
         if self.data.val is not None:
-            val = self.evaluate(self.data.val.x, self.data.val.y)
+            val = self.evaluate(self.data.val, self.data.val.y)
             record.update(val_loss=val.mean_loss, val_acc=val.accuracy)
         metric = record.get("val_acc", record["train_acc"])
         improved = p.best is None or metric > p.best
@@ -266,7 +300,7 @@ class Trainer:
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, classes: int | None = None) -> Tally:
+    def evaluate(self, x: Part, y: torch.Tensor, classes: int | None = None) -> Tally:
         return evaluate(
             self.network,
             x,
@@ -305,7 +339,7 @@ class Trainer:
 @torch.no_grad()
 def evaluate(
     network: Network,
-    x: torch.Tensor,
+    x: Part | torch.Tensor,
     y: torch.Tensor,
     prepare: Callable[[torch.Tensor], torch.Tensor],
     loss_fn: nn.Module,
@@ -313,21 +347,22 @@ def evaluate(
     batch_size: int,
     classes: int | None = None,
 ) -> tuple[Tally, torch.Tensor | None]:
-    """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``,
-    each rank taking its share; the totals are summed over ranks."""
+    """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``
+    (or a split, in memory or streamed, given as ``x``), each rank taking its share;
+    the totals are summed over ranks."""
     was_training = network.training
     network.eval()
     mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
     stats = torch.zeros(3, dtype=torch.float64)
     k = classes or 0
     confusion = torch.zeros((k, k), dtype=torch.int64) if k else None
-    for first in range(0, len(mine), batch_size):
-        idx = mine[first : first + batch_size].to(x.device)
-        xb, yb = prepare(x[idx].to(rt.device)), y[idx].to(rt.device)
+    part = Split(x, y, (), "") if isinstance(x, torch.Tensor) else x
+    for x_raw, yb in eval_batches(part, mine, batch_size, rt.device):
+        xb = prepare(x_raw)
         out = network(xb)
         pred = out.argmax(1)
         stats += torch.tensor(
-            [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(idx)], dtype=torch.float64
+            [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(yb)], dtype=torch.float64
         )
         if confusion is not None:
             flat = (yb * k + pred).cpu()

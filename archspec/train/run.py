@@ -39,11 +39,13 @@ from archspec.language.train import TrainConfig
 from archspec.shapes import memory
 from archspec.text import slug, terminal
 from archspec.train import checkpoint
-from archspec.train.data import Data, prepare
+from archspec.train.data import Data, part_bytes, prepare
 from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
 from archspec.train.metrics import MetricsLog, plot_curves
 from archspec.train.runtime import Runtime, set_threads, shared_path, start, stop
+
+SKIPPED_SHOWN = 20
 
 
 @dataclass
@@ -248,7 +250,7 @@ def _setup(
     _check_classes(spec, data)
     plan = spec.plan()
     free = memory.available_bytes() if runtime.device.type == "cpu" else _cuda_free(runtime)
-    memory.check(plan, config, free, str(runtime.device), data.train.x.nbytes)
+    memory.check(plan, config, free, str(runtime.device), part_bytes(data.train))
     torch.manual_seed(config.seed)
     network = spec.build()
     torch.manual_seed(config.seed + runtime.rank)  # per-rank dropout streams
@@ -268,6 +270,7 @@ def _setup(
             "test": data.test.origin if data.test else None,
             "train_examples": len(data.train.y),
             "val_examples": len(data.val.y) if data.val else 0,
+            "streaming": data.streaming,
         },
         "classes": list(data.train.classes),
         "status": "running",
@@ -440,6 +443,7 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
         ) from None
     except Interrupted as exc:
         display.close()
+        _record_skipped(run)
         run.write_info(status="interrupted")
         raise Interrupted(run.dir, exc.signum) from None
     except (TrainingError, WriteError):
@@ -454,6 +458,15 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     return run.dir
 
 
+def _record_skipped(run: Run) -> None:
+    """Bad files left out (data.on_bad_file: skip): how many, and the first few paths."""
+    skipped = run.data.skipped
+    if skipped or "skipped_files" in run.info.get("data", {}):
+        data = run.info.setdefault("data", {})
+        data["skipped_files"] = len(skipped)
+        data["skipped"] = [item.reason for item in skipped[:SKIPPED_SHOWN]]
+
+
 def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     test: dict[str, Any] | None = None
     if run.data.test is not None:
@@ -462,7 +475,7 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
         classes = max(len(names), run.spec.plan().output_shape[0])
         tally, confusion = evaluate(
             run.network,
-            run.data.test.x,
+            run.data.test,
             run.data.test.y,
             trainer.inputs,
             trainer.loss_fn,
@@ -494,6 +507,7 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     records = trainer.log.records if trainer.log is not None else []
     plot_curves(records, run.dir / "curves.png", terminal(run.spec.name))
     p = trainer.progress
+    _record_skipped(run)
     run.write_info(
         status="completed",
         seconds=round(seconds, 1),
