@@ -39,7 +39,8 @@ from archspec import text as escape
 from archspec.cli import main
 from archspec.data import arrays, idx
 from archspec.outputs import diagram, report
-from archspec.train import checkpoint, memory
+from archspec.shapes import memory
+from archspec.train import checkpoint
 from archspec.train.run import RunLock, default_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -120,8 +120,8 @@ ALWAYS_FITS = 64 << 20  # smaller data is never refused here (training checks it
 def check_memory(nbytes: int, source: str, what: str = "its arrays") -> None:
     """Refuse to allocate ``nbytes`` that the machine does not have, before allocating.
     Below ``ALWAYS_FITS`` the cost is bounded anyway; ``archspec train`` then checks the
-    data with the network and optimizer (``train/memory.py``), with better advice."""
-    from archspec.train.memory import available_bytes, human
+    data with the network and optimizer (``shapes/memory.py``), with better advice."""
+    from archspec.shapes.memory import available_bytes, human
 
     available = available_bytes()
     if available is not None and nbytes > max(available, ALWAYS_FITS):

@@ -24,7 +24,7 @@ from torch import nn
 
 from archspec.errors import CheckpointError, ResourceError, WriteError
 from archspec.io import write_with
-from archspec.train import memory
+from archspec.shapes import memory
 
 FORMAT = 1
 MODEL = "model/"
