@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from annotated_types import Gt, Len
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
-from archspec.language.graph import NAME, RESERVED
+from archspec.language.graph import NAME
 from archspec.language.train import TrainConfig
 
 Scalar = int | float | bool | str
@@ -24,12 +24,12 @@ class Model(BaseModel):
 
 
 def _identifier(name: str, what: str) -> str:
+    """Variable, argument and block names only name values in expressions (never a
+    module), so torch's attribute names (`half`, `float`) are fine here."""
     if not NAME.match(name):
         raise ValueError(f"{what} names are words of letters, digits and _; received '{name}'")
     if name[0].isdigit():
         raise ValueError(f"{what} names cannot start with a digit; received '{name}'")
-    if name in RESERVED:
-        raise ValueError(f"'{name}' is reserved; choose another {what} name")
     return name
 
 
@@ -58,6 +58,18 @@ class BlockModel(Model):
         return value
 
 
+def _block_form(value: Any) -> str:
+    return "layers" if isinstance(value, list) else "block"
+
+
+# A block is a mapping (args/layers/output) or just its list of layers; the form is chosen
+# by the value's type, so a broken mapping is not also told it "must be a valid list".
+BlockEntry = Annotated[
+    Annotated[BlockModel, Tag("block")] | Annotated[list[Any], Len(1), Tag("layers")],
+    Discriminator(_block_form),
+]
+
+
 class SpecModel(Model):
     """A network: its input, its layers, and optionally how to train it."""
 
@@ -79,7 +91,7 @@ class SpecModel(Model):
         description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features].",
         examples=[[1, 28, 28], [3, 128]],
     )
-    blocks: dict[str, BlockModel | Annotated[list[Any], Len(1)]] = Field(
+    blocks: dict[str, BlockEntry] = Field(
         default_factory=dict,
         description="Sub-networks, used by name like a kind.",
         examples=[{"unit": ["relu"]}],
