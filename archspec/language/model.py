@@ -6,7 +6,7 @@ and variables are expanded, so here they are plain lists.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Gt, Len
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
@@ -31,6 +31,20 @@ def _identifier(name: str, what: str) -> str:
     if name[0].isdigit():
         raise ValueError(f"{what} names cannot start with a digit; received '{name}'")
     return name
+
+
+class InputModel(Model):
+    """An input declared with its layout: `{shape: [196, 768], layout: sequence}`."""
+
+    shape: InputShape = Field(
+        description="The input's shape without the batch axis.", examples=[[196, 768]]
+    )
+    layout: Literal["grid", "sequence", "flat", "tensor"] | None = Field(
+        None,
+        description="How its axes are read: grid [C, *spatial], sequence [T, D], flat [D] "
+        "or another tensor; default: flat for [D], else grid.",
+        examples=["sequence"],
+    )
 
 
 class BlockModel(Model):
@@ -87,9 +101,10 @@ class SpecModel(Model):
         description="Variables for expressions.",
         examples=[{"width": 32, "deep": True}],
     )
-    input: InputShape = Field(
-        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features].",
-        examples=[[1, 28, 28], [3, 128]],
+    input: InputShape | InputModel = Field(
+        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]; "
+        "or {shape, layout} for a sequence [T, D].",
+        examples=[[1, 28, 28], [3, 128], {"shape": [50, 16], "layout": "sequence"}],
     )
     blocks: dict[str, BlockEntry] = Field(
         default_factory=dict,
@@ -140,4 +155,4 @@ class SpecModel(Model):
         return value
 
 
-__all__ = ["BlockModel", "InputShape", "SpecModel", "TrainConfig"]
+__all__ = ["BlockModel", "InputModel", "InputShape", "SpecModel", "TrainConfig"]

@@ -16,17 +16,22 @@ from archspec.shapes import kinds
 from archspec.shapes.arith import input_field
 from archspec.shapes.kinds.base import In, ShapeError
 from archspec.shapes.params import Params
-from archspec.shapes.plan import Plan, PlanNode, Shape, numel
+from archspec.shapes.plan import Layout, Plan, PlanNode, Shape, default_layout, numel
 
 
 def infer(
-    name: str, input_shape: Shape, layers: Sequence[Layer], output: str, source: SourceMap
+    name: str,
+    input_shape: Shape,
+    layers: Sequence[Layer],
+    output: str,
+    source: SourceMap,
+    input_layout: Layout | None = None,
 ) -> Plan:
     """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
     rank = len(input_shape) - 1
-    known: dict[str, In] = {
-        "input": In(input_shape, tuple(input_field() for _ in range(rank)) if rank else None)
-    }
+    layout = input_layout or default_layout(input_shape)
+    field = tuple(input_field() for _ in range(rank)) if rank and layout == "grid" else None
+    known: dict[str, In] = {"input": In(input_shape, field, layout)}
     nodes: list[PlanNode] = []
     problems: list[Problem] = []
     for layer in layers:
@@ -42,7 +47,10 @@ def infer(
         if numel(out.shape) > MAX_ELEMENTS:
             problems.append(_too_big(layer, out.shape, ins, source))
             continue
-        known[layer.name] = In(out.shape, out.field)
+        layout = out.layout or (
+            ins[0].layout if len(out.shape) == len(ins[0].shape) else default_layout(out.shape)
+        )
+        known[layer.name] = In(out.shape, out.field, layout)
         nodes.append(
             PlanNode(
                 layer.name,
@@ -57,11 +65,12 @@ def infer(
                 out.geometry,
                 layer.location,
                 layer.group,
+                layout,
             )
         )
     if problems:
         raise SpecError(problems)
-    return Plan(name, input_shape, tuple(nodes), output)
+    return Plan(name, input_shape, tuple(nodes), output, known["input"].layout)
 
 
 MAX_ELEMENTS = 2**63 - 1  # torch indexes tensors with int64
@@ -80,6 +89,10 @@ def _too_big(layer: Layer, shape: Shape, ins: Sequence[In], source: SourceMap) -
 
 def _problem(layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap) -> Problem:
     path = (*layer.params_path, exc.field) if exc.field else layer.params_path
-    shapes = ", ".join("×".join(map(str, x.shape)) for x in ins)
+    shapes = ", ".join(
+        "×".join(map(str, x.shape))
+        + (f" ({x.layout})" if x.layout in ("sequence", "tensor") else "")
+        for x in ins
+    )
     notes = (f"{layer.name}: input {shapes}", *layer.notes)
     return Problem(exc.message, exc.hint, source.locate(path), path, notes)
