@@ -45,13 +45,14 @@ def infer_flatten(p: FlattenParams, ins: Sequence[In]) -> Out:
             field="start",
         )
     shape = (*x.shape[:start], numel(x.shape[start : end + 1]), *x.shape[end + 1 :])
+    field = x.field if len(shape) == 1 else None  # a full flatten keeps what it saw
     if len(shape) == 1:
         layout: Layout = "flat"
     elif x.layout == "grid" and start > 0:
         layout = "grid"  # spatial axes merged, channels kept: [C, H·W]
     else:
         layout = "tensor" if len(shape) != len(x.shape) else x.layout
-    return Out(shape=shape, field=None, geometry=FlattenGeometry(start, end), layout=layout)
+    return Out(shape=shape, field=field, geometry=FlattenGeometry(start, end), layout=layout)
 
 
 class DenseParams(Params):
