@@ -72,6 +72,18 @@ class BlockModel(Model):
         return value
 
 
+def _input_form(value: Any) -> str:
+    return "declared" if isinstance(value, dict) else "shape"
+
+
+# `input: [3, 32, 32]` or `input: {shape: [50, 16], layout: sequence}`, chosen by type, so
+# a bad shape is told about its shape, not that it is no mapping.
+InputEntry = Annotated[
+    Annotated[InputShape, Tag("shape")] | Annotated[InputModel, Tag("declared")],
+    Discriminator(_input_form),
+]
+
+
 def _block_form(value: Any) -> str:
     return "layers" if isinstance(value, list) else "block"
 
@@ -101,7 +113,7 @@ class SpecModel(Model):
         description="Variables for expressions.",
         examples=[{"width": 32, "deep": True}],
     )
-    input: InputShape | InputModel = Field(
+    input: InputEntry = Field(
         description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]; "
         "or {shape, layout} for a sequence [T, D].",
         examples=[[1, 28, 28], [3, 128], {"shape": [50, 16], "layout": "sequence"}],

@@ -50,7 +50,7 @@ def generate() -> Json:
         defs.update(_layer_defs(loose))
     top = _model(SpecModel, expressions=False)
     props = top["properties"]
-    shape, declared = props["input"]["anyOf"]  # [C, *spatial] or {shape, layout}
+    shape, declared = props["input"]["oneOf"]  # [C, *spatial] or {shape, layout}
     shape["items"] = _expressions(shape["items"])
     declared.clear()
     declared.update(_model(InputModel))
