@@ -66,6 +66,14 @@ WEIGHTS = {
     "batchnorm": 2,
     "dropout": 1,
     **dict.fromkeys(ACTIVATIONS, 1),
+    "to_tokens": 2,
+    "from_tokens": 1,
+    "reshape": 1,
+    "permute": 1,
+    "transpose": 1,
+    "select": 1,
+    "slice": 1,
+    "mean": 1,
 }
 CHOICES = tuple(kind for kind, weight in WEIGHTS.items() for _ in range(weight))
 # Kinds tried as a last layer that archspec should reject: those with shape rules.
@@ -77,6 +85,15 @@ WILD_WEIGHTS = {
     "upsample": 1,
     "adaptive_pool": 1,
     "global_pool": 1,
+    "flatten": 1,
+    "to_tokens": 1,
+    "from_tokens": 2,
+    "reshape": 2,
+    "permute": 2,
+    "transpose": 1,
+    "select": 2,
+    "slice": 2,
+    "mean": 2,
 }
 WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
 # Parameter names a spec may also write (`filters: 8` for `depth: 8`).
@@ -407,6 +424,97 @@ def batchnorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     return p
 
 
+def axis(draw: st.DrawFn, rank: int, wild: bool) -> int:
+    """An axis of a ``rank``-axis tensor (negative now and then); when wild, maybe beyond."""
+    spread = rank + 2 if wild else rank
+    return draw(st.integers(-spread, spread - 1))
+
+
+@st.composite
+def flatten_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 40):
+        p["start"] = axis(draw, len(shape), wild)
+    if chance(draw, 30):
+        p["end"] = axis(draw, len(shape), wild)
+    return p
+
+
+@st.composite
+def from_tokens_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    tokens = shape[0]
+    if wild:
+        return {"size": per_dim(draw, 1, [6, 6], True)}
+    first = draw(st.sampled_from(divisors(tokens)))
+    return {"size": draw(st.sampled_from([[tokens], [first, tokens // first]]))}
+
+
+@st.composite
+def reshape_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    total = 1
+    for n in shape:
+        total *= n
+    if wild:
+        return {"shape": draw(st.lists(st.integers(-2, 12), min_size=1, max_size=4))}
+    first = draw(st.sampled_from(divisors(total)))
+    rest = total // first
+    second = draw(st.sampled_from(divisors(rest)))
+    options = [[total], [-1], [first, rest], [first, -1], [first, second, rest // second]]
+    return {"shape": draw(st.sampled_from(options))}
+
+
+@st.composite
+def permute_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    rank = len(shape)
+    if wild:
+        order = draw(st.lists(st.integers(-rank, rank), min_size=1, max_size=rank + 1))
+    else:
+        order = draw(st.permutations(range(rank)))
+        order = [a - rank if chance(draw, 20) else a for a in order]
+    return {"order": list(order)}
+
+
+@st.composite
+def transpose_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    if chance(draw, 30):
+        return {}
+    return {"axes": [axis(draw, len(shape), wild), axis(draw, len(shape), wild)]}
+
+
+@st.composite
+def select_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    a = axis(draw, len(shape), wild)
+    size = shape[a] if -len(shape) <= a < len(shape) else 2
+    spread = size + 2 if wild else size
+    return {"axis": a, "index": draw(st.integers(-spread, spread - 1))}
+
+
+@st.composite
+def slice_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    a = axis(draw, len(shape), wild)
+    size = shape[a] if -len(shape) <= a < len(shape) else 2
+    p: Params = {"axis": a}
+    if chance(draw, 70):
+        p["start"] = draw(st.integers(-size - 1, size))
+    if chance(draw, 60):
+        p["stop"] = draw(st.integers(-size - 1, size + 1))
+    if chance(draw, 40):
+        p["step"] = draw(st.integers(1, 3))
+    return p
+
+
+@st.composite
+def mean_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    rank = len(shape)
+    axes = draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank, unique=True))
+    if wild and chance(draw, 50):
+        axes.append(axis(draw, rank, True))
+    p: Params = {"axes": axes}
+    if chance(draw, 30):
+        p["keepdims"] = draw(st.booleans())
+    return p
+
+
 def optional(key: str, values: st.SearchStrategy[Any]) -> ParamStrategy:
     """Parameters that are empty or ``{key: value}``."""
     return lambda shape, wild: st.one_of(st.just({}), st.fixed_dictionaries({key: values}))
@@ -426,7 +534,7 @@ PARAMS: dict[str, ParamStrategy] = {
     "adaptive_pool": adaptive_pool_params,
     "upsample": upsample_params,
     "dense": dense_params,
-    "flatten": nothing,
+    "flatten": flatten_params,
     "batchnorm": batchnorm_params,
     "dropout": optional("p", floats(0.0, 0.9)),
     "relu": nothing,
@@ -441,7 +549,15 @@ PARAMS: dict[str, ParamStrategy] = {
     "log_softmax": nothing,
     "add": nothing,
     "multiply": nothing,
-    "concat": nothing,
+    "concat": nothing,  # its axis is drawn by Growing.merge
+    "to_tokens": nothing,
+    "from_tokens": from_tokens_params,
+    "reshape": reshape_params,
+    "permute": permute_params,
+    "transpose": transpose_params,
+    "select": select_params,
+    "slice": slice_params,
+    "mean": mean_params,
 }
 
 
@@ -510,7 +626,7 @@ class Growing:
             return WILD
         if len(shape) == 1:
             return tuple(k for k in CHOICES if k not in SPATIAL)
-        return tuple(k for k in CHOICES if k != "dense")
+        return CHOICES  # dense: on sequences yes, on grids no (archspec decides, by layout)
 
     def try_layer(self, draw: st.DrawFn, kind: str | None = None, tries: int = 2) -> bool:
         """Append one accepted layer (of ``kind``, or a random one); False if none fits."""
@@ -560,7 +676,10 @@ class Growing:
             ends.append(draw(st.sampled_from([self.current, start])))
         self.count += 1
         chosen = kind or draw(st.sampled_from(MERGES))
-        merge = Entry(f"l{self.count}", chosen, {}, tuple(ends), named=chance(draw, 60))
+        params: Params = {}
+        if chosen == "concat" and chance(draw, 30):
+            params["axis"] = axis(draw, len(self.shapes[ends[0]]), wild)
+        merge = Entry(f"l{self.count}", chosen, params, tuple(ends), named=chance(draw, 60))
         return [*a, *b, merge]
 
     def try_merge(self, draw: st.DrawFn, kind: str | None = None) -> bool:
@@ -568,7 +687,9 @@ class Growing:
         tail = self.merge(draw, kind, wild=False)
         shape = self.accepts([*self.entries, *tail])
         if shape is None and kind is None and tail[-1].kind != "concat":
-            tail[-1] = Entry(tail[-1].name, "concat", {}, tail[-1].sources, named=tail[-1].named)
+            tail[-1] = Entry(
+                tail[-1].name, "concat", tail[-1].params, tail[-1].sources, named=tail[-1].named
+            )
             shape = self.accepts([*self.entries, *tail])
         if shape is None:
             return False
@@ -653,6 +774,7 @@ __all__ = [
     "Growing",
     "Net",
     "Node",
+    "ancestors",
     "expand",
     "input_shapes",
     "rejected_nets",

@@ -26,9 +26,13 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
 2. *add/multiply of shapes that only broadcast* (``4×1×5`` + ``4×3×5``): torch
    broadcasts; archspec asks for equal shapes, since a residual or gate whose
    branches differ is nearly always a wiring mistake.
-3. *dense on an unflattened input*: archspec asks for ``flatten``; the torch
-   layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
-   (it then mixes along the last axis).
+3. *dense on a grid*: archspec asks for ``flatten``/``global_pool``/``to_tokens``;
+   ``nn.Linear`` would mix along the grid's last spatial axis.
+4. *Layouts* (grid ``[C, *S]``, sequence ``[T, D]``, flat, other tensor) are archspec's
+   bookkeeping, not torch's: a spatial kind or ``to_tokens`` on a sequence, ``from_tokens``
+   on a grid, a concat of different layouts, and ``select``/``mean`` that leave one value
+   per example are refused although torch would run them. The layout is read from the
+   Plan of the accepted part of the net (:func:`layout_of`).
 
 Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
 random sizes, and checks that every registered kind has a strategy and a
@@ -37,6 +41,7 @@ reference, so a new kind without coverage fails the suite.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,8 +58,10 @@ from strategies import (
     Entry,
     Net,
     Node,
+    ancestors,
     expand,
     rejected_nets,
+    render,
     single_layers,
     valid_nets,
 )
@@ -72,6 +79,7 @@ from archspec.shapes.arith import (
     transpose_out,
 )
 from archspec.shapes.kinds import REGISTRY
+from archspec.shapes.plan import default_layout
 
 Shape = tuple[int, ...]
 Tensor = torch.Tensor
@@ -247,7 +255,40 @@ def ref_batchnorm(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, i
 
 def ref_dense(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     (x,) = xs
-    return counted(nn.Linear(x.shape[1], p["units"], bias=p.get("bias", True)), x)
+    return counted(nn.Linear(x.shape[-1], p["units"], bias=p.get("bias", True)), x)
+
+
+def dim(axis: int, x: Tensor) -> int:
+    """A spec's axis (counted without the batch axis) as torch's dim. A negative axis that
+    would reach the batch axis is out of range (IndexError, as torch says for others)."""
+    rank = x.dim() - 1
+    if not -rank <= axis < rank:
+        raise IndexError(f"axis {axis} out of range for {rank} axes")
+    return axis + 1 if axis >= 0 else axis
+
+
+def ref_flatten(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    return counted(nn.Flatten(dim(p.get("start", 0), x), dim(p.get("end", -1), x)), x)
+
+
+def ref_from_tokens(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    if x.dim() != 3:  # tokens are (N, T, D); unflatten would run on any rank
+        raise ValueError(f"from_tokens reads (N, T, D), not {tuple(x.shape)}")
+    size = p["size"] if isinstance(p["size"], list) else [p["size"]]
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *size), 0
+
+
+def ref_slice(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    index: list[Any] = [slice(None)] * x.dim()
+    index[dim(p.get("axis", 0), x)] = slice(p.get("start"), p.get("stop"), p.get("step", 1))
+    return x[tuple(index)], 0
+
+
+def ref_concat(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    return torch.cat(list(xs), dim=dim(p.get("axis", 0), xs[0])), 0
 
 
 def module(make: Callable[[Mapping[str, Any]], nn.Module]) -> Reference:
@@ -268,7 +309,7 @@ REFERENCE: dict[str, Reference] = {
     "upsample": ref_upsample,
     "batchnorm": ref_batchnorm,
     "dense": ref_dense,
-    "flatten": module(lambda p: nn.Flatten()),
+    "flatten": ref_flatten,
     "dropout": module(lambda p: nn.Dropout(p.get("p", 0.5))),
     "relu": module(lambda p: nn.ReLU()),
     "leaky_relu": module(lambda p: nn.LeakyReLU(p.get("slope", 0.01))),
@@ -282,7 +323,21 @@ REFERENCE: dict[str, Reference] = {
     "log_softmax": module(lambda p: nn.LogSoftmax(dim=1)),
     "add": merge(torch.add),
     "multiply": merge(torch.mul),
-    "concat": lambda p, xs: (torch.cat(list(xs), dim=1), 0),
+    "concat": ref_concat,
+    "to_tokens": lambda p, xs: (xs[0].flatten(2).transpose(1, 2), 0),
+    "from_tokens": ref_from_tokens,
+    "reshape": lambda p, xs: (xs[0].reshape(xs[0].shape[0], *p["shape"]), 0),
+    "permute": lambda p, xs: (xs[0].permute(0, *(dim(a, xs[0]) for a in p["order"])), 0),
+    "transpose": lambda p, xs: (
+        xs[0].transpose(*(dim(a, xs[0]) for a in p.get("axes", [0, 1]))),
+        0,
+    ),
+    "select": lambda p, xs: (xs[0].select(dim(p.get("axis", 0), xs[0]), p.get("index", 0)), 0),
+    "slice": ref_slice,
+    "mean": lambda p, xs: (
+        xs[0].mean(dim=tuple(dim(a, xs[0]) for a in p["axes"]), keepdim=p.get("keepdims", False)),
+        0,
+    ),
 }
 
 
@@ -316,19 +371,44 @@ def run_reference(net: Net) -> Outcome:
     return out
 
 
-def archspec_only(node: Node, ins: Sequence[Tensor]) -> str | None:
+def archspec_only(node: Node, ins: Sequence[Tensor], net: Net) -> str | None:
     """The documented reason archspec rejects a layer torch runs (module docstring), if any."""
     if node.kind in SPATIAL and ins[0].dim() == 2:
         return "spatial kind on a flat vector (torch reads (N, F) as unbatched)"
+    layouts = [layout_of(net, name) for name in node.inputs]
+    if node.kind in (*SPATIAL, "to_tokens") and layouts[0] in ("sequence", "tensor"):
+        return f"{node.kind} on a {layouts[0]}, not a grid (torch reads any axis as channels)"
+    if node.kind == "from_tokens" and layouts[0] == "grid":
+        return "from_tokens on a grid [C, L] (torch reads C as tokens)"
+    if node.kind == "concat" and len(set(layouts)) > 1:
+        return "concat of a grid and a sequence/tensor whose sizes happen to agree"
+    if node.kind == "dense" and layouts[0] == "grid":
+        return "dense on a grid (archspec asks for flatten, global_pool or to_tokens)"
+    if node.kind in ("select", "mean") and ins[0].dim() == 2:
+        return f"{node.kind} leaving one value per example (torch returns shape (N,))"
+    if node.kind == "mean" and len({a % (ins[0].dim() - 1) for a in node.params["axes"]}) == (
+        ins[0].dim() - 1
+    ):
+        return "mean over every axis (torch returns shape (N,))"
     if node.kind in ("add", "multiply"):
         try:
             torch.broadcast_shapes(*(x.shape for x in ins))  # type: ignore[no-untyped-call]
         except RuntimeError:
             return None
         return "add/multiply of shapes that only broadcast"
-    if node.kind == "dense" and ins[0].dim() > 2 and ins[0].shape[-1] == ins[0].shape[1]:
-        return "dense on an unflattened input whose last axis equals its channels"
     return None
+
+
+def layout_of(net: Net, name: str) -> str:
+    """How archspec reads the tensor of node ``name`` (torch has no layouts: grid,
+    sequence, flat or tensor is archspec's own bookkeeping, so it is read from the Plan of
+    the accepted part of the net)."""
+    if name == "input":
+        return default_layout(net.input_shape)
+    node = next(n for n in expand(net) if n.name == name)
+    entries = [dataclasses.replace(e, named=True) for e in net.entries[: node.entry + 1]]
+    plan = archspec.loads(render(net.input_shape, ancestors(entries))).plan()
+    return plan.node(plan.output).layout
 
 
 # =========================================================================== coverage of the kinds
@@ -415,7 +495,7 @@ def check_refused_by_torch(net: Net) -> None:
         note_event(f"torch refuses {ref.failed.kind}: {type(ref.error).__name__}")
         return
     node = expand(net)[-1]
-    reason = archspec_only(node, [ref.values[i] for i in node.inputs])
+    reason = archspec_only(node, [ref.values[i] for i in node.inputs], net)
     assert reason is not None, (
         f"archspec rejects {node.kind} ({caught.value.problems[0].message}) "
         f"but torch runs it: {ref.shapes[node.name]}"

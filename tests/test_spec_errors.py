@@ -193,8 +193,8 @@ def test_unknown_kind_suggests_a_close_one() -> None:
 
 def test_unknown_kind_far_from_any_lists_the_kinds() -> None:
     one_error(
-        layers("- transformer"),
-        r"^s\.yaml:3:5: layers\[0\]\.transformer: unknown layer kind 'transformer' — "
+        layers("- wavelets"),
+        r"^s\.yaml:3:5: layers\[0\]\.wavelets: unknown layer kind 'wavelets' — "
         r"known kinds: conv, ",
     )
 

@@ -13,13 +13,28 @@ from typing import TypeVar
 
 from torch import nn
 
-from archspec.compile.modules import GlobalPool, Merge, by_rank, padded
+from archspec.compile.modules import (
+    FromTokens,
+    GlobalPool,
+    Mean,
+    Merge,
+    Permute,
+    Reshape,
+    Slice,
+    ToTokens,
+    by_rank,
+    padded,
+)
 from archspec.shapes.geometry import (
     AdaptivePoolGeometry,
+    AxesGeometry,
     ConvGeometry,
     ConvTransposeGeometry,
+    FlattenGeometry,
     Geometry,
     PoolGeometry,
+    ReshapeGeometry,
+    SliceGeometry,
     UpsampleGeometry,
 )
 from archspec.shapes.kinds.conv import ConvParams, ConvTransposeParams
@@ -33,6 +48,7 @@ from archspec.shapes.kinds.elementwise import (
 )
 from archspec.shapes.kinds.merge import UpsampleParams
 from archspec.shapes.kinds.pool import AdaptivePoolParams, GlobalPoolParams, PoolParams
+from archspec.shapes.kinds.tensor import FromTokensParams, MeanParams
 from archspec.shapes.params import Params
 from archspec.shapes.plan import PlanNode
 
@@ -154,7 +170,24 @@ def _over_channels(cls: Callable[..., nn.Module]) -> Builder:
 # --------------------------------------------------------------------------- dense, merges
 def dense(node: PlanNode) -> nn.Module:
     p = params(node, DenseParams)
-    return nn.Linear(node.in_shapes[0][0], p.units, bias=p.bias)
+    return nn.Linear(node.in_shapes[0][-1], p.units, bias=p.bias)  # the last axis
+
+
+def flatten(node: PlanNode) -> nn.Module:
+    g = geometry(node, FlattenGeometry)
+    return nn.Flatten(g.start + 1, g.end + 1)  # + 1: the batch axis
+
+
+def concat(node: PlanNode) -> nn.Module:
+    return Merge("concat", geometry(node, AxesGeometry).axes[0] + 1)
+
+
+def _slice(drop: bool) -> Builder:
+    def build(node: PlanNode) -> nn.Module:
+        g = geometry(node, SliceGeometry)
+        return Slice(g.axis, g.start, g.stop, g.step, drop)
+
+    return build
 
 
 def upsample(node: PlanNode) -> nn.Module:
@@ -187,12 +220,20 @@ BUILDERS: dict[str, Builder] = {
     "log_softmax": _over_channels(nn.LogSoftmax),
     "batchnorm": batchnorm,
     "dropout": lambda node: nn.Dropout(params(node, DropoutParams).p),
-    "flatten": _plain(nn.Flatten),
+    "flatten": flatten,
     "dense": dense,
     "add": _merge("add"),
     "multiply": _merge("multiply"),
-    "concat": _merge("concat"),
+    "concat": concat,
     "upsample": upsample,
+    "to_tokens": _plain(ToTokens),
+    "from_tokens": lambda node: FromTokens(params(node, FromTokensParams).size),
+    "reshape": lambda node: Reshape(geometry(node, ReshapeGeometry).shape),
+    "permute": lambda node: Permute(geometry(node, AxesGeometry).axes),
+    "transpose": lambda node: Permute(geometry(node, AxesGeometry).axes),
+    "select": _slice(drop=True),
+    "slice": _slice(drop=False),
+    "mean": lambda node: Mean(geometry(node, AxesGeometry).axes, params(node, MeanParams).keepdims),
 }
 
 __all__ = ["BUILDERS", "Builder", "NoBuilderError", "build_node", "by_rank", "geometry", "params"]

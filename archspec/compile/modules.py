@@ -78,15 +78,16 @@ class GlobalPool(nn.Module):
 
 
 class Merge(nn.Module):
-    """``add``, ``multiply`` or ``concat`` (along channels) of several inputs."""
+    """``add``, ``multiply`` or ``concat`` (along ``dim``, with the batch axis) of inputs."""
 
-    def __init__(self, op: str) -> None:
+    def __init__(self, op: str, dim: int = 1) -> None:
         super().__init__()
         self.op = op
+        self.dim = dim
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         if self.op == "concat":
-            return torch.cat(xs, dim=1)
+            return torch.cat(xs, dim=self.dim)
         out = xs[0]
         for x in xs[1:]:
             out = out + x if self.op == "add" else out * x
@@ -94,3 +95,86 @@ class Merge(nn.Module):
 
     def extra_repr(self) -> str:
         return self.op
+
+
+class ToTokens(nn.Module):
+    """``(N, C, *S) → (N, prod(S), C)``: one token per position, row-major."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).transpose(1, 2)
+
+
+class FromTokens(nn.Module):
+    """``(N, T, D) → (N, D, *size)``, the inverse of :class:`ToTokens`."""
+
+    def __init__(self, size: Sequence[int]) -> None:
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+class Reshape(nn.Module):
+    """Reshape every example to ``shape`` (the batch axis kept)."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Permute(nn.Module):
+    """Reorder the axes after the batch axis (``order`` counts them from 0)."""
+
+    def __init__(self, order: Sequence[int]) -> None:
+        super().__init__()
+        self.order = tuple(order)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, *(i + 1 for i in self.order))
+
+    def extra_repr(self) -> str:
+        return f"order={self.order}"
+
+
+class Slice(nn.Module):
+    """``start:stop:step`` along ``axis`` (after the batch axis); ``drop`` removes the axis
+    (``select``)."""
+
+    def __init__(self, axis: int, start: int, stop: int, step: int, drop: bool) -> None:
+        super().__init__()
+        self.axis, self.start, self.stop, self.step, self.drop = axis, start, stop, step, drop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop:
+            return x.select(self.axis + 1, self.start)
+        index = [slice(None)] * x.dim()
+        index[self.axis + 1] = slice(self.start, self.stop, self.step)
+        return x[tuple(index)]
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, {self.start}:{self.stop}:{self.step}, drop={self.drop}"
+
+
+class Mean(nn.Module):
+    """The mean over ``axes`` (after the batch axis)."""
+
+    def __init__(self, axes: Sequence[int], keepdims: bool) -> None:
+        super().__init__()
+        self.axes = tuple(a + 1 for a in axes)
+        self.keepdims = keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=self.axes, keepdim=self.keepdims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.axes}, keepdims={self.keepdims}"

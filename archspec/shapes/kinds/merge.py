@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field as PydanticField
+from pydantic import Strict
 
-from archspec.shapes.geometry import UpsampleGeometry
+from archspec.shapes.geometry import AxesGeometry, UpsampleGeometry
 from archspec.shapes.kinds.base import (
     In,
     Infer,
@@ -61,10 +62,55 @@ def infer_elementwise_merge(kind: str) -> Infer:
     return infer
 
 
-def infer_concat(p: MergeParams, ins: Sequence[In]) -> Out:
-    _mismatch("concat", ins, skip_channels=True)
-    channels = sum(x.shape[0] for x in ins)
-    return Out(shape=(channels, *ins[0].shape[1:]), field=widest([x.field for x in ins]))
+class ConcatParams(Params):
+    """Concatenate along ``axis`` (no batch axis): channels of a grid, tokens of a sequence."""
+
+    shorthand = "axis"
+    axis: Annotated[int, Strict()] = PydanticField(
+        0,
+        description="The axis to join along (0: channels/tokens; -1: features).",
+        examples=[0, -1],
+    )
+
+
+def infer_concat(p: ConcatParams, ins: Sequence[In]) -> Out:
+    rank = len(ins[0].shape)
+    if not -rank <= p.axis < rank:
+        raise ShapeError(
+            f"concat axis {p.axis} is out of range for {ins[0].described()} ({rank} axes, "
+            "no batch axis)",
+            f"use an axis from {-rank} to {rank - 1}",
+            field="axis",
+        )
+    axis = p.axis % rank
+    layouts = {x.layout for x in ins}
+    if len(layouts) > 1:
+        raise ShapeError(
+            "concat needs inputs of one layout, but receives "
+            + " and ".join(x.described() for x in ins),
+            "turn them into the same layout first (to_tokens/from_tokens)",
+        )
+    if axis == 0:
+        _mismatch("concat", ins, skip_channels=True)
+    else:
+        _mismatch_except("concat", ins, axis)
+    joined = sum(x.shape[axis] for x in ins)
+    shape = (*ins[0].shape[:axis], joined, *ins[0].shape[axis + 1 :])
+    field = widest([x.field for x in ins]) if axis == 0 else None
+    return Out(shape=shape, field=field, geometry=AxesGeometry((axis,)))
+
+
+def _mismatch_except(kind: str, ins: Sequence[In], axis: int) -> None:
+    first = ins[0].shape
+    for i, x in enumerate(ins[1:], start=1):
+        if len(x.shape) != len(first) or any(
+            a != b for j, (a, b) in enumerate(zip(first, x.shape, strict=True)) if j != axis
+        ):
+            raise ShapeError(
+                f"{kind} along axis {axis} needs every other axis to match, but input 0 is "
+                f"{format_shape(first)} and input {i} is {format_shape(x.shape)}",
+                "reshape or project the branches so only the joined axis differs",
+            )
 
 
 class UpsampleParams(Params):
@@ -120,7 +166,7 @@ KINDS = (
     ),
     Kind(
         "concat",
-        MergeParams,
+        ConcatParams,
         infer_concat,
         "Concatenate its inputs along channels (U-Net skips).",
         inputs=(2, None),
