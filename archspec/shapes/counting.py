@@ -283,6 +283,15 @@ FLOP_RULES: dict[str, Rule] = {
     "log_softmax": lambda n: 3 * _out(n),  # exp, a running sum, subtract log-sum
     "dropout": _zero,  # identity at inference
     "flatten": _zero,
+    # moving or cutting axes is data movement: no arithmetic
+    "reshape": _zero,
+    "permute": _zero,
+    "transpose": _zero,
+    "to_tokens": _zero,
+    "from_tokens": _zero,
+    "select": _zero,
+    "slice": _zero,
+    "mean": lambda n: _in(n),  # one add per input element, one divide per output (≈ the adds)
     "add": _flops_merge,
     "multiply": _flops_merge,
     "concat": _zero,
