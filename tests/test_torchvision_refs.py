@@ -19,7 +19,10 @@ import archspec  # noqa: E402
 from archspec.compile import build  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-CASES = [("resnet18", "resnet18", 11_689_512)]
+CASES = [
+    ("resnet18", "resnet18", 11_689_512),
+    ("mobilenet_v2", "mobilenet_v2", 3_504_872),
+]
 
 
 def copy_by_order(source: torch.nn.Module, target: torch.nn.Module) -> None:
