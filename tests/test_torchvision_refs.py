@@ -24,6 +24,7 @@ CASES = [
     ("mobilenet_v2", "mobilenet_v2", 3_504_872),
     ("mobilenet_v3_small", "mobilenet_v3_small", 2_542_856),
     ("efficientnet_b0", "efficientnet_b0", 5_288_548),
+    ("regnet_y_400mf", "regnet_y_400mf", 4_344_144),
 ]
 
 
