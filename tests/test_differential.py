@@ -574,6 +574,7 @@ EDGES_REJECTED = {
     "circular-pad-over-size": _one((1, 4, 3), "pad", before=[0, 4], mode="circular"),
     "crop-removes-all": _one((1, 4, 6), "crop", before=[1, 2], after=[3, 3]),
     "groupnorm-groups-not-dividing": _one((6, 4), "groupnorm", groups=4),
+    "instancenorm-on-one-position": _one((3, 1, 1), "instancenorm"),
     "pixel-shuffle-channels-not-divisible": _one((6, 3, 3), "pixel_shuffle", factor=2),
     "pixel-unshuffle-odd-width": _one((2, 4, 5), "pixel_unshuffle", factor=2),
     "conv-reflect-padding-equal-to-size": _one(
