@@ -345,6 +345,103 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if rank < minimum:\n        raise",
         "    if False:\n        raise",
     ),
+    # --- the modern kinds (issue 14): norms, shuffles, pad/crop, causal conv, broadcasting
+    Mutant(
+        "prelu: slopes per channel and shared swapped",
+        "shapes/kinds/elementwise.py",
+        "params=x.shape[0] if p.per_channel else 1",
+        "params=1 if p.per_channel else x.shape[0]",
+    ),
+    Mutant(
+        "layer_scale: gamma not counted",
+        "shapes/kinds/elementwise.py",
+        "params=x.shape[0], macs=0",
+        "params=0, macs=0",
+    ),
+    Mutant(
+        "groupnorm: groups need not divide the channels",
+        "shapes/kinds/norm.py",
+        "    if channels % p.groups:\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "groupnorm: one scale per channel, no shift",
+        "shapes/kinds/norm.py",
+        "return Out(shape=x.shape, field=x.field, params=2 * channels if p.affine else 0)",
+        "return Out(shape=x.shape, field=x.field, params=channels if p.affine else 0)",
+    ),
+    Mutant(
+        "instancenorm: a single position accepted",
+        "shapes/kinds/norm.py",
+        "if all(n == 1 for n in x.spatial):",
+        "if False:",
+    ),
+    Mutant(
+        "layernorm: over last counts the channels",
+        "shapes/kinds/norm.py",
+        'size = x.shape[0] if p.over == "channels" else x.shape[-1]',
+        "size = x.shape[0]",
+    ),
+    Mutant(
+        "channel_shuffle: groups need not divide the channels",
+        "shapes/kinds/shuffle.py",
+        "    if x.shape[0] % p.groups:\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "pixel_shuffle: channels divided by r, not r²",
+        "shapes/kinds/shuffle.py",
+        "shape = (x.shape[0] // r2, *(n * p.factor for n in x.spatial))",
+        "shape = (x.shape[0] // p.factor, *(n * p.factor for n in x.spatial))",
+    ),
+    Mutant(
+        "pixel_unshuffle: channels times r, not r²",
+        "shapes/kinds/shuffle.py",
+        "shape = (x.shape[0] * r * r, *(n // r for n in x.spatial))",
+        "shape = (x.shape[0] * r, *(n // r for n in x.spatial))",
+    ),
+    Mutant(
+        "pixel_unshuffle: sizes need not divide",
+        "shapes/kinds/shuffle.py",
+        "    if bad:\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "pad: the before amount counted twice",
+        "shapes/kinds/padding.py",
+        "shape = (x.shape[0], *(n + a + b for n, (a, b) in zip(x.spatial, pads, strict=True)))",
+        "shape = (x.shape[0], *(n + a + a for n, (a, b) in zip(x.spatial, pads, strict=True)))",
+    ),
+    Mutant(
+        "pad: reflect allowed up to the size",
+        "shapes/kinds/padding.py",
+        'if max(a, b) >= n + (p.mode == "circular"):',
+        "if max(a, b) > n:",
+    ),
+    Mutant(
+        "crop: an empty output accepted",
+        "shapes/kinds/padding.py",
+        "if min(out) < 1:",
+        "if min(out) < 0:",
+    ),
+    Mutant(
+        "conv causal: dilation ignored",
+        "shapes/kinds/conv.py",
+        "return ((d[0] * (k[0] - 1), 0),)",
+        "return ((k[0] - 1, 0),)",
+    ),
+    Mutant(
+        "add/multiply: any mismatch broadcasts",
+        "shapes/kinds/merge.py",
+        "and not (broadcast and 1 in (a, b))",
+        "and not broadcast",
+    ),
+    Mutant(
+        "add/multiply: the first input's shape, not the broadcast one",
+        "shapes/kinds/merge.py",
+        "return tuple(max(axis) for axis in zip(*shapes, strict=True))",
+        "return tuple(shapes[0])",
+    ),
 )
 
 

@@ -39,7 +39,21 @@ ParamStrategy = Callable[[Shape, bool], st.SearchStrategy[Params]]
 
 MERGES = tuple(sorted(name for name, kind in REGISTRY.items() if kind.inputs != (1, 1)))
 SINGLE = tuple(sorted(name for name, kind in REGISTRY.items() if kind.inputs == (1, 1)))
-SPATIAL = ("conv", "conv_transpose", "pool", "global_pool", "adaptive_pool", "upsample")
+SPATIAL = (
+    "conv",
+    "conv_transpose",
+    "pool",
+    "global_pool",
+    "adaptive_pool",
+    "upsample",
+    "instancenorm",
+    "local_response_norm",
+    "channel_shuffle",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "pad",
+    "crop",
+)
 ACTIVATIONS = (
     "relu",
     "leaky_relu",
@@ -49,10 +63,17 @@ ACTIVATIONS = (
     "sigmoid",
     "tanh",
     "hardswish",
+    "relu6",
+    "hardsigmoid",
+    "mish",
+    "softplus",
+    "identity",
+    "prelu",
     "softmax",
     "log_softmax",
 )
-KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout")
+NORMS = ("groupnorm", "instancenorm", "layernorm", "local_response_norm")
+KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout", "drop_path", "layer_scale", "groupnorm")
 # How often a kind is tried, most interesting first (Hypothesis favours early choices).
 WEIGHTS = {
     "conv": 5,
@@ -65,6 +86,14 @@ WEIGHTS = {
     "global_pool": 2,
     "batchnorm": 2,
     "dropout": 1,
+    "drop_path": 1,
+    "layer_scale": 1,
+    "pad": 2,
+    "crop": 2,
+    "channel_shuffle": 1,
+    "pixel_shuffle": 1,
+    "pixel_unshuffle": 1,
+    **dict.fromkeys(NORMS, 1),
     **dict.fromkeys(ACTIVATIONS, 1),
     "to_tokens": 2,
     "from_tokens": 1,
@@ -94,6 +123,14 @@ WILD_WEIGHTS = {
     "select": 2,
     "slice": 2,
     "mean": 2,
+    "pad": 2,
+    "crop": 2,
+    "groupnorm": 1,
+    "instancenorm": 1,
+    "local_response_norm": 1,
+    "channel_shuffle": 1,
+    "pixel_shuffle": 1,
+    "pixel_unshuffle": 1,
 }
 WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
 # Parameter names a spec may also write (`filters: 8` for `depth: 8`).
@@ -102,6 +139,7 @@ KEY_ALIASES = {
     "conv_transpose": {"depth": "filters"},
     "dense": {"units": "features"},
     "dropout": {"p": "rate"},
+    "drop_path": {"p": "rate"},
     "leaky_relu": {"slope": "negative_slope"},
 }
 
@@ -290,7 +328,7 @@ def conv_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     if chance(draw, 50):
         p["stride"] = per_dim(draw, 1, [3] * len(sizes), wild)
     if chance(draw, 60):
-        p["padding"] = draw(st.sampled_from(["same", "valid", "int", "list"]))
+        p["padding"] = draw(st.sampled_from(["same", "valid", "int", "list", "causal"]))
         if p["padding"] in ("int", "list"):
             top = max(sizes) + 1 if wild else 2  # wild: beyond reflect/circular's limit
             p["padding"] = (
@@ -512,6 +550,103 @@ def mean_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p: Params = {"axes": axes}
     if chance(draw, 30):
         p["keepdims"] = draw(st.booleans())
+
+
+@st.composite
+def sides_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """pad/crop amounts: both sides, or before/after; wild: beyond the input."""
+    sizes = spatial(shape)
+    top = [n + 1 if wild else max(n // 2, 1) for n in sizes]
+    p: Params = {}
+    if chance(draw, 50):
+        p["size"] = per_dim(draw, 0, top, wild)
+    if chance(draw, 40):
+        p["before"] = per_dim(draw, 0, top, wild)
+    if chance(draw, 40):
+        p["after"] = per_dim(draw, 0, top, wild)
+    return p
+
+
+@st.composite
+def pad_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p = draw(sides_params(shape, wild))
+    if chance(draw, 60):
+        p["mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    if p.get("mode", "zeros") == "zeros" and chance(draw, 20):
+        p["value"] = draw(floats(-2.0, 2.0))
+    return p
+
+
+@st.composite
+def groups_of(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """groups dividing the channels; wild: often not."""
+    if wild and chance(draw, 50):
+        return {"groups": draw(st.integers(1, 7))}
+    return {"groups": draw(st.sampled_from(divisors(shape[0])))}
+
+
+@st.composite
+def groupnorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p = draw(groups_of(shape, wild))
+    if chance(draw, 30):
+        p["eps"] = draw(floats(1e-6, 1e-2))
+    if chance(draw, 30):
+        p["affine"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def norm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 30):
+        p["eps"] = draw(floats(1e-6, 1e-2))
+    if chance(draw, 50):
+        p["affine"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def layernorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p = draw(norm_params(shape, wild))
+    if chance(draw, 50):
+        p["over"] = draw(st.sampled_from(["channels", "last"]))
+    return p
+
+
+@st.composite
+def lrn_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"size": draw(st.integers(1, shape[0] + 2))}
+    if chance(draw, 30):
+        p["alpha"] = draw(floats(1e-5, 1e-2))
+    if chance(draw, 30):
+        p["beta"] = draw(floats(0.5, 1.0))
+    if chance(draw, 30):
+        p["k"] = draw(floats(0.5, 2.0))
+    return p
+
+
+@st.composite
+def shuffle_factor(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    return {"factor": draw(st.integers(1, 4 if wild else 2))}
+
+
+@st.composite
+def prelu_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 50):
+        p["per_channel"] = draw(st.booleans())
+    if chance(draw, 30):
+        p["init"] = draw(floats(-1.0, 1.0))
+    return p
+
+
+@st.composite
+def softplus_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 40):
+        p["beta"] = draw(floats(0.1, 3.0))
+    if chance(draw, 30):
+        p["threshold"] = draw(floats(0.5, 20.0))
     return p
 
 
@@ -545,6 +680,23 @@ PARAMS: dict[str, ParamStrategy] = {
     "sigmoid": nothing,
     "tanh": nothing,
     "hardswish": nothing,
+    "relu6": nothing,
+    "hardsigmoid": nothing,
+    "mish": nothing,
+    "softplus": softplus_params,
+    "identity": nothing,
+    "prelu": prelu_params,
+    "drop_path": optional("p", floats(0.0, 0.9)),
+    "layer_scale": optional("init", floats(-1.0, 1.0)),
+    "groupnorm": groupnorm_params,
+    "instancenorm": norm_params,
+    "layernorm": layernorm_params,
+    "local_response_norm": lrn_params,
+    "channel_shuffle": groups_of,
+    "pixel_shuffle": shuffle_factor,
+    "pixel_unshuffle": shuffle_factor,
+    "pad": pad_params,
+    "crop": sides_params,
     "softmax": nothing,
     "log_softmax": nothing,
     "add": nothing,

@@ -14,10 +14,14 @@ from typing import TypeVar
 from torch import nn
 
 from archspec.compile.modules import (
+    ChannelLayerNorm,
+    DropPath,
     FromTokens,
     GlobalPool,
+    LayerScale,
     Mean,
     Merge,
+    Pad,
     Permute,
     Reshape,
     Slice,
@@ -32,6 +36,7 @@ from archspec.shapes.geometry import (
     ConvTransposeGeometry,
     FlattenGeometry,
     Geometry,
+    PadGeometry,
     PoolGeometry,
     ReshapeGeometry,
     SliceGeometry,
@@ -42,12 +47,24 @@ from archspec.shapes.kinds.dense import DenseParams
 from archspec.shapes.kinds.elementwise import (
     BatchNormParams,
     DropoutParams,
+    DropPathParams,
     EluParams,
     GeluParams,
+    LayerScaleParams,
     LeakyReluParams,
+    PreluParams,
+    SoftplusParams,
 )
 from archspec.shapes.kinds.merge import UpsampleParams
+from archspec.shapes.kinds.norm import (
+    GroupNormParams,
+    InstanceNormParams,
+    LayerNormParams,
+    LocalResponseNormParams,
+)
+from archspec.shapes.kinds.padding import PadParams
 from archspec.shapes.kinds.pool import AdaptivePoolParams, GlobalPoolParams, PoolParams
+from archspec.shapes.kinds.shuffle import ChannelShuffleParams, PixelShuffleParams
 from archspec.shapes.kinds.tensor import FromTokensParams, MeanParams
 from archspec.shapes.params import Params
 from archspec.shapes.plan import PlanNode
@@ -158,6 +175,48 @@ def batchnorm(node: PlanNode) -> nn.Module:
     return bn(node.shape[0], eps=p.eps, momentum=p.momentum, affine=p.affine)
 
 
+def prelu(node: PlanNode) -> nn.Module:
+    p = params(node, PreluParams)
+    return nn.PReLU(node.shape[0] if p.per_channel else 1, init=p.init)
+
+
+def layer_scale(node: PlanNode) -> nn.Module:
+    p = params(node, LayerScaleParams)
+    return LayerScale(node.shape[0], len(node.shape) - 1, p.init)
+
+
+def groupnorm(node: PlanNode) -> nn.Module:
+    p = params(node, GroupNormParams)
+    return nn.GroupNorm(p.groups, node.shape[0], eps=p.eps, affine=p.affine)
+
+
+def instancenorm(node: PlanNode) -> nn.Module:
+    p = params(node, InstanceNormParams)
+    norm = by_rank(len(node.shape) - 1, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+    return norm(node.shape[0], eps=p.eps, affine=p.affine)
+
+
+def layernorm(node: PlanNode) -> nn.Module:
+    p = params(node, LayerNormParams)
+    if p.over == "last":
+        return nn.LayerNorm(node.shape[-1], eps=p.eps, elementwise_affine=p.affine)
+    return ChannelLayerNorm(node.shape[0], eps=p.eps, elementwise_affine=p.affine)
+
+
+def local_response_norm(node: PlanNode) -> nn.Module:
+    p = params(node, LocalResponseNormParams)
+    return nn.LocalResponseNorm(p.size, alpha=p.alpha, beta=p.beta, k=p.k)
+
+
+def pad(node: PlanNode) -> nn.Module:
+    p = params(node, PadParams)
+    return Pad(geometry(node, PadGeometry).pads, p.mode, p.value)
+
+
+def crop(node: PlanNode) -> nn.Module:
+    return Pad([(-a, -b) for a, b in geometry(node, PadGeometry).pads], "zeros")
+
+
 def _plain(cls: Callable[[], nn.Module]) -> Builder:
     """A builder for a parameterless torch module."""
     return lambda node: cls()
@@ -216,6 +275,25 @@ BUILDERS: dict[str, Builder] = {
     "sigmoid": _plain(nn.Sigmoid),
     "tanh": _plain(nn.Tanh),
     "hardswish": _plain(nn.Hardswish),
+    "relu6": _plain(nn.ReLU6),
+    "hardsigmoid": _plain(nn.Hardsigmoid),
+    "mish": _plain(nn.Mish),
+    "softplus": lambda node: nn.Softplus(
+        params(node, SoftplusParams).beta, params(node, SoftplusParams).threshold
+    ),
+    "identity": _plain(nn.Identity),
+    "prelu": prelu,
+    "drop_path": lambda node: DropPath(params(node, DropPathParams).p),
+    "layer_scale": layer_scale,
+    "groupnorm": groupnorm,
+    "instancenorm": instancenorm,
+    "layernorm": layernorm,
+    "local_response_norm": local_response_norm,
+    "channel_shuffle": lambda node: nn.ChannelShuffle(params(node, ChannelShuffleParams).groups),
+    "pixel_shuffle": lambda node: nn.PixelShuffle(params(node, PixelShuffleParams).factor),
+    "pixel_unshuffle": lambda node: nn.PixelUnshuffle(params(node, PixelShuffleParams).factor),
+    "pad": pad,
+    "crop": crop,
     "softmax": _over_channels(nn.Softmax),
     "log_softmax": _over_channels(nn.LogSoftmax),
     "batchnorm": batchnorm,

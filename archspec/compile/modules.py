@@ -178,3 +178,65 @@ class Mean(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dims={self.axes}, keepdims={self.keepdims}"
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer norm over the channels at each position of ``(N, C, *S)`` (ConvNeXt's
+    LayerNorm2d); its ``weight``/``bias`` are ``nn.LayerNorm``'s, of shape ``(C,)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return super().forward(x)
+        moved = x.movedim(1, -1)
+        return super().forward(moved).movedim(-1, 1)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: zero the whole example with probability ``p`` while training,
+    scaling the kept ones by ``1/(1-p)`` (torchvision's ``StochasticDepth(p, "row")``)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerScale(nn.Module):
+    """Multiply each channel by a learned ``gamma`` of shape ``(C, 1, …)``."""
+
+    def __init__(self, channels: int, rank: int, init: float) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,) + (1,) * rank, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Pad(nn.Module):
+    """``F.pad`` with ``(before, after)`` per spatial axis; negative amounts crop."""
+
+    def __init__(self, pads: Sequence[tuple[int, int]], mode: str, value: float = 0.0) -> None:
+        super().__init__()
+        flat: list[int] = []
+        for before, after in reversed(pads):  # F.pad wants the last axis first
+            flat += [before, after]
+        self.pad = tuple(flat)
+        self.mode = "constant" if mode == "zeros" else mode
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "constant":
+            return F.pad(x, self.pad, mode="constant", value=self.value)
+        return F.pad(x, self.pad, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.pad}, {self.mode}"

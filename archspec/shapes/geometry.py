@@ -82,11 +82,23 @@ class UpsampleGeometry(Geometry):
         return len(self.scale)
 
 
+@dataclass(frozen=True)
+class PadGeometry(Geometry):
+    """``pad``/``crop``: (before, after) per spatial axis, expanded to the input's rank."""
+
+    pads: tuple[tuple[int, int], ...]
+
+    @property
+    def rank(self) -> int:
+        return len(self.pads)
+
+
 __all__ = [
     "AdaptivePoolGeometry",
     "ConvGeometry",
     "ConvTransposeGeometry",
     "Geometry",
+    "PadGeometry",
     "PoolGeometry",
     "UpsampleGeometry",
 ]

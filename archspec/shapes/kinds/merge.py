@@ -29,7 +29,7 @@ class MergeParams(Params):
     """Merges take their inputs from `from:` and have no parameters."""
 
 
-def _mismatch(kind: str, ins: Sequence[In], skip_channels: bool) -> None:
+def _mismatch(kind: str, ins: Sequence[In], skip_channels: bool, broadcast: bool = False) -> None:
     first = ins[0].shape
     for i, x in enumerate(ins[1:], start=1):
         if len(x.shape) != len(first):
@@ -39,7 +39,7 @@ def _mismatch(kind: str, ins: Sequence[In], skip_channels: bool) -> None:
                 "flatten both or neither",
             )
         for axis, (a, b) in enumerate(zip(first, x.shape, strict=True)):
-            if a != b and not (skip_channels and axis == 0):
+            if a != b and not (skip_channels and axis == 0) and not (broadcast and 1 in (a, b)):
                 what = "channels" if axis == 0 else f"axis {axis}"
                 raise ShapeError(
                     f"{kind} needs matching shapes, but input 0 is {format_shape(first)} and "
@@ -54,10 +54,21 @@ def _merge_hint(kind: str, axis: int) -> str:
     return "give both branches the same stride/pooling, or upsample the smaller one"
 
 
+def broadcast_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """The usual broadcasting of same-rank shapes: each axis equal, or 1 (then stretched).
+
+    >>> broadcast_shape([(8, 1, 1), (8, 5, 7)])
+    (8, 5, 7)
+    """
+    return tuple(max(axis) for axis in zip(*shapes, strict=True))
+
+
 def infer_elementwise_merge(kind: str) -> Infer:
     def infer(p: MergeParams, ins: Sequence[In]) -> Out:
-        _mismatch(kind, ins, skip_channels=False)
-        return Out(shape=ins[0].shape, field=widest([x.field for x in ins]))
+        _mismatch(kind, ins, skip_channels=False, broadcast=True)
+        shape = broadcast_shape([x.shape for x in ins])
+        # a stretched [C, 1, 1] gate usually saw the whole input: its field (global) wins
+        return Out(shape=shape, field=widest([x.field for x in ins]))
 
     return infer
 
@@ -113,6 +124,15 @@ def _mismatch_except(kind: str, ins: Sequence[In], axis: int) -> None:
             )
 
 
+def describe_merge(node: PlanNode) -> str:
+    """``broadcast [8, 1, 1] → [8, 5, 7]`` when an input is stretched, else nothing."""
+    stretched = [s for s in node.in_shapes if s != node.shape]
+    if not stretched:
+        return ""
+    shown = ", ".join(format_shape(s) for s in dict.fromkeys(stretched))
+    return f"broadcast {shown} → {format_shape(node.shape)}"
+
+
 class UpsampleParams(Params):
     """Repeat (nearest) or interpolate (linear) by an integer ``scale`` per axis."""
 
@@ -154,15 +174,18 @@ KINDS = (
         "add",
         MergeParams,
         infer_elementwise_merge("add"),
-        "Element-wise sum of its inputs (residual connections).",
+        "Element-wise sum of its inputs (residual connections); size-1 axes broadcast.",
         inputs=(2, None),
+        describe=describe_merge,
     ),
     Kind(
         "multiply",
         MergeParams,
         infer_elementwise_merge("multiply"),
-        "Element-wise product of its inputs (gating).",
+        "Element-wise product of its inputs (gating); size-1 axes broadcast ([C, 1, 1] × "
+        "[C, H, W]).",
         inputs=(2, None),
+        describe=describe_merge,
     ),
     Kind(
         "concat",
