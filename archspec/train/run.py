@@ -159,8 +159,13 @@ class RunLock:
             ) from None
 
     def release(self) -> None:
+        # Unlock explicitly before closing: DataLoader workers forked while the run held the
+        # lock share its open file description, and closing only our descriptor would leave
+        # the lock held until they exit (tests/test_data_stream.py resumes in-process).
         with contextlib.suppress(OSError):
-            os.close(self.fd)  # closing the descriptor releases the lock
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def claim_run_dir(path: Path, fresh: bool) -> tuple[RunLock, bool]:
