@@ -550,6 +550,7 @@ def mean_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p: Params = {"axes": axes}
     if chance(draw, 30):
         p["keepdims"] = draw(st.booleans())
+    return p
 
 
 @st.composite
