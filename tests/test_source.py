@@ -207,7 +207,7 @@ def test_billion_laughs_is_refused_by_the_node_count() -> None:
         r" — remove the recursive anchors/aliases$",
         lines[0],
     )
-    assert elapsed < 1.0  # a sanity bound only: the guard is the count, not the clock
+    assert elapsed < 10.0  # a sanity bound only: the guard is the count, not the clock
 
 
 def test_alias_expansion_limit_is_configurable() -> None:
