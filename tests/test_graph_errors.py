@@ -571,3 +571,21 @@ def test_the_unknown_key_message_lists_each_key_once() -> None:
         r"allowed keys: depth, filters, kernel, stride, padding, dilation, groups, bias, "
         r"padding_mode$",
     )
+
+
+def test_broadcasting_checks_every_input_against_all_before_it() -> None:
+    """Found by test_differential after broadcasting landed: [1] + [3] + [2] passed, since
+    each input was compared with input 0 only (size 1 there lets anything through)."""
+    spec = """
+input: [2, 4]
+layers:
+  - mean: {axes: [1], keepdims: true}
+    name: a
+  - slice: {axis: 1, start: 1}
+    from: input
+    name: b
+  - add:
+    from: [a, input, b]
+"""
+    with pytest.raises(SpecError, match=r"inputs 0–1 broadcast to 2×4 and input 2 is 2×3"):
+        archspec.loads(spec).plan()

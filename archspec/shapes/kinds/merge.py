@@ -31,6 +31,7 @@ class MergeParams(Params):
 
 def _mismatch(kind: str, ins: Sequence[In], skip_channels: bool, broadcast: bool = False) -> None:
     first = ins[0].shape
+    seen = first  # what the inputs so far broadcast to: every input is compared with it
     for i, x in enumerate(ins[1:], start=1):
         if len(x.shape) != len(first):
             raise ShapeError(
@@ -38,14 +39,21 @@ def _mismatch(kind: str, ins: Sequence[In], skip_channels: bool, broadcast: bool
                 f"input {i} is {format_shape(x.shape)}",
                 "flatten both or neither",
             )
-        for axis, (a, b) in enumerate(zip(first, x.shape, strict=True)):
+        for axis, (a, b) in enumerate(zip(seen, x.shape, strict=True)):
             if a != b and not (skip_channels and axis == 0) and not (broadcast and 1 in (a, b)):
                 what = "channels" if axis == 0 else f"axis {axis}"
+                before = (
+                    f"input 0 is {format_shape(first)}"
+                    if seen == first
+                    else f"inputs 0–{i - 1} broadcast to {format_shape(seen)}"
+                )
                 raise ShapeError(
-                    f"{kind} needs matching shapes, but input 0 is {format_shape(first)} and "
-                    f"input {i} is {format_shape(x.shape)} ({what}: {a} ≠ {b})",
+                    f"{kind} needs matching shapes, but {before} and input {i} is "
+                    f"{format_shape(x.shape)} ({what}: {a} ≠ {b})",
                     _merge_hint(kind, axis),
                 )
+        if broadcast:  # found by test_differential: [1] + [3] + [2] passed against input 0
+            seen = tuple(b if a == 1 else a for a, b in zip(seen, x.shape, strict=True))
 
 
 def _merge_hint(kind: str, axis: int) -> str:
