@@ -148,18 +148,11 @@ class Adam(Model):
     )
 
 
-class AdamW(Model):
-    name: Literal["adamw"] = Field(
-        description="Which one (selects the other settings).", examples=["adam"]
-    )
-    lr: PosFloat = Field(0.001, description="Learning rate.", examples=[0.001, 0.1])
-    betas: tuple[Beta, Beta] = Field(
-        (0.9, 0.999),
-        description="Running-average factors of the gradient and its square.",
-        examples=[[0.9, 0.999]],
-    )
-    eps: PosFloat = Field(
-        1e-08, description="Added to the denominator for stability.", examples=[1e-05]
+class AdamW(Adam):
+    """Adam's settings; decoupled weight decay, 0.01 by default."""
+
+    name: Literal["adamw"] = Field(  # type: ignore[assignment]
+        description="Which one (selects the other settings).", examples=["adamw"]
     )
     weight_decay: NonNegFloat = Field(
         0.01, description="L2 penalty (decoupled for adamw).", examples=[0.0, 0.01]
