@@ -8,7 +8,7 @@ block nesting, many misspelt names, huge repeat counts, long chains of variables
 ``python tests/worst_cases.py run CASE DIR`` writes the case to ``DIR`` and runs every command
 on it in this one process, printing one JSON line per command with its CPU seconds (user +
 system, what a 2-core budget is spent on, unlike wall time on a shared machine) and exit code.
-The caller measures the process's peak RSS with ``os.wait4`` (tests/test_bounded_cost.py,
+The last line is the process's own peak RSS, :func:`peak_rss` (tests/test_bounded_cost.py,
 and ``python tests/worst_cases.py table`` prints the figures quoted in tests/README.md).
 """
 
@@ -152,6 +152,17 @@ def commands(spec: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
+def peak_rss() -> int:
+    """This process's peak resident set in bytes: ``VmHWM``, its own address space's high-water
+    mark. Not ``ru_maxrss``: a child started with vfork (``subprocess`` does) inherits its
+    parent's peak there at exec, so a test worker's size leaked into every measurement."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -176,6 +187,7 @@ def run_case(name: str, out: Path) -> None:
         last = sink.getvalue().strip().splitlines()[-1:] or [""]
         line = {"command": label, "cpu_s": round(seconds, 3), "rc": code, "last": last[0][:300]}
         print(json.dumps(line), file=report, flush=True)
+    print(json.dumps({"peak_rss": peak_rss()}), file=report, flush=True)
 
 
 def measure(name: str, out: Path) -> tuple[list[dict[str, object]], int]:
@@ -183,14 +195,12 @@ def measure(name: str, out: Path) -> tuple[list[dict[str, object]], int]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     log = out / f"{name}.jsonl"
     with open(log, "w") as handle:
-        proc = subprocess.Popen(
+        done = subprocess.run(
             [sys.executable, __file__, "run", name, str(out)], stdout=handle, env=env
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, f"{name}: the runner exited {proc.returncode}"
-    lines = [json.loads(x) for x in log.read_text().splitlines()]
-    return lines, usage.ru_maxrss * 1024  # Linux: KiB
+    assert done.returncode == 0, f"{name}: the runner exited {done.returncode}"
+    *lines, last = [json.loads(x) for x in log.read_text().splitlines()]
+    return lines, int(last["peak_rss"])
 
 
 def table(out: Path) -> None:
