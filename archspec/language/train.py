@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from archspec.language.recipe import AugmentOp, Distributed, EarlyStop, Precision, named
+
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegFloat = Annotated[float, Ge(0)]
 PosFloat = Annotated[float, Gt(0)]
@@ -151,11 +153,47 @@ class TrainConfig(Model):
     )
     eval_batch_size: PosInt | None = None
     threads: PosInt | None = Field(None, description="CPU threads; default: the cores available.")
+    # the recipe (archspec/language/recipe.py; torch side in archspec/train/)
+    augment: tuple[AugmentOp, ...] = Field(
+        (), description="Training-only augmentation ops, applied per batch in order."
+    )
+    precision: Precision = Field(
+        "fp32", description="fp32, bf16 (autocast) or fp16 (autocast and a grad scaler; CUDA)."
+    )
+    channels_last: Annotated[bool, Strict()] = Field(
+        False, description="Run 2-D convnets in channels-last memory format."
+    )
+    compile: Annotated[bool, Strict()] = Field(
+        False, description="torch.compile the network (falls back to eager with a warning)."
+    )
+    accumulate: PosInt = Field(
+        1, description="Split each batch into this many micro-batches (same global batch)."
+    )
+    clip_grad_norm: PosFloat | None = Field(None, description="Clip the gradient norm to this.")
+    ema: Annotated[float, Gt(0), Lt(1)] | None = Field(
+        None, description="Keep an exponential moving average of the weights with this decay."
+    )
+    early_stop: EarlyStop | None = Field(None, description="Stop when validation stalls.")
+    distributed: Distributed = Field(Distributed(), description="Strategy under --nproc-per-node.")
 
     @field_validator("optimizer", "schedule", mode="before")
     @classmethod
     def _short(cls, value: Any) -> Any:
         return _named(value)
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _short_ops(cls, value: Any) -> Any:
+        return [named(v) for v in value] if isinstance(value, list | tuple) else value
+
+    @model_validator(mode="after")
+    def _recipe(self) -> TrainConfig:
+        if self.batch_size < self.accumulate:
+            raise ValueError(
+                f"accumulate {self.accumulate} splits each batch into micro-batches, but "
+                f"batch_size is {self.batch_size}; make accumulate at most batch_size"
+            )
+        return self
 
     @field_validator("device")
     @classmethod
