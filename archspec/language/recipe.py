@@ -273,6 +273,12 @@ def check_recipe(
                 f"saturation and hue need 3 colour channels; the input has {channels}",
                 "keep brightness/contrast only",
             )
+        if isinstance(op, RandAugment | TrivialAugment) and channels not in (1, 3):
+            report(
+                i,
+                f"{op.name} works on grey or RGB images; the input has {channels} channels",
+                "use geometric ops (random_crop, hflip, affine) instead",
+            )
         if isinstance(op, Normalize) and len(op.mean) != channels:
             report(
                 i,

@@ -13,7 +13,9 @@ import math
 import signal
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -24,10 +26,14 @@ from archspec.compile.network import Network
 from archspec.errors import TrainingError
 from archspec.language.train import SGD, TrainConfig
 from archspec.train import checkpoint
+from archspec.train.augment import Augmenter, mixed_loss, with_normalize
 from archspec.train.data import Data, batches, epoch_order, shard
+from archspec.train.ema import EMA
 from archspec.train.metrics import MetricsLog, Tally
+from archspec.train.precision import Precision, channels_last, compile_failed, compiled, warn
 from archspec.train.runtime import Runtime
 from archspec.train.schedule import learning_rate, momentum
+from archspec.train.stopping import EarlyStopState
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -46,6 +52,7 @@ class Progress:
     tally: Tally = field(default_factory=Tally)
     best: float | None = None
     best_epoch: int | None = None
+    stop: EarlyStopState = field(default_factory=EarlyStopState)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +62,7 @@ class Progress:
             "tally": self.tally.to_list(),
             "best": self.best,
             "best_epoch": self.best_epoch,
+            "early_stop": self.stop.to_json(),
         }
 
     @staticmethod
@@ -66,6 +74,7 @@ class Progress:
             Tally.from_list(data["tally"]),
             data["best"],
             data["best_epoch"],
+            EarlyStopState.from_json(data.get("early_stop")),
         )
 
 
@@ -92,9 +101,11 @@ class Trainer:
         runtime: Runtime,
         log: MetricsLog | None,
         save: Callable[[str, Progress], None],
+        workdir: Path | None = None,
     ) -> None:
         self.network = network
         self.config = config
+        data = with_normalize(data, config.augment)
         self.data = data
         self.rt = runtime
         self.log = log
@@ -102,15 +113,26 @@ class Trainer:
         self.listeners: list[Listener] = []
         network.to(runtime.device)
         network.logits_only = True
+        self.rank = len(network.plan.input_shape) - 1
+        self.memory_format = torch.contiguous_format
+        if config.channels_last and channels_last(network, len(network.plan.input_shape)):
+            self.memory_format = torch.channels_last
+        self.ema = EMA(network, config.ema) if config.ema is not None else None
         self.model: nn.Module = network
         if runtime.distributed:
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
+        self.eager = self.model
+        self.forward: Callable[..., torch.Tensor] = self.model
+        if config.compile:
+            cache = workdir / "compile_cache" if workdir is not None else None
+            self.forward = compiled(self.model, cache) or self.model
+        self.precision = Precision(config.precision, runtime.device)
+        self.augment = Augmenter(config.augment, data.normalizer, self.rank)
         self.optimizer = make_optimizer(config, network.parameters())
         self.loss_fn = nn.CrossEntropyLoss(
             label_smoothing=config.loss.label_smoothing, reduction="sum"
         )
-        self.rank = len(network.plan.input_shape) - 1
         self.scale, self.shift = data.normalizer.coefficients(self.rank, runtime.device)
         self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
         self.steps_per_epoch = math.ceil(len(self.train_y) / config.batch_size)
@@ -131,19 +153,23 @@ class Trainer:
         optim, optim_meta = checkpoint.optimizer_tensors(self.optimizer)
         tensors.update(optim)
         tensors.update(checkpoint.rng_tensors())
+        if self.ema is not None:
+            tensors.update(self.ema.tensors())
         return tensors, {"progress": self.progress.to_json(), "optimizer": optim_meta}
 
     def restore(self, ckpt: checkpoint.Checkpoint, origin: Any) -> None:
         checkpoint.load_weights(self.network, ckpt, origin)
         checkpoint.restore_optimizer(self.optimizer, ckpt)
         checkpoint.restore_rng(ckpt)
+        if self.ema is not None:
+            self.ema.restore(ckpt.tensors, origin)
         self.progress = Progress.from_json(ckpt.meta["progress"])
 
     # ------------------------------------------------------------------ loop
     def run(self) -> Progress:
         previous = self._install_interrupt_handler()
         try:
-            while self.progress.epoch < self.config.epochs:
+            while self.progress.epoch < self.config.epochs and not self.progress.stop.stopped:
                 self._epoch()
         finally:
             if previous is not None:
@@ -170,14 +196,15 @@ class Trainer:
         p = self.progress
         n_global = len(idx)
         local = shard(idx, self.rt.rank, self.rt.world)
-        x, y = self.inputs(self.train_x[local]), self.train_y[local]
         lr = self._set_hyperparameters(p.global_step)
-        out = self.model(x)
-        loss_sum = self.loss_fn(out, y)
-        # Each rank's summed loss over the global batch size, times world (DDP averages
-        # gradients): the update is exactly the single-process mean over the global batch.
-        (loss_sum * (self.rt.world / n_global)).backward()
-        stats = torch.stack([loss_sum.detach(), (out.argmax(1) == y).sum().to(loss_sum.dtype)])
+        stats = torch.zeros(2, dtype=torch.float64)
+        micro = local.tensor_split(self.config.accumulate)
+        for i, part in enumerate(micro):
+            # gradients of all but the last micro-batch stay local (no DDP all-reduce)
+            last = i == len(micro) - 1
+            sync = self._no_sync() if self.rt.distributed and not last else nullcontext()
+            with sync:
+                stats += self._micro_step(part, n_global)
         loss_value, correct = self.rt.sum(stats.tolist())
         if not math.isfinite(loss_value):
             self.optimizer.zero_grad(set_to_none=True)
@@ -186,8 +213,10 @@ class Trainer:
                 f"(lr {lr:.3g}); training stopped and nothing was saved after the last checkpoint",
                 "lower the learning rate (--lr), add batchnorm, or check the data for NaNs",
             )
-        self.optimizer.step()
+        self.precision.step(self.optimizer, self.config.clip_grad_norm, self._params)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.network)
         p.tally.add(loss_value, correct, n_global)
         p.step_in_epoch += 1
         p.global_step += 1
@@ -212,6 +241,42 @@ class Trainer:
                     "lr": lr,
                 }
             )
+
+    def _micro_step(self, local: torch.Tensor, n_global: int) -> torch.Tensor:
+        """Forward and backward of one micro-batch; returns its (loss sum, correct)."""
+        if len(local) == 0:  # a rank's share of a tiny last batch may be empty
+            return torch.zeros(2, dtype=torch.float64)
+        x, y, mixed = self.augment(self.train_x[local], self.train_y[local])
+        x = x.contiguous(memory_format=self.memory_format)
+        with self.precision.autocast():
+            out = self._forward(x)
+            loss_sum = mixed_loss(
+                self.loss_fn, self.config.loss.label_smoothing, out.float(), y, mixed
+            )
+        # Each rank's summed loss over the global batch size, times world (DDP averages
+        # gradients): the update is exactly the single-process mean over the global batch.
+        self.precision.backward(loss_sum * (self.rt.world / n_global))
+        correct = (out.argmax(1) == y).sum()
+        return torch.stack([loss_sum.detach(), correct.to(loss_sum.dtype)]).double().cpu()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.forward(x)
+        except Exception as exc:  # torch.compile fails at the first call, in many ways
+            if self.forward is self.eager:
+                raise
+            compile_failed(exc)
+            self.forward = self.eager
+            out: torch.Tensor = self.eager(x)
+            return out
+
+    def _no_sync(self) -> Any:
+        ddp: Any = self.model
+        return ddp.no_sync()
+
+    @property
+    def _params(self) -> list[nn.Parameter]:
+        return list(self.network.parameters())
 
     def _set_hyperparameters(self, step: int) -> float:
         c = self.config
@@ -241,6 +306,14 @@ class Trainer:
         if self.data.val is not None:
             val = self.evaluate(self.data.val.x, self.data.val.y)
             record.update(val_loss=val.mean_loss, val_acc=val.accuracy)
+            if self.ema is not None:
+                ema = self.evaluate(self.data.val.x, self.data.val.y, network=self.ema.module)
+                record.update(ema_val_loss=ema.mean_loss, ema_val_acc=ema.accuracy)
+        rule = self.config.early_stop
+        if rule is not None and rule.metric not in record and p.epoch == 0:
+            warn(f"early_stop watches {rule.metric} but there is no validation set; ignored")
+        if rule is not None and p.stop.update(rule, record):
+            record["early_stop"] = True
         metric = record.get("val_acc", record["train_acc"])
         improved = p.best is None or metric > p.best
         if improved:
@@ -257,9 +330,15 @@ class Trainer:
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, classes: int | None = None) -> Tally:
+    def evaluate(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        classes: int | None = None,
+        network: nn.Module | None = None,
+    ) -> Tally:
         return evaluate(
-            self.network,
+            network or self.network,
             x,
             y,
             self.inputs,
@@ -290,7 +369,7 @@ class Trainer:
 
 @torch.no_grad()
 def evaluate(
-    network: Network,
+    network: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     prepare: Callable[[torch.Tensor], torch.Tensor],

@@ -34,7 +34,7 @@ from archspec.compile.network import Network
 from archspec.errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
 from archspec.io import write_text
 from archspec.language.train import TrainConfig
-from archspec.train import checkpoint, memory
+from archspec.train import checkpoint, ema, memory
 from archspec.train.data import Data, prepare
 from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
@@ -57,6 +57,7 @@ class Options:
     download: bool = True
     out: Path | None = None
     quiet: bool = False
+    tensorboard: bool = False
     argv: list[str] = field(default_factory=list)
 
 
@@ -286,7 +287,11 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
                 run.checkpoints / f"{which}.safetensors", tensors, {**meta, **run.meta()}
             )
 
-    trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save)
+    trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save, run.dir)
+    if opts.tensorboard and run.runtime.is_main:
+        from archspec.train.tensorboard import TensorBoard
+
+        trainer.listeners.append(TensorBoard(run.dir / "tensorboard", trainer.steps_per_epoch))
     if ckpt is not None:
         trainer.restore(ckpt, run.checkpoints / "last.safetensors")
         if log is not None:
@@ -326,6 +331,13 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     return run.dir
 
 
+def _ema_test(run: Run, trainer: Trainer) -> float:
+    """Test accuracy of the EMA weights (``ema:``), next to the trained weights'."""
+    assert run.data.test is not None and trainer.ema is not None
+    tally = trainer.evaluate(run.data.test.x, run.data.test.y, network=trainer.ema.module)
+    return tally.accuracy
+
+
 def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     test: dict[str, Any] | None = None
     if run.data.test is not None:
@@ -349,8 +361,12 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
             "classes": list(run.data.train.classes),
             "confusion": confusion.tolist(),
         }
+    if trainer.ema is not None and test is not None:
+        test["ema_accuracy"] = _ema_test(run, trainer)
     if not run.runtime.is_main:
         return
+    if trainer.ema is not None:
+        checkpoint.save(run.dir / "model_ema.safetensors", ema.weights(trainer.ema), run.meta())
     checkpoint.save(
         run.dir / "model.safetensors",
         {k[len(checkpoint.MODEL) :]: v for k, v in checkpoint.model_tensors(run.network).items()},
@@ -367,6 +383,7 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
         best_epoch=p.best_epoch,
         best_metric=p.best,
         test_accuracy=test["accuracy"] if test else None,
+        stopped_early=p.stop.stopped,
     )
     if not opts.quiet:
         from archspec.train.summary import print_summary
