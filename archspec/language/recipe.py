@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, model_validator
+from pydantic_core import PydanticCustomError
 
 from archspec.errors import DataPath, Problem
 from archspec.loader.source import SourceMap
@@ -29,7 +30,11 @@ class Op(BaseModel):
 
 def _pair(lo: float, hi: float, what: str) -> None:
     if lo > hi:
-        raise ValueError(f"{what} is a [min, max] range; received [{lo}, {hi}]")
+        raise PydanticCustomError(
+            "range",
+            "{what} is a [min, max] range; received [{lo}, {hi}]",
+            {"what": what, "lo": lo, "hi": hi, "hint": f"write [{hi}, {lo}]"},
+        )
 
 
 class RandomCrop(Op):

@@ -12,6 +12,7 @@ from pydantic import (
     Discriminator,
     Field,
     Strict,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -186,14 +187,16 @@ class TrainConfig(Model):
     def _short_ops(cls, value: Any) -> Any:
         return [named(v) for v in value] if isinstance(value, list | tuple) else value
 
-    @model_validator(mode="after")
-    def _recipe(self) -> TrainConfig:
-        if self.batch_size < self.accumulate:
+    @field_validator("accumulate")
+    @classmethod
+    def _micro_batches(cls, value: int, info: ValidationInfo) -> int:
+        batch = info.data.get("batch_size")
+        if isinstance(batch, int) and value > batch:
             raise ValueError(
-                f"accumulate {self.accumulate} splits each batch into micro-batches, but "
-                f"batch_size is {self.batch_size}; make accumulate at most batch_size"
+                f"accumulate {value} splits each batch into micro-batches, but "
+                f"batch_size is {batch}; make accumulate at most batch_size"
             )
-        return self
+        return value
 
     @field_validator("device")
     @classmethod

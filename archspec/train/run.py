@@ -35,6 +35,7 @@ from archspec.errors import CheckpointError, DataError, TrainingError, UsageErro
 from archspec.io import write_text
 from archspec.language.train import TrainConfig
 from archspec.train import checkpoint, ema, memory
+from archspec.train.augment import with_normalize
 from archspec.train.data import Data, prepare
 from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
@@ -170,6 +171,7 @@ def _setup(
         data_dir=opts.data_dir,
         download=opts.download,
     )
+    data = with_normalize(data, config.augment)  # a `normalize` op's statistics, if any
     _check_classes(spec, data)
     plan = spec.plan()
     free = memory.available_bytes() if runtime.device.type == "cpu" else _cuda_free(runtime)
