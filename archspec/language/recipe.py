@@ -18,7 +18,9 @@ from pydantic_core import PydanticCustomError
 from archspec.errors import DataPath, Problem
 from archspec.loader.source import SourceMap
 
-Prob = Annotated[float, Ge(0), Le(1), Field(description="Probability that the op is applied.")]
+Prob = Annotated[
+    float, Ge(0), Le(1), Field(description="Probability that the op is applied.", examples=[0.5])
+]
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNeg = Annotated[float, Ge(0)]
 Unit = Annotated[float, Ge(0), Le(1)]
@@ -42,12 +44,18 @@ class RandomCrop(Op):
     place (the CIFAR recipe: ``padding: 4``)."""
 
     name: Literal["random_crop"]
-    padding: Annotated[int, Strict(), Ge(0)] = Field(4, description="Pixels added on each side.")
+    padding: Annotated[int, Strict(), Ge(0)] = Field(
+        4, description="Pixels added on each side.", examples=[4, 2]
+    )
     size: tuple[PosInt, PosInt] | None = Field(
-        None, description="Crop (height, width); default and only allowed value: the input size."
+        None,
+        description="Crop (height, width); default and only allowed value: the input size.",
+        examples=[[32, 32]],
     )
     padding_mode: Literal["constant", "reflect", "replicate"] = Field(
-        "constant", description="How the padding is filled: zeros, a mirror, or the edge."
+        "constant",
+        description="How the padding is filled: zeros, a mirror, or the edge.",
+        examples=["constant", "reflect"],
     )
 
 
@@ -71,10 +79,14 @@ class RandomResizedCrop(Op):
 
     name: Literal["random_resized_crop"]
     scale: tuple[Unit, Unit] = Field(
-        (0.08, 1.0), description="[min, max] of the cropped area, as a fraction of the image."
+        (0.08, 1.0),
+        description="[min, max] of the cropped area, as a fraction of the image.",
+        examples=[[0.08, 1.0], [0.35, 1.0]],
     )
     ratio: tuple[Annotated[float, Gt(0)], Annotated[float, Gt(0)]] = Field(
-        (3 / 4, 4 / 3), description="[min, max] aspect ratio (width / height) of the crop."
+        (3 / 4, 4 / 3),
+        description="[min, max] aspect ratio (width / height) of the crop.",
+        examples=[[0.75, 1.333]],
     )
 
     @model_validator(mode="after")
@@ -90,7 +102,9 @@ class Rotate(Op):
     """Rotate by a random angle in [-degrees, degrees]."""
 
     name: Literal["rotate"]
-    degrees: Annotated[float, Ge(0), Le(180)] = Field(15.0, description="Largest angle.")
+    degrees: Annotated[float, Ge(0), Le(180)] = Field(
+        15.0, description="Largest angle.", examples=[15]
+    )
     p: Prob = 1.0
 
 
@@ -98,14 +112,18 @@ class Affine(Op):
     """A random affine map: rotation, translation, scaling and shear."""
 
     name: Literal["affine"]
-    degrees: Annotated[float, Ge(0), Le(180)] = Field(0.0, description="Largest rotation.")
+    degrees: Annotated[float, Ge(0), Le(180)] = Field(
+        0.0, description="Largest rotation.", examples=[10]
+    )
     translate: tuple[Unit, Unit] | None = Field(
-        None, description="Largest shift as a fraction of (width, height)."
+        None, description="Largest shift as a fraction of (width, height).", examples=[[0.1, 0.1]]
     )
     scale: tuple[Annotated[float, Gt(0)], Annotated[float, Gt(0)]] | None = Field(
-        None, description="[min, max] zoom factor."
+        None, description="[min, max] zoom factor.", examples=[[0.9, 1.1]]
     )
-    shear: Annotated[float, Ge(0), Le(90)] = Field(0.0, description="Largest shear, degrees.")
+    shear: Annotated[float, Ge(0), Le(90)] = Field(
+        0.0, description="Largest shear, degrees.", examples=[5]
+    )
     p: Prob = 1.0
 
     @model_validator(mode="after")
@@ -120,10 +138,18 @@ class ColorJitter(Op):
     channels)."""
 
     name: Literal["color_jitter"]
-    brightness: NonNeg = Field(0.0, description="Brightness factor drawn from [1-b, 1+b].")
-    contrast: NonNeg = Field(0.0, description="Contrast factor drawn from [1-c, 1+c].")
-    saturation: NonNeg = Field(0.0, description="Saturation factor drawn from [1-s, 1+s].")
-    hue: Annotated[float, Ge(0), Le(0.5)] = Field(0.0, description="Hue shift in [-h, h].")
+    brightness: NonNeg = Field(
+        0.0, description="Brightness factor drawn from [1-b, 1+b].", examples=[0.2]
+    )
+    contrast: NonNeg = Field(
+        0.0, description="Contrast factor drawn from [1-c, 1+c].", examples=[0.2]
+    )
+    saturation: NonNeg = Field(
+        0.0, description="Saturation factor drawn from [1-s, 1+s].", examples=[0.2]
+    )
+    hue: Annotated[float, Ge(0), Le(0.5)] = Field(
+        0.0, description="Hue shift in [-h, h].", examples=[0.05]
+    )
     p: Prob = 1.0
 
 
@@ -131,8 +157,12 @@ class RandAugment(Op):
     """RandAugment (Cubuk et al. 2020): ``n`` random ops of magnitude ``m`` per image."""
 
     name: Literal["randaugment"]
-    n: Annotated[int, Strict(), Ge(1), Le(14)] = Field(2, description="Ops per image.")
-    m: Annotated[int, Strict(), Ge(0), Le(30)] = Field(9, description="Magnitude, 0-30.")
+    n: Annotated[int, Strict(), Ge(1), Le(14)] = Field(
+        2, description="Ops per image.", examples=[2]
+    )
+    m: Annotated[int, Strict(), Ge(0), Le(30)] = Field(
+        9, description="Magnitude, 0-30.", examples=[9]
+    )
 
 
 class TrivialAugment(Op):
@@ -147,12 +177,14 @@ class RandomErasing(Op):
     name: Literal["random_erasing"]
     p: Prob = 0.5
     scale: tuple[Unit, Unit] = Field(
-        (0.02, 0.33), description="[min, max] erased area, as a fraction of the image."
+        (0.02, 0.33),
+        description="[min, max] erased area, as a fraction of the image.",
+        examples=[[0.02, 0.33]],
     )
     ratio: tuple[Annotated[float, Gt(0)], Annotated[float, Gt(0)]] = Field(
-        (0.3, 3.3), description="[min, max] aspect ratio of the rectangle."
+        (0.3, 3.3), description="[min, max] aspect ratio of the rectangle.", examples=[[0.3, 3.3]]
     )
-    value: float = Field(0.0, description="Fill value, in [0, 1] image units.")
+    value: float = Field(0.0, description="Fill value, in [0, 1] image units.", examples=[0.0, 0.5])
 
     @model_validator(mode="after")
     def _ranges(self) -> RandomErasing:
@@ -166,8 +198,12 @@ class Normalize(Op):
     (instead of those ``data.normalize: auto`` measures); always applied last."""
 
     name: Literal["normalize"]
-    mean: tuple[float, ...] = Field(description="Per-channel mean of [0, 1] images.")
-    std: tuple[Annotated[float, Gt(0)], ...] = Field(description="Per-channel std, > 0.")
+    mean: tuple[float, ...] = Field(
+        description="Per-channel mean of [0, 1] images.", examples=[[0.4914, 0.4822, 0.4465]]
+    )
+    std: tuple[Annotated[float, Gt(0)], ...] = Field(
+        description="Per-channel std, > 0.", examples=[[0.247, 0.2435, 0.2616]]
+    )
 
     @model_validator(mode="after")
     def _lengths(self) -> Normalize:
@@ -186,7 +222,7 @@ class Mixup(Op):
     name: Literal["mixup"]
     p: Prob = 1.0
     lambda_range: tuple[Unit, Unit] = Field(
-        (0.0, 0.5), description="[min, max] weight of the other image."
+        (0.0, 0.5), description="[min, max] weight of the other image.", examples=[[0.0, 0.5]]
     )
 
     @model_validator(mode="after")
@@ -201,7 +237,9 @@ class CutMix(Op):
 
     name: Literal["cutmix"]
     p: Prob = 1.0
-    beta: Annotated[float, Gt(0)] = Field(1.0, description="Beta(β, β) draws the cut area.")
+    beta: Annotated[float, Gt(0)] = Field(
+        1.0, description="Beta(β, β) draws the cut area.", examples=[1.0]
+    )
 
 
 AugmentOp = Annotated[
@@ -232,10 +270,16 @@ class EarlyStop(Op):
     """Stop when the validation metric has not improved for ``patience`` epochs."""
 
     metric: Literal["val_acc", "val_loss"] = Field(
-        "val_acc", description="val_acc (higher is better) or val_loss (lower is better)."
+        "val_acc",
+        description="val_acc (higher is better) or val_loss (lower is better).",
+        examples=["val_acc", "val_loss"],
     )
-    patience: PosInt = Field(5, description="Epochs without improvement before stopping.")
-    min_delta: NonNeg = Field(0.0, description="Smallest change that counts as improvement.")
+    patience: PosInt = Field(
+        5, description="Epochs without improvement before stopping.", examples=[5]
+    )
+    min_delta: NonNeg = Field(
+        0.0, description="Smallest change that counts as improvement.", examples=[0.001]
+    )
 
 
 class Distributed(Op):
@@ -245,6 +289,7 @@ class Distributed(Op):
         "ddp",
         description="ddp: every worker holds the whole model; fsdp: parameters and "
         "optimizer state sharded per block (FSDP2).",
+        examples=["ddp", "fsdp"],
     )
 
 

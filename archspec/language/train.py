@@ -156,26 +156,46 @@ class TrainConfig(Model):
     threads: PosInt | None = Field(None, description="CPU threads; default: the cores available.")
     # the recipe (archspec/language/recipe.py; torch side in archspec/train/)
     augment: tuple[AugmentOp, ...] = Field(
-        (), description="Training-only augmentation ops, applied per batch in order."
+        (),
+        description="Training-only augmentation ops, applied per batch in order.",
+        examples=[[{"name": "random_crop", "padding": 4}, "hflip"]],
     )
     precision: Precision = Field(
-        "fp32", description="fp32, bf16 (autocast) or fp16 (autocast and a grad scaler; CUDA)."
+        "fp32",
+        description="fp32, bf16 (autocast) or fp16 (autocast and a grad scaler; CUDA).",
+        examples=["fp32", "bf16"],
     )
     channels_last: Annotated[bool, Strict()] = Field(
-        False, description="Run 2-D convnets in channels-last memory format."
+        False, description="Run 2-D convnets in channels-last memory format.", examples=[True]
     )
     compile: Annotated[bool, Strict()] = Field(
-        False, description="torch.compile the network (falls back to eager with a warning)."
+        False,
+        description="torch.compile the network (falls back to eager with a warning).",
+        examples=[True],
     )
     accumulate: PosInt = Field(
-        1, description="Split each batch into this many micro-batches (same global batch)."
+        1,
+        description="Split each batch into this many micro-batches (same global batch).",
+        examples=[1, 4],
     )
-    clip_grad_norm: PosFloat | None = Field(None, description="Clip the gradient norm to this.")
+    clip_grad_norm: PosFloat | None = Field(
+        None, description="Clip the gradient norm to this.", examples=[1.0]
+    )
     ema: Annotated[float, Gt(0), Lt(1)] | None = Field(
-        None, description="Keep an exponential moving average of the weights with this decay."
+        None,
+        description="Keep an exponential moving average of the weights with this decay.",
+        examples=[0.999],
     )
-    early_stop: EarlyStop | None = Field(None, description="Stop when validation stalls.")
-    distributed: Distributed = Field(Distributed(), description="Strategy under --nproc-per-node.")
+    early_stop: EarlyStop | None = Field(
+        None,
+        description="Stop when validation stalls.",
+        examples=[{"metric": "val_acc", "patience": 5}],
+    )
+    distributed: Distributed = Field(
+        Distributed(),
+        description="Strategy under --nproc-per-node.",
+        examples=[{"strategy": "ddp"}],
+    )
 
     @field_validator("optimizer", "schedule", mode="before")
     @classmethod

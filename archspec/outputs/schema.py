@@ -29,6 +29,7 @@ from typing import Any, get_args
 
 from pydantic import AliasChoices, BaseModel
 
+from archspec.language import recipe
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
 from archspec.language.model import BlockModel, SpecModel
@@ -122,6 +123,12 @@ DOCS: dict[str, tuple[str, list[Any]]] = {
     "div_factor": ("Initial lr = max_lr / div_factor.", [25.0]),
     "final_div_factor": ("Final lr = initial lr / final_div_factor.", [10000.0]),
     "label_smoothing": ("Label smoothing in [0, 1).", [0.0, 0.1]),
+    # train.augment ops (archspec/language/recipe.py) where a layer's key has the same name
+    "RandomCrop.padding": ("Pixels added on each side.", [4, 2]),
+    "RandomCrop.padding_mode": ("constant (zeros), reflect or replicate.", ["reflect"]),
+    "Affine.scale": ("[min, max] zoom factor.", [[0.9, 1.1]]),
+    "RandomResizedCrop.scale": ("[min, max] cropped area, a fraction.", [[0.08, 1.0]]),
+    "RandomErasing.scale": ("[min, max] erased area, a fraction.", [[0.02, 0.33]]),
 }
 
 
@@ -498,11 +505,19 @@ def _train_defs() -> Json:
         *_members("optimizer"),
         *_members("schedule"),
     ]
+    ops = [m for m in get_args(get_args(recipe.AugmentOp)[0]) if issubclass(m, BaseModel)]
+    nested += [*ops, recipe.EarlyStop, recipe.Distributed]
     for model in nested:
         defs[model.__name__] = _model(
             model, model.__name__, expressions=model is not train_models.DataConfig
         )
     config = _model(train_models.TrainConfig, "TrainConfig")
+    tags = [get_args(m.model_fields["name"].annotation)[0] for m in ops]
+    augment = config["properties"]["augment"]
+    config["properties"]["augment"] = {k: v for k, v in augment.items() if k in _PASS} | {
+        "type": "array",
+        "items": {"anyOf": [{"enum": tags}, *(_ref(m.__name__) for m in ops)]},
+    }
     config["properties"]["device"]["pattern"] = train_models._DEVICE.pattern
     config.pop("required")  # `data:` may come from the spec this one extends
     for field in ("optimizer", "schedule"):
