@@ -30,6 +30,13 @@ from archspec.train.run import Options, resume, train
 from archspec.train.stopping import EarlyStopState
 
 BASE = tiny_spec(batch_size=32)
+try:
+    import kornia  # noqa: F401  (the augment extra)
+
+    HAS_KORNIA = True
+except ImportError:
+    HAS_KORNIA = False
+needs_kornia = pytest.mark.skipif(not HAS_KORNIA, reason="pip install 'archspec[augment]'")
 
 
 def with_recipe(recipe: str, base: str = BASE) -> archspec.Spec:
@@ -109,6 +116,7 @@ def _augmenter(ops: list[object], normalizer: Normalizer) -> Augmenter:
     return Augmenter(config.augment, normalizer, 2)
 
 
+@needs_kornia
 @pytest.mark.parametrize("op", ["mixup", "cutmix"])
 def test_mixed_images_carry_the_weight_the_loss_uses(op: str) -> None:
     """Image i is the constant i; its mix with image j must hold j's value in the share
@@ -126,6 +134,7 @@ def test_mixed_images_carry_the_weight_the_loss_uses(op: str) -> None:
         assert float(share) == pytest.approx(w, abs=1e-4)
 
 
+@needs_kornia
 def test_image_ops_keep_the_shape_and_are_seeded() -> None:
     ops = [
         {"name": "random_crop", "padding": 2},
@@ -188,6 +197,7 @@ def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loop.Trainer, "_step", patched)
 
 
+@needs_kornia
 @needs_mnist
 def test_resume_is_exact_with_augmentation_accumulation_and_ema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -288,6 +298,7 @@ def test_early_stop_ends_the_run_and_says_so(tmp_path: Path) -> None:
     assert epochs[-1]["early_stop"] is True
 
 
+@needs_kornia
 @needs_mnist
 def test_evaluation_never_augments(tmp_path: Path) -> None:
     """The run's test accuracy is what plain `eval` of the final weights gives."""
@@ -318,3 +329,20 @@ def test_train_help_documents_the_new_flags(capsys: pytest.CaptureFixture[str]) 
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "--tensorboard" in out and "precision" in out and "augment" in out
+
+
+def test_augmentation_without_kornia_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from archspec.errors import UsageError
+
+    real = importlib.import_module
+
+    def missing(name: str, *args: object) -> object:
+        if name.startswith("kornia"):
+            raise ImportError(f"No module named '{name}'")
+        return real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(UsageError, match=r"train.augment needs kornia.*archspec\[augment\]"):
+        _augmenter(["hflip"], Normalizer((0.5,), (0.25,), True))
