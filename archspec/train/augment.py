@@ -123,6 +123,8 @@ class Augmenter:
     ) -> tuple[torch.Tensor, torch.Tensor, Mixed | None]:
         """``x`` as stored (uint8 or float) → the network's input, ``y``, the mixing."""
         scale, shift = self.normalizer.coefficients(self._rank, x.device)
+        if len(x) == 0:  # a rank's empty share of a tiny last batch
+            return torch.addcmul(shift, x.float(), scale), y, None
         if not self.image_ops:
             x = torch.addcmul(shift, x.float(), scale)
         else:

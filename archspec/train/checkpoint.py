@@ -46,7 +46,11 @@ def optimizer_tensors(
     optimizer: torch.optim.Optimizer,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer's state into tensors and a JSON-able rest."""
-    state = optimizer.state_dict()
+    return split_optimizer_state(optimizer.state_dict())
+
+
+def split_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``optimizer.state_dict()`` (or one keyed the same way) → tensors and JSON."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for index, values in state["state"].items():
@@ -68,21 +72,26 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> Non
             "weights only and cannot be resumed",
             "resume from checkpoints/last.safetensors of a run directory written by archspec train",
         )
-    info = ckpt.meta["optimizer"]
-    state: dict[int, dict[str, Any]] = {}
     try:
-        for key, value in ckpt.tensors.items():
-            if key.startswith(OPTIM):
-                index, name = key[len(OPTIM) :].split("/", 1)
-                state.setdefault(int(index), {})[name] = value
-        for index, values in info["scalars"].items():
-            state.setdefault(int(index), {}).update(values)
-        optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+        optimizer.load_state_dict(optimizer_state(ckpt))
     except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
         raise CheckpointError(
             f"the optimizer state in the checkpoint does not fit: {exc}",
             "start a new run, or resume with the same spec",
         ) from None
+
+
+def optimizer_state(ckpt: Checkpoint) -> dict[str, Any]:
+    """The checkpoint's optimizer state as ``optimizer.state_dict()`` gives it."""
+    info = ckpt.meta["optimizer"]
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in ckpt.tensors.items():
+        if key.startswith(OPTIM):
+            index, name = key[len(OPTIM) :].split("/", 1)
+            state.setdefault(int(index), {})[name] = value
+    for index, values in info["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": info["param_groups"]}
 
 
 def rng_tensors() -> dict[str, torch.Tensor]:

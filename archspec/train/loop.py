@@ -119,7 +119,13 @@ class Trainer:
             self.memory_format = torch.channels_last
         self.ema = EMA(network, config.ema) if config.ema is not None else None
         self.model: nn.Module = network
-        if runtime.distributed:
+        self.sharded = runtime.distributed and config.distributed.strategy == "fsdp"
+        if self.sharded:
+            from archspec.train import fsdp
+
+            fsdp.check_supported(config)
+            fsdp.shard(network)
+        elif runtime.distributed:
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
         self.eager = self.model
@@ -149,8 +155,16 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = checkpoint.model_tensors(self.network)
-        optim, optim_meta = checkpoint.optimizer_tensors(self.optimizer)
+        """Full tensors and metadata; with FSDP a collective that every rank joins."""
+        if self.sharded:
+            from archspec.train import fsdp
+
+            tensors = {checkpoint.MODEL + k: v for k, v in fsdp.model_tensors(self.network).items()}
+            full = fsdp.optimizer_state(self.network, self.optimizer)
+            optim, optim_meta = checkpoint.split_optimizer_state(full)
+        else:
+            tensors = checkpoint.model_tensors(self.network)
+            optim, optim_meta = checkpoint.optimizer_tensors(self.optimizer)
         tensors.update(optim)
         tensors.update(checkpoint.rng_tensors())
         if self.ema is not None:
@@ -158,8 +172,16 @@ class Trainer:
         return tensors, {"progress": self.progress.to_json(), "optimizer": optim_meta}
 
     def restore(self, ckpt: checkpoint.Checkpoint, origin: Any) -> None:
-        checkpoint.load_weights(self.network, ckpt, origin)
-        checkpoint.restore_optimizer(self.optimizer, ckpt)
+        if self.sharded:
+            from archspec.train import fsdp
+
+            if not isinstance(ckpt.meta.get("optimizer"), dict) or "progress" not in ckpt.meta:
+                checkpoint.restore_optimizer(self.optimizer, ckpt)  # raises the usual error
+            state = checkpoint.optimizer_state(ckpt)
+            fsdp.load(self.network, self.optimizer, ckpt.model_state(), state)
+        else:
+            checkpoint.load_weights(self.network, ckpt, origin)
+            checkpoint.restore_optimizer(self.optimizer, ckpt)
         checkpoint.restore_rng(ckpt)
         if self.ema is not None:
             self.ema.restore(ckpt.tensors, origin)
@@ -243,9 +265,8 @@ class Trainer:
             )
 
     def _micro_step(self, local: torch.Tensor, n_global: int) -> torch.Tensor:
-        """Forward and backward of one micro-batch; returns its (loss sum, correct)."""
-        if len(local) == 0:  # a rank's share of a tiny last batch may be empty
-            return torch.zeros(2, dtype=torch.float64)
+        """Forward and backward of one micro-batch; returns its (loss sum, correct).
+        An empty share (a tiny last batch) still runs: every rank joins the collectives."""
         x, y, mixed = self.augment(self.train_x[local], self.train_y[local])
         x = x.contiguous(memory_format=self.memory_format)
         with self.precision.autocast():
@@ -271,8 +292,9 @@ class Trainer:
             return out
 
     def _no_sync(self) -> Any:
+        """DDP's no_sync; FSDP reduces each micro-batch's gradients (still exact)."""
         ddp: Any = self.model
-        return ddp.no_sync()
+        return ddp.no_sync() if hasattr(ddp, "no_sync") else nullcontext()
 
     @property
     def _params(self) -> list[nn.Parameter]:
@@ -383,10 +405,11 @@ def evaluate(
     was_training = network.training
     network.eval()
     mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
+    longest = -(-len(y) // rt.world)  # every rank runs as many batches (FSDP gathers in each)
     stats = torch.zeros(3, dtype=torch.float64)
     k = classes or 0
     confusion = torch.zeros((k, k), dtype=torch.int64) if k else None
-    for first in range(0, len(mine), batch_size):
+    for first in range(0, longest, batch_size):
         idx = mine[first : first + batch_size].to(x.device)
         xb, yb = prepare(x[idx].to(rt.device)), y[idx].to(rt.device)
         out = network(xb)

@@ -283,8 +283,9 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     log = MetricsLog(run.dir / "metrics.jsonl") if run.runtime.is_main else None
 
     def save(which: str, progress: Progress) -> None:
-        if run.runtime.is_main:
+        if run.runtime.is_main or trainer.sharded:  # FSDP: every rank joins the gather
             tensors, meta = trainer.state()
+        if run.runtime.is_main:
             checkpoint.save(
                 run.checkpoints / f"{which}.safetensors", tensors, {**meta, **run.meta()}
             )
@@ -365,13 +366,18 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
         }
     if trainer.ema is not None and test is not None:
         test["ema_accuracy"] = _ema_test(run, trainer)
+    weights = trainer.state()[0] if trainer.sharded else checkpoint.model_tensors(run.network)
     if not run.runtime.is_main:
         return
     if trainer.ema is not None:
         checkpoint.save(run.dir / "model_ema.safetensors", ema.weights(trainer.ema), run.meta())
     checkpoint.save(
         run.dir / "model.safetensors",
-        {k[len(checkpoint.MODEL) :]: v for k, v in checkpoint.model_tensors(run.network).items()},
+        {
+            k[len(checkpoint.MODEL) :]: v
+            for k, v in weights.items()
+            if k.startswith(checkpoint.MODEL)
+        },
         run.meta(),
     )
     if test is not None:
