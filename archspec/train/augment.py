@@ -9,7 +9,6 @@ only standardises (``Normalizer``), with the ``normalize`` op's statistics if gi
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +38,14 @@ IMAGE_OPS = (
 def kornia_augmentation() -> Any:
     """``kornia.augmentation``, or a one-line error naming the extra to install."""
     try:
-        return importlib.import_module("kornia.augmentation")
+        import kornia.augmentation
+        import kornia.augmentation.auto  # RandAugment, TrivialAugment
     except ImportError as exc:
         raise UsageError(
             f"train.augment needs kornia, which is not installed ({exc})",
             "pip install 'archspec[augment]'",
         ) from None
+    return kornia.augmentation
 
 
 def _image_op(op: Any, size: tuple[int, int], K: Any) -> Any:
