@@ -1,7 +1,7 @@
 """The command line: parse arguments, call the library, render, map errors to exit codes.
 
 Exit codes: 0 success, 1 invalid spec/data/checkpoint, 2 usage, 3 internal error,
-130 interrupted, 141 the reader of stdout went away (``| head``).
+130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
@@ -12,62 +12,143 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from archspec import __version__
-from archspec.commands import check, eval, export, graph, predict, schema, summary, train
+from archspec import __version__, signals
 from archspec.errors import ArchspecError
 
-COMMANDS = {
-    "check": check,
-    "train": train,
-    "eval": eval,
-    "predict": predict,
-    "export": export,
-    "graph": graph,
-    "schema": schema,
-    "summary": summary,
-}
+# The verbs, in the order `archspec --help` lists them; each is archspec.commands.<verb>.
+COMMANDS = (
+    "check",
+    "train",
+    "eval",
+    "predict",
+    "export",
+    "graph",
+    "schema",
+    "summary",
+    "diff",
+    "fit",
+    "lsp",
+    "view",
+)
 
 
-def parser() -> argparse.ArgumentParser:
+def command(verb: str) -> ModuleType:
+    """The module of one verb: ``add_parser(subparsers)`` and ``run(args) -> exit code``.
+    Imported here, on demand, so ``check`` never loads the training or export commands (no
+    import_module: tests/test_safety.py allows no dynamic imports)."""
+    match verb:
+        case "check":
+            from archspec.commands import check
+
+            return check
+        case "train":
+            from archspec.commands import train
+
+            return train
+        case "eval":
+            from archspec.commands import eval
+
+            return eval
+        case "predict":
+            from archspec.commands import predict
+
+            return predict
+        case "export":
+            from archspec.commands import export
+
+            return export
+        case "graph":
+            from archspec.commands import graph
+
+            return graph
+        case "schema":
+            from archspec.commands import schema
+
+            return schema
+        case "summary":
+            from archspec.commands import summary
+
+            return summary
+        case "diff":
+            from archspec.commands import diff
+
+            return diff
+        case "fit":
+            from archspec.commands import fit
+
+            return fit
+        case "lsp":
+            from archspec.commands import lsp
+
+            return lsp
+        case "view":
+            from archspec.commands import view
+
+            return view
+    raise KeyError(verb)
+
+
+def parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; given the ``verb`` about to run, only that verb's module is
+    imported (``check`` need not load the training or export commands)."""
     top = argparse.ArgumentParser(
         prog="archspec",
         description="Declarative network specs: validate, infer every shape, build, train.",
     )
     top.add_argument("--version", action="version", version=f"archspec {__version__}")
     verbs = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS.values():
-        module.add_parser(verbs)
+    for name in COMMANDS if verb is None else (verb,):
+        command(name).add_parser(verbs)
     return top
 
 
+def _verb(argv: Sequence[str]) -> str | None:
+    """The verb on the command line, if it names one (the top level takes no values)."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        # As the program (not when embedded): skip Pydantic's scan of every installed
+        # distribution's entry points for plugins at the first validation (archspec uses
+        # none; a user's explicit setting wins). Part of `check`'s start-up budget.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    args = parser(_verb(words)).parse_args(words)
     try:
-        code = _run(args)
+        with signals.handled():  # SIGTERM and SIGHUP stop like Ctrl-C
+            code = _run(args)
     except BrokenPipeError:  # `archspec check … | head -1`: the reader has gone
         return _broken_pipe()
-    except KeyboardInterrupt:  # another Ctrl-C while the first was being reported
-        code = 130
-    if code == 130 and argv is None:
+    except KeyboardInterrupt as exc:  # another Ctrl-C while the first was being reported
+        code = signals.exit_code(exc)
+    if code in INTERRUPTED and argv is None:
         # Interrupted, and everything is saved. A further Ctrl-C while the interpreter exits
         # (torch's teardown takes a moment) would kill the process by SIGINT mid-exit, or
         # print a traceback from an atexit hook: ignore it. Only as the program itself
         # (argv None), never when called as a function (tests, embedding).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in signals.STOP:
+            signal.signal(signum, signal.SIG_IGN)
     return code
+
+
+INTERRUPTED = {128 + signum for signum in signals.STOP}  # 130, 143, 129
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        code: int = COMMANDS[args.command].run(args)
+        code: int = command(args.command).run(args)
         return code
     except ArchspecError as exc:
         _say(f"archspec: {exc.render()}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        _say("archspec: interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        how = f" by {signals.name(exc.signum)}" if isinstance(exc, signals.Terminated) else ""
+        _say(f"archspec: interrupted{how}")
+        return signals.exit_code(exc)
     except BrokenPipeError:
         raise
     except Exception as exc:  # a bug in archspec, not in the user's input

@@ -37,8 +37,9 @@ from common import Figure, Results, Stats, alternate, note, parser, ratio_why, r
 from handwritten import Config, PlainLoop, copy_weights, seed_network
 
 import archspec
+from archspec.data.load import Split
 from archspec.train import run as runs
-from archspec.train.data import batches, epoch_order
+from archspec.train.data import epoch_order
 from archspec.train.display import Display
 from archspec.train.loop import Trainer
 from archspec.train.runtime import start
@@ -65,11 +66,11 @@ def archspec_trainer(opts: runs.Options, out: Path) -> Trainer:
     return trainer
 
 
-def trainer_batches(trainer: Trainer) -> Iterator[torch.Tensor]:
-    """The trainer's own batch order, epoch after epoch."""
+def trainer_batches(trainer: Trainer) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The trainer's own batches (x, y, global size), in its order, epoch after epoch."""
     n, c = len(trainer.train_y), trainer.config
     for epoch in count():
-        yield from batches(epoch_order(n, c.seed, epoch), c.batch_size)
+        yield from trainer._batches(epoch_order(n, c.seed, epoch), 0)
 
 
 def segment(step: Callable[[], int], steps: int) -> Callable[[], float]:
@@ -89,9 +90,9 @@ def archspec_step(trainer: Trainer) -> Callable[[], int]:
     order = trainer_batches(trainer)
 
     def step() -> int:
-        idx = next(order)
-        trainer._step(idx)
-        return len(idx)
+        batch = next(order)
+        trainer._step(*batch)
+        return batch[2]
 
     return step
 
@@ -126,7 +127,9 @@ def main() -> None:
         plain_model = seed_network()
         copy_weights(trainer.network, plain_model)
         config = Config.from_spec(trainer.config)
-        plain = PlainLoop(plain_model, trainer.data.train.x, trainer.data.train.y, config)
+        train = trainer.data.train
+        assert isinstance(train, Split)
+        plain = PlainLoop(plain_model, train.x, train.y, config)
         contenders = {
             "archspec": segment(archspec_step(trainer), steps),
             "plain PyTorch": segment(plain.step, steps),

@@ -48,6 +48,7 @@ ACTIVATIONS = (
     "silu",
     "sigmoid",
     "tanh",
+    "hardswish",
     "softmax",
     "log_softmax",
 )
@@ -435,6 +436,7 @@ PARAMS: dict[str, ParamStrategy] = {
     "silu": nothing,
     "sigmoid": nothing,
     "tanh": nothing,
+    "hardswish": nothing,
     "softmax": nothing,
     "log_softmax": nothing,
     "add": nothing,

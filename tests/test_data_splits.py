@@ -91,7 +91,9 @@ def test_empty_selection_says_how_many_there_are() -> None:
 
 
 def test_named_datasets() -> None:
-    assert set(DATASETS) == {"mnist", "fashion-mnist"}
+    emnist = {f"emnist-{v}" for v in ("byclass", "bymerge", "balanced", "letters", "digits")}
+    others = {"mnist", "fashion-mnist", "kmnist", "emnist-mnist", "cifar10", "cifar100", "svhn"}
+    assert set(DATASETS) == emnist | others
     assert DATASETS["fashion-mnist"].classes[0] == "T-shirt/top"
     assert DATASETS["mnist"].classes == tuple("0123456789")
 

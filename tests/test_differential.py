@@ -277,6 +277,7 @@ REFERENCE: dict[str, Reference] = {
     "silu": module(lambda p: nn.SiLU()),
     "sigmoid": module(lambda p: nn.Sigmoid()),
     "tanh": module(lambda p: nn.Tanh()),
+    "hardswish": module(lambda p: nn.Hardswish()),
     "softmax": module(lambda p: nn.Softmax(dim=1)),
     "log_softmax": module(lambda p: nn.LogSoftmax(dim=1)),
     "add": merge(torch.add),

@@ -44,8 +44,8 @@ from archspec.cli import main
 from archspec.errors import SpecError
 from archspec.language.extends import read_spec
 from archspec.outputs import report
+from archspec.shapes import memory  # torch-free
 from archspec.shapes.kinds import names as kind_names
-from archspec.train import memory  # torch-free
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_FILES = sorted((ROOT / "specs").glob("*.yaml"))
@@ -54,6 +54,7 @@ HANG_S = 10.0  # one input: a generous bound for a slow CI machine; typical is ~
 FUZZ_SCALE = 24  # inputs per test = FUZZ_SCALE × the profile's max_examples (ci: 1,440)
 TEXT_SCALE = 4 * FUZZ_SCALE  # random text is cheap (ci: 5,760)
 CLI_SCALE = 6  # the CLI sample (ci: 360)
+HOSTILE_SCALE = 6  # hostile specs, built on the meta device when valid (ci: 360)
 # In process, a lower layer limit than the default 100,000: the limit's logic is the same, and
 # a spec at the default limit takes seconds to expand (tests/test_safety.py times that one).
 MAX_LAYERS = 2_000
@@ -633,6 +634,168 @@ def generated_specs(draw: st.DrawFn) -> str:
     return dump(draw, draw(random_specs()))
 
 
+# --------------------------------------------------------------------------- hostile specs (#13)
+# Names that are attributes of the compiled module, control characters, bidi marks and path
+# traversal; non-finite floats in every float parameter; two `<<` merge keys; Unicode
+# lookalikes of variable names; deep block chains; graphs near the layer limit.
+HOSTILE_NAMES = (
+    "plan",
+    "trace",
+    "num_params",
+    "logits_only",
+    "output_activation",
+    "training",
+    "forward",
+    "bfloat16",
+    "T_destination",
+    "__class__",
+    "__call__",
+    "__dict__",
+    "_modules",
+    "_parameters",
+    "_steps",
+    "_x",
+    "a\x00b",
+    "a\x1b[31mred",
+    "\x1b]0;title\x07",
+    "\u202eevil",
+    "a\u200fb",
+    "../../escaped",
+    "/etc/passwd",
+    "C:\\x",
+    "x" * 300,
+    "ａ",
+    "\ufeffname",
+    "",
+    "0",
+    "input",
+    "output",
+)
+NON_FINITE = (math.nan, math.inf, -math.inf)
+FLOAT_FIELDS = (
+    ("leaky_relu", "slope"),
+    ("elu", "alpha"),
+    ("batchnorm", "eps"),
+    ("batchnorm", "momentum"),
+    ("dropout", "p"),
+)
+LOOKALIKES = ("ａ", "ª", "ᵃ", "𝐚", "ｎ", "ⁿ", "ｋ", "Ａ")
+
+
+@st.composite
+def hostile_names(draw: st.DrawFn) -> Any:
+    """Layers and blocks named with hostile names, `from:` them, as the network's name."""
+    names = draw(st.lists(st.sampled_from(HOSTILE_NAMES), min_size=1, max_size=4))
+    layers: list[Any] = [{"relu": None, "name": name} for name in names]
+    if draw(st.booleans()):
+        layers.append({"add": None, "from": names[:2]} if len(names) > 1 else "relu")
+    spec: dict[str, Any] = {"input": [2, 4, 4], "layers": layers}
+    if draw(st.booleans()):
+        spec["name"] = draw(st.sampled_from(HOSTILE_NAMES))
+    if draw(st.booleans()):
+        block = draw(st.sampled_from(HOSTILE_NAMES))
+        spec["blocks"] = {block: {"layers": ["relu"]}}
+        spec["layers"].append({block: None, "name": draw(st.sampled_from(HOSTILE_NAMES))})
+    return spec
+
+
+@st.composite
+def non_finite_floats(draw: st.DrawFn) -> Any:
+    layers: list[Any] = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind, field = draw(st.sampled_from(FLOAT_FIELDS))
+        value = draw(st.sampled_from(NON_FINITE) | numbers)
+        layers.append({kind: {field: value}} if draw(st.booleans()) else {kind: value})
+    return {"input": [2, 4, 4], "layers": layers}
+
+
+def merge_keys(draw: st.DrawFn) -> str:
+    """Text: one mapping with two or more `<<` keys (PyYAML cannot dump these)."""
+    keys = draw(st.lists(st.sampled_from(["*a", "*b", "{depth: 4}", "[*a, *b]"]), min_size=1))
+    where = draw(st.sampled_from(["layer", "top", "vars"]))
+    merges = "".join(f"    <<: {k}\n" for k in keys)
+    head = "a: &a {depth: 4}\nb: &b {kernel: 3}\n" if draw(st.booleans()) else ""
+    if where == "layer":
+        return f"{head}input: [2, 8, 8]\nlayers:\n  - conv:\n{merges}"
+    if where == "vars":
+        return f"{head}vars:\n{merges}input: [2, 8, 8]\nlayers: [relu]\n"
+    return f"{head}<<: *a\n" * len(keys) + "input: [2, 8, 8]\nlayers: [relu]\n"
+
+
+@st.composite
+def lookalike_identifiers(draw: st.DrawFn) -> Any:
+    var = draw(st.sampled_from(["a", "n", "k", "A"]))
+    fake = draw(st.sampled_from(LOOKALIKES))
+    op = draw(st.sampled_from(["+ 1", "* 2", "// 1", ""]))
+    expr = draw(st.sampled_from([f"{fake} {op}", f"{var} {op} + {fake}", f"max({fake}, 1)"]))
+    return {"vars": {var: 3}, "input": [4], "layers": [{"dense": expr.strip()}]}
+
+
+@st.composite
+def deep_block_chains(draw: st.DrawFn) -> Any:
+    depth = draw(st.integers(1, 150))
+    fan = draw(st.integers(1, 3))
+    blocks: dict[str, Any] = {"b0": {"layers": [draw(st.sampled_from(["relu", "tanh"]))]}}
+    for i in range(1, depth + 1):
+        blocks[f"b{i}"] = {"layers": [f"b{i - 1}"] * (fan if i < 12 else 1)}
+    return {"input": [4], "blocks": blocks, "layers": [f"b{depth}"]}
+
+
+@st.composite
+def near_limit_graphs(draw: st.DrawFn) -> Any:
+    """Chains, repeats and fan-in around MAX_LAYERS (the in-process layer limit)."""
+    shape = draw(st.sampled_from(["repeat", "chain", "fan_in"]))
+    n = MAX_LAYERS + draw(st.integers(-3, 3))
+    if shape == "repeat":
+        return {"input": [4], "layers": [{"relu": None, "repeat": n}]}
+    if shape == "chain":
+        return {"input": [4], "layers": ["relu"] * n}
+    width = draw(st.integers(2, 400))
+    layers: list[Any] = [{"relu": None, "name": f"b{i}", "from": "input"} for i in range(width)]
+    layers.append(
+        {draw(st.sampled_from(["concat", "add"])): None, "from": [f"b{i}" for i in range(width)]}
+    )
+    return {"input": [1, 4], "layers": layers}
+
+
+@st.composite
+def hostile_specs(draw: st.DrawFn) -> str:
+    source = draw(st.integers(0, 5))
+    if source == 2:
+        return merge_keys(draw)
+    strategy = (
+        hostile_names(),
+        non_finite_floats(),
+        None,
+        lookalike_identifiers(),
+        deep_block_chains(),
+        near_limit_graphs(),
+    )[source]
+    assert strategy is not None
+    return dump(draw, draw(strategy))
+
+
+def front_end_and_build(text: str, test: str) -> None:
+    """:func:`front_end`, then for a valid Plan the build on the meta device and its trace
+    (``check --verify``): names that are module attributes used to pass check and die here."""
+    if front_end(text, test) != "plan":
+        return
+    from archspec.compile.verify import verify
+
+    plan = archspec.loads(text, FILE, max_layers=MAX_LAYERS).plan()
+    if len(plan) > VERIFY_MAX:
+        return  # near-limit graphs: the front end is what they test; verify is per layer
+    if not _WARM:  # the first meta-device op imports torch._dynamo: seconds, once
+        verify(archspec.loads("input: [2, 4]\nlayers: [relu]\n").plan())
+        _WARM.append(True)
+    with time_limit(HANG_S):
+        verify(plan)
+
+
+VERIFY_MAX = 200
+_WARM: list[bool] = []
+
+
 # --------------------------------------------------------------------------- the fuzz tests
 @fuzz_settings(TEXT_SCALE)
 @given(random_text)
@@ -653,6 +816,16 @@ def test_random_spec_documents_never_crash(text: str) -> None:
 @given(mutated_specs())
 def test_mutated_shipped_specs_never_crash(text: str) -> None:
     front_end(text, "mutated_specs")
+
+
+@fuzz_settings(HOSTILE_SCALE)
+@given(hostile_specs())
+@example("input: [2, 4, 4]\nlayers: [{relu: null, name: plan}]\n")
+@example("input: [2, 4, 4]\nlayers: [{elu: {alpha: .inf}}]\n")
+@example("vars: {a: 3}\ninput: [4]\nlayers: [{dense: 'ａ + 1'}]\n")
+@example("input: [3, 8, 8]\nlayers: [{conv: {depth: 8, kernel: 999999999, padding: same}}]\n")
+def test_hostile_specs_never_crash_check_or_build(text: str) -> None:
+    front_end_and_build(text, "hostile_specs")
 
 
 @pytest.fixture(scope="module")
@@ -693,6 +866,7 @@ def test_zz_enough_inputs_were_tried() -> None:
         ("random_specs", FUZZ_SCALE),
         ("mutated_specs", FUZZ_SCALE * 2),
         ("cli", CLI_SCALE),
+        ("hostile_specs", HOSTILE_SCALE),
     ):
         if TRIED[name]:
             expect_tried(name, scale)
@@ -755,9 +929,7 @@ def test_sizes_beyond_int64_are_a_located_error() -> None:
     text = (
         "input: [1, 8]\nlayers:\n  - upsample: 1000000000000000000\n    repeat: 300\n  - dense: 3\n"
     )
-    with pytest.raises(
-        SpecError, match=r"fuzz\.yaml:3:\d+: .*more than any tensor can hold"
-    ) as info:
+    with pytest.raises(SpecError, match=r"fuzz\.yaml:3:\d+: .*(more|larger) than 2⁵⁹−1") as info:
         archspec.loads(text, FILE)
     assert_located(info.value)
 

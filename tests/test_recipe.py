@@ -12,6 +12,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -189,8 +190,8 @@ def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
 
     original = loop.Trainer._step
 
-    def patched(self: loop.Trainer, idx: torch.Tensor) -> None:
-        original(self, idx)
+    def patched(self: loop.Trainer, *batch: Any) -> None:
+        original(self, *batch)
         if self.progress.global_step == step:
             os.kill(os.getpid(), signal.SIGINT)
 

@@ -32,7 +32,8 @@ import archspec
 from archspec.cli import main
 from archspec.errors import CheckpointError, SpecError, WriteError, printable
 from archspec.outputs import report
-from archspec.train import checkpoint, memory
+from archspec.shapes import memory
+from archspec.train import checkpoint
 from archspec.train.run import Options, resume, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -89,8 +90,8 @@ def _interrupt_at(step: int) -> None:
 
     original = loop.Trainer._step
 
-    def patched(self: loop.Trainer, idx: torch.Tensor) -> None:
-        original(self, idx)
+    def patched(self: loop.Trainer, *batch: Any) -> None:
+        original(self, *batch)
         if self.progress.global_step == step:
             os.kill(os.getpid(), signal.SIGINT)
 

@@ -12,8 +12,8 @@ from archspec.errors import SpecError, UsageError
 from archspec.language.load import DEFAULT_MAX_LAYERS
 from archspec.loader import bundled
 from archspec.outputs import report
+from archspec.shapes import counting, memory
 from archspec.shapes.plan import Plan, Shape
-from archspec.train import memory
 
 
 def add_parser(verbs: Any) -> None:
@@ -22,6 +22,11 @@ def add_parser(verbs: Any) -> None:
         help="validate specs and print every layer's shape",
         description="Validate specs, infer every shape, print a table per spec.",
     )
+    add_options(p)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """check's options; ``summary`` takes the same ones, now and as they grow."""
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -41,6 +46,20 @@ def add_parser(verbs: Any) -> None:
         "--verify",
         action="store_true",
         help="also build the module (on the meta device) and confirm torch's shapes",
+    )
+    p.add_argument(
+        "--flops",
+        action="store_true",
+        help="count FLOPs (archspec's rule: 2 per MAC, plus bias, normalisation, "
+        "activations, pooling, merges) instead of MACs",
+    )
+    p.add_argument(
+        "--convention",
+        choices=counting.CONVENTIONS,
+        default=counting.DEFAULT,
+        help="count MACs the way a tool does, reproducing its total exactly: "
+        + ", ".join(counting.CONVENTIONS)
+        + " (default archspec)",
     )
     p.add_argument(
         "--max-layers",
@@ -73,15 +92,27 @@ def parse_shape(text: str) -> Shape:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_check(args)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check every spec of ``args.specs``, print a table (or JSON) each; 1 if any failed."""
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth must be at least 1")
     if args.max_layers < 1:
         raise UsageError("--max-layers must be at least 1")
+    if args.flops and args.convention != counting.DEFAULT:
+        raise UsageError(
+            f"--flops counts archspec's FLOPs; --convention {args.convention} counts that "
+            "tool's multiply-adds",
+            "use one of them",
+        )
+    args.count = "flops" if args.flops else args.convention
     results: list[tuple[str, Plan | None, list[dict[str, Any]]]] = []
     for file in args.specs:
         results.append(_check_one(file, args))
     if args.json:
-        print(report.plan_json(results))
+        print(report.plan_json(results, args.count))
     else:
         _print_tables(results, args)
     return 0 if all(plan is not None for _, plan, _ in results) else 1
@@ -128,11 +159,11 @@ def _print_tables(
         if i:
             print()
         if args.markdown:
-            print(report.markdown_table(plan, args.depth))
+            print(report.markdown_table(plan, args.depth, args.count))
         elif sys.stdout.isatty():
-            report.rich_table(plan, sys.stdout, args.depth)
+            report.rich_table(plan, sys.stdout, args.depth, args.count)
         else:
-            print(report.plain_table(plan, args.depth))
+            print(report.plain_table(plan, args.depth, args.count))
         if args.verify:
             print(
                 f"verified: all {len(plan.nodes)} layers have the inferred shapes and parameter "

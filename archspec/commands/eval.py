@@ -31,6 +31,7 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from archspec.text import terminal
     from archspec.train.evaluate import run_eval
     from archspec.train.metrics import confusion_text
 
@@ -48,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(
-        f"{result['checkpoint']}\n  {result['split']}: {result['examples']:,} examples\n"
+        f"{terminal(result['checkpoint'])}\n  {terminal(result['split'])}: "
+        f"{result['examples']:,} examples\n"
         f"  accuracy {result['accuracy']:.2%}  loss {result['loss']:.4f}"
     )
-    if len(result["classes"]) <= 20:
-        print(confusion_text(result["confusion"], tuple(result["classes"])))
+    if len(result["classes"]) <= 20:  # class names come from the checkpoint: untrusted
+        classes = tuple(terminal(name) for name in result["classes"])
+        print(confusion_text(result["confusion"], classes))
     return 0

@@ -1,7 +1,7 @@
-"""``archspec summary SPEC...``: an alias of ``archspec check --markdown SPEC...``.
+"""``archspec summary SPEC...``: ``archspec check --markdown SPEC...`` under its own name.
 
-The verb is built from ``check``'s own parser, so it takes exactly check's options,
-now and as they grow; ``run`` switches Markdown on and hands over to check.
+It takes exactly check's options (:func:`check.add_options`), now and as they grow, and
+runs the same :func:`check.run_check` with Markdown on.
 """
 
 from __future__ import annotations
@@ -12,21 +12,14 @@ from typing import Any
 from archspec.commands import check
 
 
-class _AsSummary:
-    """Stands in for the subparsers object: check's ``add_parser`` registers "summary"."""
-
-    def __init__(self, verbs: Any) -> None:
-        self.verbs = verbs
-
-    def add_parser(self, name: str, **kwargs: Any) -> Any:
-        kwargs["help"] = "print the layer table of specs as Markdown (check --markdown)"
-        kwargs["description"] = "Same as `archspec check --markdown`: a Markdown table of every "
-        kwargs["description"] += "layer, for papers and READMEs."
-        return self.verbs.add_parser("summary", **kwargs)
-
-
 def add_parser(verbs: Any) -> None:
-    check.add_parser(_AsSummary(verbs))
+    p = verbs.add_parser(
+        "summary",
+        help="print the layer table of specs as Markdown (check --markdown)",
+        description="Same as `archspec check --markdown`: a Markdown table of every "
+        "layer, for papers and READMEs.",
+    )
+    check.add_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,4 +27,4 @@ def run(args: argparse.Namespace) -> int:
 
     args.markdown = True
     args.specs = [str(bundled.resolve(spec)) for spec in args.specs]
-    return check.run(args)
+    return check.run_check(args)

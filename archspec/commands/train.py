@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
             )
         try:
             resume(args.resume, opts)
-        except Interrupted:
-            return _interrupted(args.resume)
+        except Interrupted as exc:
+            return _interrupted(args.resume, exc.signum)
         return 0
     if args.spec is None:
         raise UsageError(
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         train(spec, opts)
     except Interrupted as exc:
-        return _interrupted(Path(str(exc)) if str(exc) else None)
+        return _interrupted(exc.run_dir, exc.signum)
     return 0
 
 
@@ -192,10 +192,19 @@ def _strip_launcher_flags(argv: list[str]) -> list[str]:
     return out
 
 
-def _interrupted(run_dir: Path | None) -> int:
-    where = f" {run_dir}" if run_dir else " RUN_DIR"
+def _interrupted(run_dir: Path | None, signum: int) -> int:
+    """One line saying how to resume; exit 128 + the signal (130 Ctrl-C, 143 SIGTERM,
+    129 SIGHUP). The directory is printed as a terminal-safe, shell-quoted word."""
+    import shlex
+    import signal
+
+    from archspec.text import terminal
+
+    where = f" {terminal(shlex.quote(str(run_dir)))}" if run_dir else " RUN_DIR"
+    how = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
     print(
-        f"archspec: interrupted — checkpoint saved; continue with: archspec train --resume{where}",
+        f"archspec: interrupted{how} — checkpoint saved; continue with: "
+        f"archspec train --resume{where}",
         file=sys.stderr,
     )
-    return 130
+    return 128 + signum

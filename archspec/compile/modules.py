@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def by_rank(
+    rank: int, one: Callable[..., M], two: Callable[..., M], three: Callable[..., M]
+) -> Callable[..., M]:
+    """The 1-D, 2-D or 3-D member of a torch family for a ``rank``-D input.
+
+    >>> by_rank(2, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    <class 'torch.nn.modules.conv.Conv2d'>
+    """
+    if not 1 <= rank <= 3:
+        raise ValueError(f"torch has 1-D, 2-D and 3-D layers, not {rank}-D")
+    return one if rank == 1 else two if rank == 2 else three
 
 
 class _Padded:
@@ -37,8 +53,7 @@ def padded(conv: nn.Module, pads: Sequence[tuple[int, int]], mode: str) -> nn.Mo
     """Turn ``conv`` (built with padding 0) into one that pads ``pads`` (per axis, left/right)
     first — Keras' asymmetric ``same``. The parameters, and so ``state_dict`` keys, are unchanged.
     """
-    cls = (PaddedConv1d, PaddedConv2d, PaddedConv3d)[len(pads) - 1]
-    conv.__class__ = cls
+    conv.__class__ = by_rank(len(pads), PaddedConv1d, PaddedConv2d, PaddedConv3d)  # type: ignore[assignment]
     flat: list[int] = []
     for left, right in reversed(pads):  # F.pad wants the last axis first
         flat += [left, right]

@@ -96,7 +96,37 @@ def check_labels(y: np.ndarray, num_classes: int, source: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def class_names(labels: list[np.ndarray]) -> tuple[str, ...]:
-    """Classes "0".."K-1" where K is the largest label in any array plus one (at least 1)."""
+MAX_CLASSES = 100_000  # unnamed classes "0".."K-1"; ImageNet-21k has 21,841
+
+
+def class_names(labels: list[np.ndarray], source: str = "the labels") -> tuple[str, ...]:
+    """Classes "0".."K-1" where K is the largest label in any array plus one (at least 1).
+
+    K is bounded (``MAX_CLASSES``) before any name is made: one label of 2**64-1 must be
+    a clear error, not 5 GB of names."""
     largest = max((int(y.max()) for y in labels if y.size and y.dtype.kind in "iu"), default=0)
+    if largest >= MAX_CLASSES:
+        raise DataError(
+            f"{source}: the largest label is {largest:,}, so the data would have "
+            f"{largest + 1:,} classes, more than the limit of {MAX_CLASSES:,}",
+            "labels must be class indices 0..K-1; give an npz 'classes' array naming them",
+        )
     return tuple(str(index) for index in range(max(largest, 0) + 1))
+
+
+ALWAYS_FITS = 64 << 20  # smaller data is never refused here (training checks it again)
+
+
+def check_memory(nbytes: int, source: str, what: str = "its arrays") -> None:
+    """Refuse to allocate ``nbytes`` that the machine does not have, before allocating.
+    Below ``ALWAYS_FITS`` the cost is bounded anyway; ``archspec train`` then checks the
+    data with the network and optimizer (``shapes/memory.py``), with better advice."""
+    from archspec.shapes.memory import available_bytes, human
+
+    available = available_bytes()
+    if available is not None and nbytes > max(available, ALWAYS_FITS):
+        raise DataError(
+            f"{source}: {what} need {human(nbytes)} but this machine has {human(available)} "
+            "of memory available",
+            "use a smaller split (e.g. train[:10000]) or a machine with more memory",
+        )

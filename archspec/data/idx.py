@@ -24,10 +24,12 @@ from typing import Protocol
 
 import numpy as np
 
+from archspec.data.arrays import check_memory
 from archspec.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_IDX_BYTES = 1 << 32  # refuse headers that declare more than 4 GiB of data
+MAX_IDX_NDIM = 8  # MNIST-style files have 1 to 4; numpy itself stops at 64
 IDX_TYPES: dict[int, np.dtype[np.generic]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
@@ -50,16 +52,19 @@ def _hex(data: bytes) -> str:
     return " ".join(f"{byte:02x}" for byte in data) or "nothing (empty file)"
 
 
+CHUNK = 1 << 24  # 16 MiB
+
+
 def _read_exact(stream: _Binary, size: int) -> bytearray:
-    """Read up to ``size`` bytes into a writable buffer; shorter only at end of file."""
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < size:
-        got = stream.readinto(view[filled:])
-        if not got:
-            return buffer[:filled]
-        filled += got
+    """Read up to ``size`` bytes; shorter only at end of file. The buffer grows a chunk at
+    a time with what the stream really holds: a header that declares 4 GiB in front of a
+    short (or gzip-truncated) file costs what the file holds, not what it declares."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        chunk = stream.read(min(CHUNK, size - len(buffer)))
+        if not chunk:
+            break
+        buffer += chunk
     return buffer
 
 
@@ -73,6 +78,12 @@ def _header(path: Path, stream: _Binary) -> tuple[np.dtype[np.generic], tuple[in
             "give the MNIST-style IDX file itself (e.g. t10k-images-idx3-ubyte[.gz])",
         )
     ndim = magic[3]
+    if ndim > MAX_IDX_NDIM:
+        raise DataError(
+            f"{path}: the IDX header declares {ndim} dimensions, more than the limit of "
+            f"{MAX_IDX_NDIM}",
+            "the file is corrupt or not IDX; download it again",
+        )
     raw = bytes(_read_exact(stream, 4 * ndim))
     if len(raw) < 4 * ndim:
         raise DataError(
@@ -81,6 +92,10 @@ def _header(path: Path, stream: _Binary) -> tuple[np.dtype[np.generic], tuple[in
         )
     sizes = tuple(int(size) for size in np.frombuffer(raw, dtype=">u4"))
     return IDX_TYPES[magic[2]], sizes
+
+
+def _shape(sizes: tuple[int, ...]) -> str:
+    return "×".join(map(str, sizes))
 
 
 def _read_stream(path: Path, stream: _Binary) -> np.ndarray:
@@ -93,6 +108,7 @@ def _read_stream(path: Path, stream: _Binary) -> np.ndarray:
             f"more than the limit of {MAX_IDX_BYTES} bytes",
             "check that this is the right file; split very large datasets into .npz shards",
         )
+    check_memory(expected, str(path), f"its {_shape(sizes)} values")  # before allocating
     data = _read_exact(stream, expected)
     if len(data) < expected:
         raise DataError(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from archspec.data.arrays import check_memory
 from archspec.errors import DataError
 
 MODES = {1: "L", 3: "RGB"}
@@ -98,6 +99,7 @@ def decode_images(files: Sequence[Path], input_shape: tuple[int, ...], root: Pat
     """Decode ``files`` into uint8 ``(N, *input_shape)`` channels first."""
     mode = image_mode(input_shape, root)
     channels, height, width = input_shape
+    check_memory(len(files) * channels * height * width, str(root), f"{len(files):,} images")
     batch = np.empty((len(files), height, width, channels), dtype=np.uint8)  # (N, H, W, C)
     for index, path in enumerate(files):
         batch[index] = decode_image(path, mode, (width, height)).reshape(height, width, channels)

@@ -23,6 +23,7 @@ from archspec.data.arrays import (
     sample_dtype,
 )
 from archspec.data.catalog import MNIST, NamedDataset, get_dataset
+from archspec.data.formats import read_cifar, read_svhn
 from archspec.data.idx import read_idx
 from archspec.data.images import (
     decode_images,
@@ -88,7 +89,7 @@ def _idx_split(
     images: Path, labels: Path, classes: tuple[str, ...] | None, req: _Request, kind: str
 ) -> Split:
     x, y = read_idx(images), read_idx(labels)
-    names = classes if classes is not None else class_names([y])
+    names = classes if classes is not None else class_names([y], str(labels))
     x_t, y_t = _assemble(x, y, names, req, str(images), str(labels))
     return Split(x_t, y_t, names, f"{kind} {req.expr} from {images}")
 
@@ -97,8 +98,19 @@ def _named(
     dataset: NamedDataset, folder: Path | None, data_dir: Path | None, download: bool, req: _Request
 ) -> Split:
     where = places(dataset.name, explicit=folder, data_dir=data_dir)
-    images, labels = locate_split(dataset, req.name, where, download=download)
-    return _idx_split(images, labels, dataset.classes, req, dataset.name)
+    files = locate_split(dataset, req.name, where, download=download)
+    if dataset.format == "idx":
+        x, y = read_idx(files[0]), read_idx(files[1])
+        if dataset.transposed and x.ndim == 3:
+            x = x.transpose(0, 2, 1)  # (N, W, H) column-major → (N, H, W)
+        if dataset.first_label and y.dtype.kind in "iu":
+            y = y.astype(np.int64) - dataset.first_label
+    elif dataset.format == "svhn-mat":
+        x, y = read_svhn(files[0])
+    else:
+        x, y = read_cifar(files, 2 if dataset.format == "cifar100-bin" else 1)
+    x_t, y_t = _assemble(x, y, dataset.classes, req, str(files[0]), str(files[-1]))
+    return Split(x_t, y_t, dataset.classes, f"{dataset.name} {req.expr} from {files[0]}")
 
 
 def _idx_folder_splits(folder: Path) -> dict[str, tuple[Path, Path]]:
@@ -109,6 +121,11 @@ def _idx_folder_splits(folder: Path) -> dict[str, tuple[Path, Path]]:
         if images is not None and labels is not None:
             found[name] = (images, labels)
     return found
+
+
+def is_idx_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds at least one split of MNIST-named IDX files."""
+    return bool(_idx_folder_splits(folder))
 
 
 def _require_split(name: str, available: Mapping[str, object], where: Path) -> None:

@@ -10,15 +10,26 @@ Each file of a split is looked up, in order, as ``NAME.gz`` or unpacked ``NAME``
 4. system folders ``/usr/share/datasets/<name>/`` (Debian's dataset packages);
 5. else it is downloaded from the mirrors into the cache (MD5-verified).
 
+A file that is a member of an archive (CIFAR's ``.tar.gz``, EMNIST's ``gzip.zip``)
+is also looked for in the archive's own subfolder (``cifar-10-batches-bin/``); when
+absent, the archive is found in the same places or downloaded, and the one member is
+extracted (by its catalog name, never a path from the archive) beside the archive
+or, when that folder is read-only, into the download target.
+
 Files found on disk are validated later by their structure, not by MD5.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from archspec.data.catalog import NamedDataset, RemoteFile, SplitFiles, get_dataset
 from archspec.data.download import DownloadError, fetch, mirror_urls
@@ -57,11 +68,14 @@ def places(name: str, *, explicit: Path | None = None, data_dir: Path | None = N
 
 
 def find_local(remote: RemoteFile, folders: Sequence[Path]) -> Path | None:
-    """The first ``NAME.gz`` or ``NAME`` file in ``folders``, or None."""
+    """The first ``NAME.gz`` or ``NAME`` file in ``folders`` (or in the subfolder an
+    archive member lives in, e.g. ``cifar-10-batches-bin/``), or None."""
+    inner = os.path.dirname(remote.member)
     for folder in folders:
-        for candidate in (folder / remote.name, folder / remote.unpacked_name):
-            if candidate.is_file():
-                return candidate
+        for base in (folder, folder / inner) if inner else (folder,):
+            for candidate in (base / remote.name, base / remote.unpacked_name):
+                if candidate.is_file():
+                    return candidate
     return None
 
 
@@ -81,6 +95,9 @@ def locate(dataset: NamedDataset, remote: RemoteFile, where: Places, *, download
     found = find_local(remote, where.folders)
     if found is not None:
         return found
+    if remote.archive is not None:
+        archive = locate(dataset, RemoteFile(remote.archive, remote.md5), where, download=download)
+        return extract_member(archive, remote, where.target)
     looked = ", ".join(str(folder) for folder in where.folders)
     if not download:
         raise DataError(
@@ -111,12 +128,64 @@ def split_files(dataset: NamedDataset, split: str) -> SplitFiles:
 
 def locate_split(
     dataset: NamedDataset, split: str, where: Places, *, download: bool
-) -> tuple[Path, Path]:
-    """Local (images, labels) files of one split, downloading the missing ones."""
+) -> tuple[Path, ...]:
+    """Local files of one split (IDX: images, labels), downloading the missing ones."""
     files = split_files(dataset, split)
-    images = locate(dataset, files.images, where, download=download)
-    labels = locate(dataset, files.labels, where, download=download)
-    return images, labels
+    return tuple(locate(dataset, remote, where, download=download) for remote in files.files)
+
+
+def _copy_member(archive: Path, member: str, out: Any) -> bool:
+    """Copy ``member`` of a .zip or .tar(.gz) ``archive`` into ``out``; False if absent."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zipped:
+            if member not in zipped.namelist():
+                return False
+            with zipped.open(member) as source:
+                shutil.copyfileobj(source, out)
+            return True
+    with tarfile.open(archive, "r:*") as tar:
+        try:
+            info = tar.getmember(member)
+        except KeyError:
+            return False
+        stream = tar.extractfile(info) if info.isfile() else None
+        if stream is None:
+            return False
+        shutil.copyfileobj(stream, out)
+        return True
+
+
+def extract_member(archive: Path, remote: RemoteFile, target: Path) -> Path:
+    """Extract ``remote.member`` of ``archive`` to ``remote.name`` beside the archive
+    (or in ``target`` when that is read-only), atomically; the path written."""
+    for folder in dict.fromkeys((archive.parent, target)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, temp_name = tempfile.mkstemp(prefix=f".{remote.name}.", dir=folder)
+        except OSError:
+            continue
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                found = _copy_member(archive, remote.member, out)
+            if not found:
+                raise DataError(
+                    f"{archive}: has no member {remote.member}",
+                    "the archive is not the one archspec expects: delete it to download it again",
+                )
+            os.replace(temp, folder / remote.name)
+            return folder / remote.name
+        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as error:
+            raise DataError(
+                f"{archive}: cannot extract {remote.member}: {error}",
+                "the archive is damaged: delete it to download it again",
+            ) from None
+        finally:
+            temp.unlink(missing_ok=True)
+    raise DataError(
+        f"cannot write {remote.name} beside {archive} nor into {target}",
+        "choose a writable folder with --data-dir or ARCHSPEC_DATA",
+    )
 
 
 def ensure_files(
@@ -125,7 +194,7 @@ def ensure_files(
     *,
     data_dir: Path | None = None,
     download: bool = True,
-) -> dict[str, tuple[Path, Path]]:
+) -> dict[str, tuple[Path, ...]]:
     """Make the named dataset's splits (default: all) available; split → (images, labels)."""
     dataset = get_dataset(name)
     where = places(name, data_dir=data_dir)

@@ -17,10 +17,10 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from archspec.errors import did_you_mean
+from archspec.errors import DataPath, suggest
 
 Scalar = int | float | bool | str
 MAX_LENGTH = 200
@@ -52,6 +52,8 @@ class ExprError(Exception):
 def _parse(text: str) -> ast.expr | None:
     """The expression's tree when ``text`` fits the whitelisted grammar, else ``None``."""
     if len(text) > MAX_LENGTH or not text.strip():
+        return None
+    if not text.isascii():  # Python folds 'ａ'/'ª' to 'a' (NFKC): issue #13, text stays text
         return None
     try:
         with warnings.catch_warnings():  # "1if x" warns; text from a spec must not
@@ -105,13 +107,43 @@ def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
         return text
     unknown = [name for name in _names(tree) if name not in env]
     if unknown:
-        suggestion = did_you_mean(unknown[0], env)
+        suggestion = suggest(unknown[0], env)
         known = ", ".join(sorted(env)) or "none"
         raise ExprError(
             f"unknown variable '{unknown[0]}' in expression '{text}'",
             suggestion or f"define it under `vars:` (defined: {known})",
         )
     value: Scalar = _evaluate(tree, env, text)
+    return value
+
+
+def evaluate_tree(
+    value: Any,
+    path: DataPath,
+    env: Mapping[str, Scalar],
+    report: Callable[[DataPath, ExprError], None],
+    text_only: Collection[DataPath] = (),
+) -> Any:
+    """``value`` (YAML data) with every expression string in it evaluated, at any depth.
+
+    A string that fails is reported with its path and kept as written; the values at
+    ``text_only`` paths (file paths, dataset names) are never evaluated.
+
+    >>> evaluate_tree({"dense": "w * 2", "act": ["relu", 1]}, (), {"w": 4}, print)
+    {'dense': 8, 'act': ['relu', 1]}
+    """
+    if path in text_only:
+        return value
+    if isinstance(value, str):
+        try:
+            return resolve(value, env)
+        except ExprError as exc:
+            report(path, exc)
+            return value
+    if isinstance(value, dict):
+        return {k: evaluate_tree(v, (*path, k), env, report, text_only) for k, v in value.items()}
+    if isinstance(value, list):
+        return [evaluate_tree(v, (*path, i), env, report, text_only) for i, v in enumerate(value)]
     return value
 
 
@@ -158,7 +190,7 @@ def unknown_name_hint(text: str, env: Mapping[str, Scalar]) -> str:
     """For a bare word that failed validation: a hint if it looks like a mistyped variable."""
     tree = _parse(text)
     if isinstance(tree, ast.Name):
-        suggestion = did_you_mean(tree.id, env)
+        suggestion = suggest(tree.id, env)
         if suggestion:
             return f"'{tree.id}' is not a variable — {suggestion}"
     return ""

@@ -8,6 +8,7 @@ layer, block and training setting of its parent.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,19 @@ from archspec.errors import DataPath, Location, Problem, SpecError
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, read
 
 MAX_DEPTH = 16
+Reader = Callable[[Path, Limits], Document]
 
 
-def read_spec(path: Path, limits: Limits = DEFAULT_LIMITS) -> Document:
-    """Read ``path`` and, recursively, the specs it extends; merge them."""
-    return _read(path, limits, ())
+def read_spec(path: Path, limits: Limits = DEFAULT_LIMITS, reader: Reader = read) -> Document:
+    """Read ``path`` and, recursively, the specs it extends; merge them.
+
+    ``reader`` reads one file (an editor passes one that prefers its unsaved buffers).
+    """
+    return _read(path, limits, (), reader)
 
 
-def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
-    doc = read(path, limits)
+def _read(path: Path, limits: Limits, chain: tuple[Path, ...], reader: Reader) -> Document:
+    doc = reader(path, limits)
     data = doc.data
     if not isinstance(data, dict) or "extends" not in data:
         return doc
@@ -67,10 +72,16 @@ def _read(path: Path, limits: Limits, chain: tuple[Path, ...]) -> Document:
             ]
         )
     shown = Path(os.path.normpath(path.parent / parent_ref))  # as the user would write it
-    parent = _read(shown, limits, (*chain, here))
+    parent = _read(shown, limits, (*chain, here), reader)
     child = {key: value for key, value in data.items() if key != "extends"}
-    source = SourceMap(doc.source.file)
-    merged = _merge(parent.data, parent.source, child, doc.source, (), source)
+    return override(parent, child, doc.source)
+
+
+def override(parent: Document, child: dict[str, Any], child_source: SourceMap) -> Document:
+    """``parent`` with ``child`` merged over it, exactly as a spec that extends it
+    (``archspec fit`` tries variable values this way: ``{"vars": {"width": 48}}``)."""
+    source = SourceMap(child_source.file)
+    merged = _merge(parent.data, parent.source, child, child_source, (), source)
     return Document(merged, source)
 
 
@@ -78,6 +89,17 @@ def _merge(
     base: Any, base_map: SourceMap, over: Any, over_map: SourceMap, path: DataPath, out: SourceMap
 ) -> Any:
     """Deep-merge ``over`` onto ``base`` at ``path``, filling ``out`` with the winners' marks."""
+    if (
+        len(path) == 2
+        and path[0] == "vars"
+        and isinstance(base, dict)
+        and not isinstance(over, dict)
+    ):
+        # a new value for a declared variable keeps its declaration (multiple_of, min, max)
+        _copy_marks(base_map, path, out)
+        _copy_marks(over_map, path, out)
+        out.values[(*path, "value")] = over_map.locate(path) or out.values[path]
+        return {**base, "value": over}
     if isinstance(base, dict) and isinstance(over, dict):
         _copy_marks(base_map, path, out, shallow=True)
         _copy_marks(over_map, path, out, shallow=True)

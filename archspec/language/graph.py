@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.errors import DataPath, Problem, did_you_mean
-from archspec.language.expr import ExprError, Scalar, resolve
+from archspec.errors import DataPath, Names, Problem, listing, suggest
+from archspec.language.expr import ExprError, Scalar, evaluate_tree
 from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
 
 META_KEYS = ("name", "from", "repeat", "when")
+# Blocks inside blocks, at most this deep: expansion recurses once per level (a chain of
+# 400 blocks using one another reached Python's recursion limit, exit 3).
+MAX_BLOCK_DEPTH = 100
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
 # nn.Module attributes a submodule may not shadow (torch refuses `add_module` for them).
 RESERVED = frozenset(
@@ -81,6 +84,13 @@ RESERVED = frozenset(
         "output",
         "register_load_state_dict_pre_hook",
         "register_state_dict_post_hook",
+        # archspec's Network (compile/network.py): tests/test_hostile_frontend.py checks
+        # this set against dir(nn.Module()) and dir(Network) of the installed torch
+        "plan",
+        "trace",
+        "num_params",
+        "logits_only",
+        "output_activation",
     }
 )
 
@@ -108,13 +118,20 @@ class Scope:
     names: dict[str, Target] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
+    _known: Names | None = field(default=None, repr=False)
+
+    def known(self) -> Names:
+        """The names a ``from:`` here may use, indexed once (names are only ever added)."""
+        if self._known is None or len(self._known.choices) != len(self.names) + 1:
+            self._known = Names((*self.names, "input"))
+        return self._known
 
     def fresh(self, base: str) -> str:
         """The next default name ``conv1``, ``conv2``… not taken in this scope."""
         while True:
             self.counts[base] += 1
             name = f"{base}{self.counts[base]}"
-            if name not in self.taken:
+            if name not in self.taken and name not in RESERVED:  # `bfloat` ×16 → bfloat16
                 self.taken.add(name)
                 return name
 
@@ -144,11 +161,17 @@ class Block:
     layers_path: DataPath
 
 
-@dataclass
-class Graph:
-    nodes: list[Node]
-    output: str
-    problems: list[Problem]
+@dataclass(frozen=True)
+class Use:
+    """One entry that places a layer or a block: what the two expansions share."""
+
+    op: str  # the kind or block name as written
+    value: Any  # its parameters or arguments, expressions evaluated
+    path: DataPath  # the entry in the source
+    scope: Scope
+    sources: list[Target]
+    name: str | None
+    repeat: int
 
 
 def poison(path: DataPath) -> str:
@@ -169,6 +192,16 @@ class Expander:
         self.problems: list[Problem] = []
         self.full_names: set[str] = set()
         self.overflowed = False
+        self._names: dict[
+            tuple[str, ...], Names
+        ] = {}  # suggestion indexes, built at the first typo
+
+    def names(self, what: tuple[str, ...], choices: Callable[[], list[str]]) -> Names:
+        """The names to suggest from for ``what``, indexed once however many typos there are
+        (a spec may hold thousands of blocks, and thousands of misspellings)."""
+        if what not in self._names:
+            self._names[what] = Names(choices())
+        return self._names[what]
 
     def problem(
         self,
@@ -186,17 +219,18 @@ class Expander:
         scope.taken.update(self._explicit_names(entries))
         previous: Target = scope.input
         for i, entry in enumerate(entries):
-            if self._over(path):
+            if self.overflowed:
                 break
             previous = self._entry(entry, (*path, i), scope, previous)
         return previous
 
-    def _over(self, path: DataPath) -> bool:
-        """True once the layer limit is passed; reported once, and from then on every loop
-        stops at once. (Found by tests/test_safety.py: nested blocks with `repeat: 100000`
-        each kept looping after the limit — 27 s for three levels, hours for four.)"""
-        if len(self.nodes) <= self.max_nodes:
-            return False
+    def _room(self, path: DataPath) -> bool:
+        """Whether one more layer fits under the limit. Past it, the problem is reported
+        once and every loop stops at once (found by tests/test_safety.py: nested blocks with
+        `repeat: 100000` each kept looping after the limit — 27 s for three levels, hours
+        for four). Asked before each layer is added, so ``--max-layers N`` accepts N."""
+        if len(self.nodes) < self.max_nodes and not self.overflowed:
+            return True
         if not self.overflowed:
             self.overflowed = True
             self.problem(
@@ -204,7 +238,7 @@ class Expander:
                 f"the network expands to more than {self.max_nodes:,} layers",
                 "lower `repeat:` counts or raise the layer limit (--max-layers)",
             )
-        return True
+        return False
 
     def _explicit_names(self, entries: list[Any]) -> set[str]:
         return {str(e["name"]) for e in entries if isinstance(e, dict) and "name" in e}
@@ -224,9 +258,9 @@ class Expander:
         elif not when:
             out = sources[0]
         elif op in self.blocks:
-            out = self._use_block(op, value, path, scope, sources, name, repeat)
+            out = self._use_block(Use(op, value, path, scope, sources, name, repeat))
         else:
-            out = self._layer(op, value, path, scope, sources, name, repeat)
+            out = self._layer(Use(op, value, path, scope, sources, name, repeat))
         if name:
             scope.names[name] = out
         return out
@@ -251,11 +285,11 @@ class Expander:
             return None
         op = ops[0]
         if kinds.canonical(op) is None and op not in self.blocks:
-            choices = [*kinds.names(), *self.blocks]
+            choices = self.names(("kinds",), lambda: [*kinds.names(), *self.blocks])
             self.problem(
                 (*path, op),
                 f"unknown layer kind '{op}'",
-                did_you_mean(op, choices) or f"known kinds: {', '.join(kinds.REGISTRY)}",
+                suggest(op, choices) or f"known kinds: {', '.join(kinds.REGISTRY)}",
                 scope.notes,
                 key=True,
             )
@@ -320,7 +354,7 @@ class Expander:
                 scope.notes,
             )
             return None
-        if value in RESERVED:
+        if value in RESERVED or value.startswith("_"):  # `_x`/`__x__`: nn.Module internals
             self.problem(
                 (*path, "name"), f"'{value}' is reserved", "choose another name", scope.notes
             )
@@ -357,106 +391,106 @@ class Expander:
         return [Ref(scope, item, at) for item, at in zip(items, paths, strict=True)]
 
     def _evaluate(self, value: Any, path: DataPath, scope: Scope) -> Any:
-        if isinstance(value, str):
-            try:
-                return resolve(value, scope.env)
-            except ExprError as exc:
-                self.problem(path, exc.message, exc.hint, scope.notes)
-                return value
-        if isinstance(value, dict):
-            return {k: self._evaluate(v, (*path, k), scope) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._evaluate(v, (*path, i), scope) for i, v in enumerate(value)]
-        return value
+        def report(at: DataPath, exc: ExprError) -> None:
+            self.problem(at, exc.message, exc.hint, scope.notes)
+
+        return evaluate_tree(value, path, scope.env, report)
 
     # ------------------------------------------------------------ layers, blocks
-    def _layer(
-        self,
-        op: str,
-        value: Any,
-        path: DataPath,
-        scope: Scope,
-        sources: list[Target],
-        name: str | None,
-        repeat: int,
-    ) -> Target:
-        kind = kinds.get(op)
+    def _layer(self, use: Use) -> Target:
+        kind = kinds.get(use.op)
         low, high = kind.inputs
-        if not low <= len(sources) <= (high or len(sources)):
+        if not low <= len(use.sources) <= (high or len(use.sources)):
             want = f"at least {low}" if high is None else f"{low}"
             self.problem(
-                (*path, "from"),
+                (*use.path, "from"),
                 f"{kind.name} takes {want} input{'s' if low > 1 else ''}, "
-                f"but from names {len(sources)}",
+                f"but from names {len(use.sources)}",
                 _arity_hint(kind.name, low),
-                scope.notes,
+                use.scope.notes,
             )
-            return poison(path)
-        current: list[Target] = sources
-        for r in range(repeat):
-            if self._over(path):
-                return poison(path)
-            local = (f"{name}.{r}" if repeat > 1 else name) if name else scope.fresh(kind.name)
-            full = scope.prefix + local
-            group = (*scope.group, scope.prefix + name) if name and repeat > 1 else scope.group
-            self.nodes.append(
-                Node(full, kind.name, value, current, path, op, group, scope.notes, scope.env)
-            )
-            self.full_names.add(full)
-            current = [full]
-        return current[0]
+            return poison(use.path)
 
-    def _use_block(
-        self,
-        op: str,
-        value: Any,
-        path: DataPath,
-        scope: Scope,
-        sources: list[Target],
-        name: str | None,
-        repeat: int,
-    ) -> Target:
-        block = self.blocks[op]
-        if op in scope.blocks_active:
-            self.problem(
-                (*path, op),
-                f"block '{op}' uses itself",
-                "a block cannot contain itself, directly or through another block",
-                scope.notes,
-                key=True,
+        def place(local: str, group: tuple[str, ...], inputs: list[Target]) -> Target:
+            full = use.scope.prefix + local
+            node = Node(
+                full,
+                kind.name,
+                use.value,
+                inputs,
+                use.path,
+                use.op,
+                group,
+                use.scope.notes,
+                use.scope.env,
             )
+            self.nodes.append(node)
+            self.full_names.add(full)
+            return full
+
+        return self._repeat(use, kind.name, place)
+
+    def _use_block(self, use: Use) -> Target:
+        op, path, scope = use.op, use.path, use.scope
+        block = self.blocks[op]
+        if op in scope.blocks_active or len(scope.blocks_active) >= MAX_BLOCK_DEPTH:
+            self._bad_nesting(use)
             return poison(path)
-        if len(sources) != 1:
+        if len(use.sources) != 1:
             self.problem(
                 (*path, "from"),
-                f"a block takes one input, but from names {len(sources)}",
+                f"a block takes one input, but from names {len(use.sources)}",
                 "merge them first (add/concat) and feed the result",
                 scope.notes,
             )
             return poison(path)
-        args = self._block_args(op, block, value, path, scope)
+        args = self._block_args(op, block, use.value, path, scope)
         if args is None:
             return poison(path)
-        current: Target = sources[0]
-        for r in range(repeat):
-            if self._over(path):
-                return poison(path)
-            local = (f"{name}.{r}" if repeat > 1 else name) if name else scope.fresh(op)
-            where = self.source.locate(path)
-            used = where.line if where else "?"
+        where = self.source.locate(path)
+        used = where.line if where else "?"
+
+        def place(local: str, group: tuple[str, ...], inputs: list[Target]) -> Target:
             note = f"in {scope.prefix}{local} (block '{op}' used at line {used})"
-            group = (*scope.group, scope.prefix + name) if name and repeat > 1 else scope.group
             child = Scope(
                 prefix=f"{scope.prefix}{local}.",
-                input=current,
+                input=inputs[0],
                 env=args,
                 group=(*group, scope.prefix + local),
                 notes=(*scope.notes, note),
                 blocks_active=(*scope.blocks_active, op),
             )
             last = self.expand(block.layers, block.layers_path, child)
-            current = Ref(child, block.output, (*block.path, "output")) if block.output else last
-        return current
+            return Ref(child, block.output, (*block.path, "output")) if block.output else last
+
+        return self._repeat(use, op, place)
+
+    def _repeat(
+        self,
+        use: Use,
+        base: str,
+        place: Callable[[str, tuple[str, ...], list[Target]], Target],
+    ) -> Target:
+        """Place ``use`` ``repeat`` times in a chain, each instance reading the one before;
+        ``base`` names unnamed instances (``conv1``, ``conv2``…)."""
+        scope, name = use.scope, use.name
+        group = (*scope.group, scope.prefix + name) if name and use.repeat > 1 else scope.group
+        current = use.sources
+        for r in range(use.repeat):
+            if not self._room(use.path):
+                return poison(use.path)
+            local = (f"{name}.{r}" if use.repeat > 1 else name) if name else scope.fresh(base)
+            current = [place(local, group, current)]
+        return current[0]
+
+    def _bad_nesting(self, use: Use) -> None:
+        if use.op in use.scope.blocks_active:
+            message = f"block '{use.op}' uses itself"
+            hint = "a block cannot contain itself, directly or through another block"
+        else:
+            message = f"blocks nest more than {MAX_BLOCK_DEPTH} deep here"
+            hint = "use fewer levels of blocks inside blocks (repeat: a block instead)"
+        self.problem((*use.path, use.op), message, hint, use.scope.notes, key=True)
 
     def _block_args(
         self, op: str, block: Block, value: Any, path: DataPath, scope: Scope
@@ -480,12 +514,14 @@ class Expander:
         misspelt = set()  # `depht: 4` is one mistake, not also "needs argument 'depth'"
         for key in given:
             if key not in block.args:
-                suggestion = did_you_mean(key, block.args)
-                misspelt.add(suggestion.split("'")[1] if suggestion else "")
+                meant = self.names(("block", op), lambda: list(block.args)).closest(key)
+                misspelt.add(meant or "")
                 self.problem(
                     (*path, op, key),
                     f"block '{op}' has no argument '{key}'",
-                    suggestion or f"its arguments: {', '.join(block.args) or 'none'}",
+                    f"did you mean '{meant}'?"
+                    if meant
+                    else f"its arguments: {', '.join(block.args) or 'none'}",
                     scope.notes,
                     key=True,
                 )
@@ -508,16 +544,37 @@ def _arity_hint(kind: str, low: int) -> str:
     return "merge the branches first with add, concat or multiply"
 
 
-def resolve_target(target: Target, full_names: set[str], seen: frozenset[int] = frozenset()) -> str:
-    """A target's node name ("input" for the network input); raises ``LookupError``."""
+class Unresolved(LookupError):
+    """A ``from:`` or ``output:`` name that names no layer (``loop``: it reaches itself
+    through skipped layers). The caller words the problem; ``choices`` are the names that
+    would have resolved."""
+
+    def __init__(self, ref: Ref, loop: bool) -> None:
+        super().__init__(ref.name)
+        self.ref = ref
+        self.loop = loop
+        self.choices = Names(()) if loop else ref.scope.known()
+
+    def problem(self, role: str, source: SourceMap, notes: tuple[str, ...] = ()) -> Problem:
+        """The located problem; ``role`` is the key that named it (``from``, ``output``)."""
+        at = self.ref.at
+        if self.loop:
+            message = f"'{self.ref.name}' refers to itself through skipped layers"
+            hint = "break the loop of `when: false` layers"
+        else:
+            message = f"{role} names '{self.ref.name}', which is not a layer here"
+            hint = suggest(self.ref.name, self.choices)
+            hint = hint or f"names here: {listing(self.choices.choices)}"
+        return Problem(message, hint, source.locate(at), at, notes)
+
+
+def resolve_target(target: Target, full_names: set[str]) -> str:
+    """A target's node name ("input" for the network input); raises :class:`Unresolved`."""
+    seen: set[int] = set()
     while isinstance(target, Ref):
         if id(target) in seen:
-            raise LookupError(
-                target,
-                f"'{target.name}' refers to itself through skipped layers",
-                "break the loop of `when: false` layers",
-            )
-        seen = seen | {id(target)}
+            raise Unresolved(target, loop=True)
+        seen.add(id(target))
         scope = target.scope
         if target.name == "input":
             target = scope.input
@@ -526,10 +583,5 @@ def resolve_target(target: Target, full_names: set[str], seen: frozenset[int] = 
         elif scope.prefix + target.name in full_names:
             return scope.prefix + target.name
         else:
-            choices = [*scope.names, "input"]
-            raise LookupError(
-                target,
-                f"from names '{target.name}', which is not a layer here",
-                did_you_mean(target.name, choices) or f"names here: {', '.join(choices)}",
-            )
+            raise Unresolved(target, loop=False)
     return target

@@ -15,13 +15,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from archspec.errors import DataPath, Location, Problem, SpecError
-from archspec.language.expr import ExprError, Scalar, resolve
+from archspec.language.expr import ExprError, Scalar, evaluate_tree, resolve
 from archspec.language.extends import read_spec
 from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
 from archspec.language.model import BlockModel, SpecModel
 from archspec.language.order import dead_nodes, resolve_inputs, resolve_output, topological
 from archspec.language.problems import dedupe, from_validation
 from archspec.language.train import TrainConfig
+from archspec.language.variables import declared_value
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
 from archspec.shapes import kinds
 
@@ -125,6 +126,8 @@ def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str
     if not isinstance(raw, dict):
         return env
     for key, value in raw.items():
+        if isinstance(value, dict):  # declared: {value: 32, multiple_of: 8, ...}
+            value = declared_value(str(key), value, env, source, problems)
         if isinstance(value, str):
             try:
                 value = resolve(value, env)
@@ -148,19 +151,10 @@ def _evaluate(
     source: SourceMap,
     problems: list[Problem],
 ) -> Any:
-    if path in _TEXT_ONLY:
-        return value
-    if isinstance(value, str):
-        try:
-            return resolve(value, env)
-        except ExprError as exc:
-            problems.append(Problem(exc.message, exc.hint, source.locate(path), path))
-            return value
-    if isinstance(value, dict):
-        return {k: _evaluate(v, (*path, k), env, source, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_evaluate(v, (*path, i), env, source, problems) for i, v in enumerate(value)]
-    return value
+    def report(at: DataPath, exc: ExprError) -> None:
+        problems.append(Problem(exc.message, exc.hint, source.locate(at), at))
+
+    return evaluate_tree(value, path, env, report, _TEXT_ONLY)
 
 
 def _train(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from annotated_types import Gt, Len
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
 from archspec.language.graph import NAME, RESERVED
@@ -36,10 +36,18 @@ def _identifier(name: str, what: str) -> str:
 class BlockModel(Model):
     """A reusable sub-network with arguments (``null`` default: required)."""
 
-    args: dict[str, Scalar | None] = Field(default_factory=dict)
-    layers: Annotated[list[Any], Len(1)]
+    args: dict[str, Scalar | None] = Field(
+        default_factory=dict,
+        description="Arguments and defaults (null: required).",
+        examples=[{"depth": None, "stride": 1}],
+    )
+    layers: Annotated[list[Any], Len(1)] = Field(
+        description="The block's layers; `from: input` reads its input.", examples=[["relu"]]
+    )
     output: str | None = Field(
-        None, description="The layer whose result the block returns; default: its last layer."
+        None,
+        description="The layer whose result the block returns; default: its last layer.",
+        examples=["relu2"],
     )
 
     @field_validator("args")
@@ -50,22 +58,71 @@ class BlockModel(Model):
         return value
 
 
+class DeclaredVar(Model):
+    """A variable with the values it may take (``archspec fit`` keeps to them)."""
+
+    value: Scalar = Field(
+        description="The variable's value (a number or an expression).", examples=[32, "base * 2"]
+    )
+    multiple_of: Annotated[int, Strict(), Gt(0)] | None = Field(
+        None,
+        description="The value must be a multiple of this (e.g. 8 for channel counts).",
+        examples=[8],
+    )
+    min: int | float | None = Field(None, description="The smallest value allowed.", examples=[16])
+    max: int | float | None = Field(None, description="The largest value allowed.", examples=[256])
+
+
+def _var_form(value: Any) -> str:
+    return "declared" if isinstance(value, dict) else "plain"
+
+
+# A mapping is a declaration, anything else a plain value: errors name only that form.
+Variable = Annotated[
+    Annotated[Scalar, Tag("plain")] | Annotated[DeclaredVar, Tag("declared")],
+    Discriminator(_var_form),
+]
+
+
 class SpecModel(Model):
     """A network: its input, its layers, and optionally how to train it."""
 
-    name: str | None = Field(None, description="Network name; default: the file name.")
-    description: str = ""
-    extends: str | None = Field(None, description="Another spec file this one overrides.")
-    vars: dict[str, Scalar] = Field(default_factory=dict, description="Variables for expressions.")
+    name: str | None = Field(
+        None, description="Network name; default: the file name.", examples=["mnist-cnn"]
+    )
+    description: str = Field(
+        "", description="Free text about the network.", examples=["LeNet-5 on 32×32 digits"]
+    )
+    extends: str | None = Field(
+        None, description="Another spec file this one overrides.", examples=["mnist_cnn.yaml"]
+    )
+    vars: dict[str, Variable] = Field(
+        default_factory=dict,
+        description="Variables for expressions: a value, or `{value, multiple_of, min, max}`.",
+        examples=[{"width": 32, "deep": True}],
+    )
     input: InputShape = Field(
-        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]."
+        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features].",
+        examples=[[1, 28, 28], [3, 128]],
     )
-    blocks: dict[str, BlockModel | Annotated[list[Any], Len(1)]] = Field(default_factory=dict)
-    layers: Annotated[list[Any], Len(1)]
+    blocks: dict[str, BlockModel | Annotated[list[Any], Len(1)]] = Field(
+        default_factory=dict,
+        description="Sub-networks, used by name like a kind.",
+        examples=[{"unit": ["relu"]}],
+    )
+    layers: Annotated[list[Any], Len(1)] = Field(
+        description="The layers, in order.", examples=[["flatten", {"dense": 10}]]
+    )
     output: str | None = Field(
-        None, description="The layer that is the network's output; default: the last one."
+        None,
+        description="The layer that is the network's output; default: the last one.",
+        examples=["fc"],
     )
-    train: dict[str, Any] | None = None  # validated separately as TrainConfig
+    train: dict[str, Any] | None = Field(
+        None,
+        description="How `archspec train` trains it.",
+        examples=[{"data": {"dataset": "mnist"}}],
+    )  # validated separately as TrainConfig
 
     @field_validator("output", mode="before")
     @classmethod
@@ -97,4 +154,4 @@ class SpecModel(Model):
         return value
 
 
-__all__ = ["BlockModel", "InputShape", "SpecModel", "TrainConfig"]
+__all__ = ["BlockModel", "DeclaredVar", "InputShape", "SpecModel", "TrainConfig"]

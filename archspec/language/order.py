@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 
 from archspec.errors import Problem
-from archspec.language.graph import Node, Ref, Target, poison, resolve_target
+from archspec.language.graph import Node, Target, Unresolved, poison, resolve_target
 from archspec.loader.source import SourceMap
 
 
@@ -17,10 +17,9 @@ def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -
         for ref in node.refs:
             try:
                 inputs.append(resolve_target(ref, full_names))
-            except LookupError as exc:
-                at, message, hint = exc.args
-                problems.append(Problem(message, hint, source.locate(at.at), at.at, node.notes))
-                inputs.append(poison(at.at))
+            except Unresolved as exc:
+                problems.append(exc.problem("from", source, node.notes))
+                inputs.append(poison(exc.ref.at))
         node.inputs = tuple(inputs)
     return problems
 
@@ -30,14 +29,8 @@ def resolve_output(
 ) -> tuple[str, list[Problem]]:
     try:
         return resolve_target(target, full_names), []
-    except LookupError as exc:
-        at, message, hint = exc.args
-        assert isinstance(at, Ref)
-        return "", [
-            Problem(
-                message.replace("from names", "output names"), hint, source.locate(at.at), at.at
-            )
-        ]
+    except Unresolved as exc:
+        return "", [exc.problem("output", source)]
 
 
 def topological(nodes: list[Node], source: SourceMap) -> tuple[list[Node], list[Problem]]:

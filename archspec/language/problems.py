@@ -8,7 +8,7 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from archspec.errors import DataPath, Problem, did_you_mean, one_of
+from archspec.errors import DataPath, Problem, did_you_mean, one_of, suggest
 from archspec.language.expr import Scalar, unknown_name_hint
 from archspec.loader.source import SourceMap
 
@@ -106,7 +106,7 @@ def _message(
     ctx = err.get("ctx", {})
     if kind == "extra_forbidden":
         allowed = _fields(_model_at(model, raw_loc))
-        hint = did_you_mean(field, allowed) or (
+        hint = suggest(field, allowed) or (
             f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
         )
         return f"unknown key '{field}'", hint
@@ -115,7 +115,7 @@ def _message(
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ",").split(",")]
-        hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
+        hint = suggest(str(value), choices) if isinstance(value, str) else ""
         return (
             f"must be {one_of(choices)}; received {_received(value)}",
             hint or f"use {one_of(choices)}",
@@ -125,7 +125,7 @@ def _message(
         choices = [c.strip().strip("'") for c in expected.split(",") if c.strip()]
         choices = choices or _union_choices(model, raw_loc)
         tag = ctx.get("tag", "")
-        hint = did_you_mean(str(tag), choices) if tag else ""
+        hint = suggest(str(tag), choices) if tag else ""
         received = f"; received {_received(tag)}" if tag else ""
         message = f"needs a `name:` among {one_of(choices)}{received}"
         return message, hint or f"use {one_of(choices)}"
@@ -139,9 +139,6 @@ def _message(
     message = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     hint = unknown_name_hint(value, env) if isinstance(value, str) else ""
     hint = hint or str(ctx.get("hint", ""))  # custom errors may carry their own fix
-    if kind == "padding":
-        words = did_you_mean(value, ["same", "valid"]) if isinstance(value, str) else ""
-        hint = hint or words or "write e.g. `padding: 1`, `padding: [1, 2]` or `padding: same`"
     if kind in ("int_type", "int_from_float") and isinstance(value, float):
         hint = hint or "use a whole number (// is integer division in expressions)"
     numeric = ("greater", "less", "int", "float", "bool", "finite")
@@ -221,9 +218,9 @@ def _drop_misspelt_missing(
     for err in errors:
         if err["type"] == "extra_forbidden" and err["loc"]:
             allowed = _fields(_model_at(model, err["loc"]))
-            suggestion = did_you_mean(str(err["loc"][-1]), allowed)
-            if suggestion:
-                typos.add((*err["loc"][:-1], suggestion.split("'")[1]))
+            meant = did_you_mean(str(err["loc"][-1]), allowed)
+            if meant is not None:
+                typos.add((*err["loc"][:-1], meant))
     return [err for err in errors if not (err["type"] == "missing" and tuple(err["loc"]) in typos)]
 
 

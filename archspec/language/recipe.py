@@ -43,7 +43,9 @@ class RandomCrop(Op):
     """Pad each side by ``padding`` pixels, then crop back to the input size at a random
     place (the CIFAR recipe: ``padding: 4``)."""
 
-    name: Literal["random_crop"]
+    name: Literal["random_crop"] = Field(
+        description="Which augmentation op.", examples=["random_crop"]
+    )
     padding: Annotated[int, Strict(), Ge(0)] = Field(
         4, description="Pixels added on each side.", examples=[4, 2]
     )
@@ -62,14 +64,14 @@ class RandomCrop(Op):
 class HFlip(Op):
     """Mirror the image left-right."""
 
-    name: Literal["hflip"]
+    name: Literal["hflip"] = Field(description="Which augmentation op.", examples=["hflip"])
     p: Prob = 0.5
 
 
 class VFlip(Op):
     """Mirror the image top-bottom."""
 
-    name: Literal["vflip"]
+    name: Literal["vflip"] = Field(description="Which augmentation op.", examples=["vflip"])
     p: Prob = 0.5
 
 
@@ -77,7 +79,9 @@ class RandomResizedCrop(Op):
     """Crop a random area and aspect ratio, then resize it to the input size (the
     ImageNet recipe)."""
 
-    name: Literal["random_resized_crop"]
+    name: Literal["random_resized_crop"] = Field(
+        description="Which augmentation op.", examples=["random_resized_crop"]
+    )
     scale: tuple[Unit, Unit] = Field(
         (0.08, 1.0),
         description="[min, max] of the cropped area, as a fraction of the image.",
@@ -101,7 +105,7 @@ class RandomResizedCrop(Op):
 class Rotate(Op):
     """Rotate by a random angle in [-degrees, degrees]."""
 
-    name: Literal["rotate"]
+    name: Literal["rotate"] = Field(description="Which augmentation op.", examples=["rotate"])
     degrees: Annotated[float, Ge(0), Le(180)] = Field(
         15.0, description="Largest angle.", examples=[15]
     )
@@ -111,7 +115,7 @@ class Rotate(Op):
 class Affine(Op):
     """A random affine map: rotation, translation, scaling and shear."""
 
-    name: Literal["affine"]
+    name: Literal["affine"] = Field(description="Which augmentation op.", examples=["affine"])
     degrees: Annotated[float, Ge(0), Le(180)] = Field(
         0.0, description="Largest rotation.", examples=[10]
     )
@@ -137,7 +141,9 @@ class ColorJitter(Op):
     """Random brightness, contrast, saturation and hue (saturation and hue need 3
     channels)."""
 
-    name: Literal["color_jitter"]
+    name: Literal["color_jitter"] = Field(
+        description="Which augmentation op.", examples=["color_jitter"]
+    )
     brightness: NonNeg = Field(
         0.0, description="Brightness factor drawn from [1-b, 1+b].", examples=[0.2]
     )
@@ -156,7 +162,9 @@ class ColorJitter(Op):
 class RandAugment(Op):
     """RandAugment (Cubuk et al. 2020): ``n`` random ops of magnitude ``m`` per image."""
 
-    name: Literal["randaugment"]
+    name: Literal["randaugment"] = Field(
+        description="Which augmentation op.", examples=["randaugment"]
+    )
     n: Annotated[int, Strict(), Ge(1), Le(14)] = Field(
         2, description="Ops per image.", examples=[2]
     )
@@ -168,13 +176,17 @@ class RandAugment(Op):
 class TrivialAugment(Op):
     """TrivialAugment (Müller & Hutter 2021): one random op at a random magnitude."""
 
-    name: Literal["trivialaugment"]
+    name: Literal["trivialaugment"] = Field(
+        description="Which augmentation op.", examples=["trivialaugment"]
+    )
 
 
 class RandomErasing(Op):
     """Erase a random rectangle (Zhong et al. 2020), filled with ``value``."""
 
-    name: Literal["random_erasing"]
+    name: Literal["random_erasing"] = Field(
+        description="Which augmentation op.", examples=["random_erasing"]
+    )
     p: Prob = 0.5
     scale: tuple[Unit, Unit] = Field(
         (0.02, 0.33),
@@ -197,7 +209,7 @@ class Normalize(Op):
     """Standardise with these per-channel statistics, in training and evaluation alike
     (instead of those ``data.normalize: auto`` measures); always applied last."""
 
-    name: Literal["normalize"]
+    name: Literal["normalize"] = Field(description="Which augmentation op.", examples=["normalize"])
     mean: tuple[float, ...] = Field(
         description="Per-channel mean of [0, 1] images.", examples=[[0.4914, 0.4822, 0.4465]]
     )
@@ -219,7 +231,7 @@ class Mixup(Op):
     """Batch-level mixup (Zhang et al. 2018): each image is blended with another of the
     batch, and the loss with both labels, by a weight drawn from ``lambda_range``."""
 
-    name: Literal["mixup"]
+    name: Literal["mixup"] = Field(description="Which augmentation op.", examples=["mixup"])
     p: Prob = 1.0
     lambda_range: tuple[Unit, Unit] = Field(
         (0.0, 0.5), description="[min, max] weight of the other image.", examples=[[0.0, 0.5]]
@@ -235,7 +247,7 @@ class CutMix(Op):
     """Batch-level CutMix (Yun et al. 2019): a rectangle of another image of the batch is
     pasted in, and the labels are weighted by area."""
 
-    name: Literal["cutmix"]
+    name: Literal["cutmix"] = Field(description="Which augmentation op.", examples=["cutmix"])
     p: Prob = 1.0
     beta: Annotated[float, Gt(0)] = Field(
         1.0, description="Beta(β, β) draws the cut area.", examples=[1.0]

@@ -39,24 +39,70 @@ def _named(value: Any) -> Any:
 class DataConfig(Model):
     """Where the examples come from and how they are split."""
 
-    dataset: str | None = Field(None, description="A named dataset: mnist or fashion-mnist.")
+    dataset: str | None = Field(
+        None,
+        description="A named dataset: mnist, fashion-mnist, kmnist, emnist-*, cifar10, "
+        "cifar100 or svhn.",
+        examples=["mnist", "fashion-mnist", "cifar10"],
+    )
     path: str | None = Field(
         None,
         description="A folder of IDX files, a .npz file or an image folder, relative to "
         "the spec file; for a named dataset, where its files are.",
+        examples=["data/digits"],
     )
-    train: str = Field("train", description="Training split, e.g. train or test[:8000].")
+    train: str = Field(
+        "train",
+        description="Training split, e.g. train or test[:8000].",
+        examples=["train", "test[:8000]"],
+    )
     val: Annotated[float, Ge(0), Lt(1)] | str = Field(
         0.1,
         description="Validation: a fraction of the training split held out, 0 for none, "
         "or a split expression such as test[8000:].",
+        examples=[0.1, 0, "test[8000:]"],
     )
-    test: str | None = Field("test", description="Test split evaluated after training; null: none.")
+    test: str | None = Field(
+        "test",
+        description="Test split evaluated after training; null: none.",
+        examples=["test", "test[8000:]"],
+    )
     normalize: Literal["auto", "none"] = Field(
         "auto",
         description="auto: scale uint8 to [0, 1] then standardise with the training "
         "split's mean and std per channel; none: feed values as they are (uint8 scaled to [0, 1]).",
+        examples=["auto", "none"],
     )
+
+    stream: Literal["auto"] | Annotated[bool, Strict()] = Field(
+        "auto",
+        description="true: decode image folders, .npy pairs and .tar shards on the fly in "
+        "DataLoader workers; false: decode everything once into memory; auto: stream when the "
+        "decoded training split would take more than 2 GiB or a quarter of the free memory.",
+        examples=["auto", True],
+    )
+    workers: Annotated[int, Strict(), Ge(0)] | None = Field(
+        None,
+        description="DataLoader worker processes per training process when streaming; 0 "
+        "decodes in the training process; default: the cores per process minus one, at most 8.",
+        examples=[8, 0],
+    )
+    prefetch: PosInt = Field(
+        2, description="Batches each streaming worker prepares ahead.", examples=[2, 4]
+    )
+    on_bad_file: Literal["error", "skip"] = Field(
+        "error",
+        description="A streamed file that cannot be decoded (truncated JPEG, unreadable "
+        "image): error stops with its path; skip leaves it out, warns and counts it in run.json.",
+        examples=["skip"],
+    )
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream(cls, value: Any) -> Any:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError(f"must be auto, true or false; received {value!r}")
 
     @model_validator(mode="after")
     def _source(self) -> DataConfig:
@@ -68,11 +114,17 @@ class DataConfig(Model):
 
 
 class SGD(Model):
-    name: Literal["sgd"]
-    lr: PosFloat = 0.01
-    momentum: Beta = 0.9
-    nesterov: Annotated[bool, Strict()] = False
-    weight_decay: NonNegFloat = 0.0
+    name: Literal["sgd"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    lr: PosFloat = Field(0.01, description="Learning rate.", examples=[0.001, 0.1])
+    momentum: Beta = Field(0.9, description="Momentum factor, in [0, 1).", examples=[0.9])
+    nesterov: Annotated[bool, Strict()] = Field(
+        False, description="Nesterov momentum (needs momentum > 0).", examples=[False, True]
+    )
+    weight_decay: NonNegFloat = Field(
+        0.0, description="L2 penalty (decoupled for adamw).", examples=[0.0, 0.01]
+    )
 
     @model_validator(mode="after")
     def _nesterov(self) -> SGD:
@@ -82,78 +134,173 @@ class SGD(Model):
 
 
 class Adam(Model):
-    name: Literal["adam"]
-    lr: PosFloat = 1e-3
-    betas: tuple[Beta, Beta] = (0.9, 0.999)
-    eps: PosFloat = 1e-8
-    weight_decay: NonNegFloat = 0.0
+    name: Literal["adam"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    lr: PosFloat = Field(0.001, description="Learning rate.", examples=[0.001, 0.1])
+    betas: tuple[Beta, Beta] = Field(
+        (0.9, 0.999),
+        description="Running-average factors of the gradient and its square.",
+        examples=[[0.9, 0.999]],
+    )
+    eps: PosFloat = Field(
+        1e-08, description="Added to the denominator for stability.", examples=[1e-05]
+    )
+    weight_decay: NonNegFloat = Field(
+        0.0, description="L2 penalty (decoupled for adamw).", examples=[0.0, 0.01]
+    )
 
 
 class AdamW(Model):
-    name: Literal["adamw"]
-    lr: PosFloat = 1e-3
-    betas: tuple[Beta, Beta] = (0.9, 0.999)
-    eps: PosFloat = 1e-8
-    weight_decay: NonNegFloat = 0.01
+    name: Literal["adamw"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    lr: PosFloat = Field(0.001, description="Learning rate.", examples=[0.001, 0.1])
+    betas: tuple[Beta, Beta] = Field(
+        (0.9, 0.999),
+        description="Running-average factors of the gradient and its square.",
+        examples=[[0.9, 0.999]],
+    )
+    eps: PosFloat = Field(
+        1e-08, description="Added to the denominator for stability.", examples=[1e-05]
+    )
+    weight_decay: NonNegFloat = Field(
+        0.01, description="L2 penalty (decoupled for adamw).", examples=[0.0, 0.01]
+    )
 
 
 Optimizer = Annotated[SGD | Adam | AdamW, Discriminator("name")]
 
 
 class Constant(Model):
-    name: Literal["constant"]
-    warmup: NonNegFloat = Field(0.0, description="Linear warm-up from 0, in epochs.")
+    name: Literal["constant"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    warmup: NonNegFloat = Field(
+        0.0, description="Linear warm-up from 0, in epochs.", examples=[0, 1]
+    )
 
 
 class Step(Model):
-    name: Literal["step"]
-    every: PosInt = Field(description="Multiply the lr by gamma every this many epochs.")
-    gamma: Annotated[float, Gt(0), Le(1)] = 0.1
-    warmup: NonNegFloat = 0.0
+    name: Literal["step"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    every: PosInt = Field(
+        description="Multiply the lr by gamma every this many epochs.", examples=[3]
+    )
+    gamma: Annotated[float, Gt(0), Le(1)] = Field(
+        0.1, description="Factor applied every `every` epochs, in (0, 1].", examples=[0.1, 0.5]
+    )
+    warmup: NonNegFloat = Field(
+        0.0, description="Linear warm-up from 0, in epochs.", examples=[0, 1]
+    )
 
 
 class Cosine(Model):
-    name: Literal["cosine"]
-    min_lr: NonNegFloat = 0.0
-    warmup: NonNegFloat = 0.0
+    name: Literal["cosine"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    min_lr: NonNegFloat = Field(
+        0.0, description="Learning rate at the end of the cosine.", examples=[0.0, 1e-05]
+    )
+    warmup: NonNegFloat = Field(
+        0.0, description="Linear warm-up from 0, in epochs.", examples=[0, 1]
+    )
 
 
 class OneCycle(Model):
-    name: Literal["onecycle"]
-    max_lr: PosFloat | None = Field(None, description="Peak lr; default: the optimizer's lr.")
-    pct_start: Annotated[float, Gt(0), Lt(1)] = 0.3
-    div_factor: PosFloat = 25.0
-    final_div_factor: PosFloat = 1e4
+    name: Literal["onecycle"] = Field(
+        description="Which one (selects the other settings).", examples=["adam"]
+    )
+    max_lr: PosFloat | None = Field(
+        None, description="Peak lr; default: the optimizer's lr.", examples=[0.01]
+    )
+    pct_start: Annotated[float, Gt(0), Lt(1)] = Field(
+        0.3, description="Fraction of the run spent increasing the lr.", examples=[0.3]
+    )
+    div_factor: PosFloat = Field(
+        25.0, description="Initial lr = max_lr / div_factor.", examples=[25.0]
+    )
+    final_div_factor: PosFloat = Field(
+        10000.0, description="Final lr = initial lr / final_div_factor.", examples=[10000.0]
+    )
 
 
 Schedule = Annotated[Constant | Step | Cosine | OneCycle, Discriminator("name")]
 
 
 class Loss(Model):
-    name: Literal["cross_entropy"] = "cross_entropy"
-    label_smoothing: Fraction01 = 0.0
+    name: Literal["cross_entropy"] = Field(
+        "cross_entropy", description="Which one (selects the other settings).", examples=["adam"]
+    )
+    label_smoothing: Fraction01 = Field(
+        0.0, description="Label smoothing in [0, 1).", examples=[0.0, 0.1]
+    )
 
 
+MAX_SEED = 2**32 - 1  # every seed torch and the epoch-order generator accept (seed·100003+epoch)
+MAX_THREADS = 1024  # torch's OpenMP pool at 100,000 threads crashes the process (SIGSEGV)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 class TrainConfig(Model):
     """How to train the network: ``archspec train`` reads this."""
 
-    data: DataConfig
-    batch_size: PosInt = 64
-    epochs: PosInt = 10
-    optimizer: Annotated[Optimizer, Field(default_factory=lambda: Adam(name="adam"))]
-    schedule: Annotated[Schedule, Field(default_factory=lambda: Constant(name="constant"))]
-    loss: Loss = Loss()
-    seed: Annotated[int, Strict(), Ge(0)] = 0
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N or mps.")
-    log_every: PosInt = Field(100, description="Write step metrics every this many steps.")
-    checkpoint_every: PosInt | None = Field(
-        None, description="Also checkpoint every this many steps (always at each epoch's end)."
+    data: DataConfig = Field(
+        description="Where the examples come from and how they are split.",
+        examples=[{"dataset": "mnist"}],
     )
-    eval_batch_size: PosInt | None = None
-    threads: PosInt | None = Field(None, description="CPU threads; default: the cores available.")
+    batch_size: PosInt = Field(
+        64, description="Examples per optimisation step (the global batch).", examples=[64, 128]
+    )
+    epochs: PosInt = Field(10, description="Passes over the training split.", examples=[10])
+    optimizer: Annotated[
+        Optimizer,
+        Field(
+            default_factory=lambda: Adam(name="adam"),
+            description="A name, or `name:` with settings.",
+            examples=["adam", {"name": "sgd", "lr": 0.1}],
+        ),
+    ]
+    schedule: Annotated[
+        Schedule,
+        Field(
+            default_factory=lambda: Constant(name="constant"),
+            description="A name, or `name:` with settings.",
+            examples=["cosine", {"name": "step", "every": 3}],
+        ),
+    ]
+    loss: Loss = Field(
+        Loss(),
+        description="The loss function.",
+        examples=[{"name": "cross_entropy", "label_smoothing": 0.1}],
+    )
+    seed: Annotated[int, Strict(), Ge(0), Le(MAX_SEED)] = Field(
+        0,
+        description=f"Random seed for initialisation, shuffling and dropout, 0 to {MAX_SEED:,}.",
+        examples=[0, 42],
+    )
+    device: str = Field(
+        "auto",
+        description="auto (CUDA when present), cpu, cuda, cuda:N or mps.",
+        examples=["auto", "cuda:0"],
+    )
+    log_every: PosInt = Field(
+        100, description="Write step metrics every this many steps.", examples=[100]
+    )
+    checkpoint_every: PosInt | None = Field(
+        None,
+        description="Also checkpoint every this many steps (always at each epoch's end).",
+        examples=[1000],
+    )
+    eval_batch_size: PosInt | None = Field(
+        None, description="Batch size for evaluation.", examples=[512]
+    )
+    threads: Annotated[int, Strict(), Gt(0), Le(MAX_THREADS)] | None = Field(
+        None,
+        description=f"CPU threads, at most {MAX_THREADS:,}; default: the cores available.",
+        examples=[4],
+    )
     # the recipe (archspec/language/recipe.py; torch side in archspec/train/)
     augment: tuple[AugmentOp, ...] = Field(
         (),

@@ -177,6 +177,7 @@ class _Frame:
     at: Location
     key: Any = None  # mappings: the key waiting for its value (None: expecting a key)
     merged: dict[str, Any] = field(default_factory=dict)
+    merge_at: Location | None = None  # where its `<<` key is (a second one is an error)
     size: int = 1  # values inside, aliases expanded
     depth: int = 0  # deepest nesting inside, aliases expanded
 
@@ -273,7 +274,7 @@ class _EventBuilder:
 
     def mapping_key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
         if not event.style and event.value == "<<":
-            frame.key = _MERGE
+            frame.key = self.merge_key(frame, event)
             return
         value = event.value if event.style else self.resolve(event)  # libyaml: '' when plain
         if value is None or isinstance(value, list | dict):
@@ -403,6 +404,21 @@ class _EventBuilder:
             frame.value[frame.key] = value
         if isinstance(frame.value, dict):
             frame.key = None
+
+    def merge_key(self, frame: _Frame, event: yaml.ScalarEvent) -> object:
+        """Issue #13: a second `<<` in one mapping silently replaced the first."""
+        if frame.merge_at is None:
+            frame.merge_at = self.at(event)
+            return _MERGE
+        self.problems.append(
+            Problem(
+                f"a second merge key '<<' in one mapping (first at line {frame.merge_at.line})",
+                "merge several mappings with one key: `<<: [*first, *second]`",
+                self.at(event),
+                (*frame.path, "<<"),
+            )
+        )
+        return _SKIP
 
     def merge(self, frame: _Frame, value: Any, at: Location) -> None:
         sources = value if isinstance(value, list) else [value]

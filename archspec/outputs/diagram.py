@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archspec import text as escape
 from archspec.errors import ArchspecError, UsageError
 from archspec.io import format_from_suffix, write_bytes
 from archspec.shapes import kinds
@@ -52,10 +53,6 @@ class Diagram:
     clusters: dict[str, str] = field(default_factory=dict)  # group name → cluster id
 
 
-def _kind_text(node: PlanNode) -> str:
-    return f"{node.kind} {kinds.get(node.kind).describe(node)}".strip()
-
-
 def layout(plan: Plan, depth: int | None = None) -> Diagram:
     """Boxes, edges and clusters of ``plan``; blocks nested deeper than ``depth`` collapse."""
     boxes = [Box("n0", ["input", format_shape(plan.input_shape)], "io", ())]
@@ -64,7 +61,7 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
     ids: dict[str, str] = {}  # collapsed block → its box id
     for i, node in enumerate(plan.nodes, start=1):
         if depth is None or len(node.group) < depth:
-            lines = [node.name, _kind_text(node), format_shape(node.shape)]
+            lines = [node.name, kinds.label(node), format_shape(node.shape)]
             boxes.append(Box(f"n{i}", lines, "layer", node.group))
             shown[node.name] = f"n{i}"
             continue
@@ -91,26 +88,61 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
 
 
 def _edges(plan: Plan, shown: dict[str, str]) -> list[tuple[str, str]]:
+    """Each distinct edge once, in order (a set beside the list: issue #13, a 40,000-layer
+    chain took 33 s with a list membership test)."""
     edges: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
     for node in plan.nodes:
         for source in node.inputs:
             edge = (shown[source], shown[node.name])
-            if edge[0] != edge[1] and edge not in edges:
+            if edge[0] != edge[1] and edge not in seen:
+                seen.add(edge)
                 edges.append(edge)
     return edges
 
 
-def _tree(diagram: Diagram, level: int, within: tuple[str, ...]) -> Iterator[Box | str]:
-    """The boxes directly in the cluster ``within`` and, once each, the clusters inside it."""
-    seen: set[str] = set()
+@dataclass
+class _Cluster:
+    """A cluster's contents in first-appearance order: boxes and nested clusters."""
+
+    name: str
+    items: list[Box | _Cluster] = field(default_factory=list)
+
+
+def _tree(diagram: Diagram) -> _Cluster:
+    """The cluster tree of the diagram's boxes, built in one pass (linear in boxes × depth)."""
+    root = _Cluster("")
+    index: dict[tuple[str, ...], _Cluster] = {(): root}
     for box in diagram.boxes:
-        if box.groups[:level] != within:
+        parent = root
+        for level in range(len(box.groups)):
+            key = box.groups[: level + 1]
+            cluster = index.get(key)
+            if cluster is None:
+                cluster = index[key] = _Cluster(box.groups[level])
+                parent.items.append(cluster)
+            parent = cluster
+        parent.items.append(box)
+    return root
+
+
+def _walk(root: _Cluster) -> Iterator[tuple[str, Box | str, int]]:
+    """``("box", box, level)``, ``("open", group, level)`` and ``("close", group, level)``
+    in document order, iteratively (deep block nesting must not hit the recursion limit)."""
+    stack: list[tuple[_Cluster, int, int]] = [(root, 0, 0)]  # cluster, next item, level
+    while stack:
+        cluster, i, level = stack.pop()
+        if i == len(cluster.items):
+            if level:
+                yield "close", cluster.name, level - 1
             continue
-        if len(box.groups) == level:
-            yield box
-        elif box.groups[level] not in seen:
-            seen.add(box.groups[level])
-            yield box.groups[level]
+        stack.append((cluster, i + 1, level))
+        item = cluster.items[i]
+        if isinstance(item, Box):
+            yield "box", item, level
+        else:
+            yield "open", item.name, level
+            stack.append((item, 0, level + 1))
 
 
 def _one_line(text: str) -> str:
@@ -118,7 +150,6 @@ def _one_line(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------- Mermaid
-_MERMAID_ESCAPES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
 _MERMAID_SHAPES = {"io": ('(["', '"])'), "layer": ('["', '"]'), "block": ('[["', '"]]')}
 
 
@@ -128,29 +159,31 @@ def mermaid_text(text: str) -> str:
     >>> mermaid_text('a "b" <c> #1')
     'a #quot;b#quot; #lt;c#gt; #35;1'
     """
-    return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in _one_line(text))
+    return escape.mermaid(text)
 
 
 def mermaid(diagram: Diagram) -> str:
     """A Mermaid flowchart (top to bottom) of the diagram, titled in its front matter."""
-    title = json.dumps(_one_line(diagram.title), ensure_ascii=False)  # a YAML-safe scalar
+    # a YAML-safe scalar
+    title = json.dumps(escape.terminal(_one_line(diagram.title)), ensure_ascii=False)
     lines = ["---", f"title: {title}", "---", "flowchart TD", "  %% generated by archspec graph"]
-    lines += _mermaid_cluster(diagram, 0, (), "  ")
+    lines += _mermaid_cluster(diagram, "  ")
     lines += [f"  {a} --> {b}" for a, b in diagram.edges]
     return "\n".join(lines) + "\n"
 
 
-def _mermaid_cluster(diagram: Diagram, level: int, within: tuple[str, ...], pad: str) -> list[str]:
+def _mermaid_cluster(diagram: Diagram, pad: str) -> list[str]:
     lines = []
-    for item in _tree(diagram, level, within):
+    for event, item, level in _walk(_tree(diagram)):
+        indent = pad + "  " * level
         if isinstance(item, Box):
             left, right = _MERMAID_SHAPES[item.role]
             label = "<br/>".join(mermaid_text(line) for line in item.lines if line)
-            lines.append(f"{pad}{item.id}{left}{label}{right}")
-            continue
-        lines.append(f'{pad}subgraph {diagram.clusters[item]} ["{mermaid_text(item)}"]')
-        lines += _mermaid_cluster(diagram, level + 1, (*within, item), pad + "  ")
-        lines.append(f"{pad}end")
+            lines.append(f"{indent}{item.id}{left}{label}{right}")
+        elif event == "open":
+            lines.append(f'{indent}subgraph {diagram.clusters[item]} ["{mermaid_text(item)}"]')
+        else:
+            lines.append(f"{indent}end")
     return lines
 
 
@@ -168,7 +201,7 @@ def dot_text(text: str) -> str:
     >>> print(dot_text('a "b" \\N'))
     "a \"b\" \\N"
     """
-    return '"' + _one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return escape.dot(text)
 
 
 def dot(diagram: Diagram) -> str:
@@ -179,22 +212,23 @@ def dot(diagram: Diagram) -> str:
         '  node [fontname="Helvetica", fontsize=10];',
         "  edge [arrowsize=0.7];",
     ]
-    lines += _dot_cluster(diagram, 0, (), "  ")
+    lines += _dot_cluster(diagram, "  ")
     lines += [f"  {a} -> {b};" for a, b in diagram.edges]
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def _dot_cluster(diagram: Diagram, level: int, within: tuple[str, ...], pad: str) -> list[str]:
+def _dot_cluster(diagram: Diagram, pad: str) -> list[str]:
     lines = []
-    for item in _tree(diagram, level, within):
+    for event, item, level in _walk(_tree(diagram)):
+        indent = pad + "  " * level
         if isinstance(item, Box):
             label = "\\n".join(dot_text(line)[1:-1] for line in item.lines if line)
-            lines.append(f'{pad}{item.id} [label="{label}", {_DOT_SHAPES[item.role]}];')
-            continue
-        lines.append(f"{pad}subgraph cluster_{diagram.clusters[item]} {{")
-        lines.append(f"{pad}  label={dot_text(item)}; style=dashed;")
-        lines += _dot_cluster(diagram, level + 1, (*within, item), pad + "  ")
-        lines.append(f"{pad}}}")
+            lines.append(f'{indent}{item.id} [label="{label}", {_DOT_SHAPES[item.role]}];')
+        elif event == "open":
+            lines.append(f"{indent}subgraph cluster_{diagram.clusters[item]} {{")
+            lines.append(f"{indent}  label={dot_text(item)}; style=dashed;")
+        else:
+            lines.append(f"{indent}}}")
     return lines
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from archspec import __version__
-from archspec.errors import ArchspecError, UsageError
+from archspec.errors import ArchspecError, ResourceError, UsageError
 from archspec.io import atomic_path, format_from_suffix, write_bytes
 from archspec.loader import bundled
 
@@ -115,6 +115,7 @@ def _from_spec(target: str, seed: int | None) -> Source:
             f"{target}: no such run directory, checkpoint or spec file", bundled.missing_hint()
         )
     spec = load(path)
+    _check_memory(spec, path)
     chosen = seed if seed is not None else (spec.train.seed if spec.train is not None else 0)
     torch.manual_seed(chosen)  # the same initial weights `archspec train` starts from
     network = spec.build().eval()
@@ -124,6 +125,31 @@ def _from_spec(target: str, seed: int | None) -> Source:
     )
     meta = {"spec": text, "name": spec.name, "trained": False, "seed": chosen}
     return Source(spec, network, meta, f"{path} (initialised with seed {chosen})")
+
+
+def memory_needed(spec: Spec) -> int:
+    """Bytes to export ``spec``'s network, float32: its weights twice (the network and the
+    serialised copy) and every layer's output for the example batch the exporters trace."""
+    from archspec.shapes.plan import numel
+
+    plan = spec.plan()
+    activations = numel(plan.input_shape) + sum(numel(node.shape) for node in plan.nodes)
+    return 4 * (2 * plan.total_params + EXAMPLE_BATCH * activations)
+
+
+def _check_memory(spec: Spec, path: Path) -> None:
+    """Issue #13: `dense: 1099511627776` died in torch's allocator (exit 3); the pre-flight
+    ``train`` and ``eval`` have, before anything is allocated."""
+    from archspec.shapes import memory
+
+    needed, available = memory_needed(spec), memory.available_bytes()
+    if available is not None and needed > available:
+        raise ResourceError(
+            f"{path}: exporting {spec.name} needs about {memory.human(needed)} "
+            f"({memory.count(spec.plan().total_params)} parameters) but this machine has "
+            f"{memory.human(available)} available",
+            "make the layers smaller, or export on a machine with more memory",
+        )
 
 
 def metadata(source: Source) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from archspec.data.idx import GZIP_MAGIC, IDX_TYPES, read_idx
 from archspec.data.images import MODES, decode_image
 from archspec.errors import DataError, UsageError
 from archspec.shapes.plan import format_shape
+from archspec.text import terminal
 
 if TYPE_CHECKING:
     from archspec.train.evaluate import Restored
@@ -42,7 +43,9 @@ class Prediction:
         }
 
     def text(self) -> str:
-        return f"{self.input}: " + "  ".join(f"{name} ({p:.2%})" for name, p in self.top)
+        """One terminal line: file and class names (from checkpoints, image folders) escaped."""
+        best = "  ".join(f"{terminal(name)} ({p:.2%})" for name, p in self.top)
+        return f"{terminal(self.input)}: {best}"
 
 
 def is_idx(path: Path) -> bool:
@@ -140,7 +143,7 @@ def predict(
             "score per class",
             "predict needs a classifier (ending in dense: CLASSES)",
         )
-    classes = list(restored.classes) + [str(i) for i in range(len(restored.classes), output[0])]
+    classes = list(restored.classes)  # checked and padded to the outputs by restore()
     results: list[Prediction] = []
     for path in images:
         names, values = read_inputs(path, restored.spec.input_shape)

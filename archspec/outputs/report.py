@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
 
+from archspec import text as escape
 from archspec.errors import printable
-from archspec.shapes import kinds
+from archspec.shapes import counting, kinds
 from archspec.shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
 
 HEADERS = ("#", "layer", "kind", "output", "params", "MACs", "receptive field", "jump")
@@ -54,12 +55,21 @@ def field_text(rf: RField) -> tuple[str, str]:
 
 
 def _kind_text(node: PlanNode) -> str:
-    detail = kinds.get(node.kind).describe(node)
-    return printable(f"{node.kind} {detail}".strip())
+    return printable(kinds.label(node))
 
 
-def rows(plan: Plan, depth: int | None = None) -> list[Row]:
-    """One row per layer; with ``depth``, layers inside blocks nested deeper are summed."""
+def headers(count: str = counting.DEFAULT) -> tuple[str, ...]:
+    """The column names; the MACs column is named after ``count`` (a convention or flops)."""
+    return tuple(counting.describe(count) if h == "MACs" else h for h in HEADERS)
+
+
+def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> list[Row]:
+    """One row per layer; with ``depth``, layers inside blocks nested deeper are summed.
+
+    The MACs column holds each layer's count under ``count`` (see
+    :mod:`archspec.shapes.counting`): a convention's MACs, or ``"flops"``.
+    """
+    counts = counting.per_layer(plan, count)
     out: list[Row] = []
     collapsed: dict[str, int] = {}
     for node in plan.nodes:
@@ -73,7 +83,7 @@ def rows(plan: Plan, depth: int | None = None) -> list[Row]:
                     _kind_text(node),
                     format_shape(node.shape),
                     node.num_params,
-                    node.macs,
+                    counts[node.name],
                     rf,
                     jump,
                 )
@@ -90,28 +100,38 @@ def rows(plan: Plan, depth: int | None = None) -> list[Row]:
             row.kind,
             format_shape(node.shape),
             row.params + node.num_params,
-            row.macs + node.macs,
+            row.macs + counts[node.name],
             rf,
             jump,
         )
     return out
 
 
-def totals(plan: Plan) -> list[tuple[str, str]]:
+def totals(plan: Plan, count: str = counting.DEFAULT) -> list[tuple[str, str]]:
     params = plan.total_params
+    measure = [] if count == counting.DEFAULT else [(_total_label(count), _total(plan, count))]
     return [
         ("input", format_shape(plan.input_shape)),
         ("output", format_shape(plan.output_shape)),
         ("layers", f"{len(plan.nodes):,}"),
         ("parameters", f"{params:,} ({params * 4 / 2**20:.2f} MiB as float32)"),
         ("MACs per sample", f"{plan.total_macs:,}"),
+        *measure,
     ]
 
 
-def plain_table(plan: Plan, depth: int | None = None) -> str:
+def _total_label(count: str) -> str:
+    return f"{counting.describe(count)} per sample"
+
+
+def _total(plan: Plan, count: str) -> str:
+    return f"{counting.total(plan, count):,}"
+
+
+def plain_table(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> str:
     """The table as aligned plain text (what `archspec check` prints when not on a terminal)."""
     lines = [printable(plan.name)]
-    table = [HEADERS, *(row.cells() for row in rows(plan, depth))]
+    table = [headers(count), *(row.cells() for row in rows(plan, depth, count))]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
     for r in table:
         cells = [
@@ -119,11 +139,13 @@ def plain_table(plan: Plan, depth: int | None = None) -> str:
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())
-    lines += [f"{label}: {value}" for label, value in totals(plan)]
+    lines += [f"{label}: {value}" for label, value in totals(plan, count)]
     return "\n".join(lines)
 
 
-def rich_table(plan: Plan, stream: IO[str], depth: int | None = None) -> None:
+def rich_table(
+    plan: Plan, stream: IO[str], depth: int | None = None, count: str = counting.DEFAULT
+) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -131,45 +153,59 @@ def rich_table(plan: Plan, stream: IO[str], depth: int | None = None) -> None:
     # Text, never markup: a spec's name is user text, and `name: "[/bold]"` would make rich
     # raise MarkupError (an internal error on a terminal; found while fuzzing)
     table = Table(title=Text(printable(plan.name)), title_justify="left", show_lines=False)
-    for i, header in enumerate(HEADERS):
+    for i, header in enumerate(headers(count)):
         table.add_column(
             header,
             justify="right" if i in NUMERIC else "left",
             style="cyan" if header == "output" else None,
         )
-    for row in rows(plan, depth):
+    for row in rows(plan, depth, count):
         table.add_row(*(Text(cell) for cell in row.cells()))
     console = Console(file=stream)
     console.print(table)
-    for label, value in totals(plan):
+    for label, value in totals(plan, count):
         console.print(Text.assemble((label, "bold"), f": {value}"))
 
 
-def markdown_table(plan: Plan, depth: int | None = None) -> str:
+def markdown_table(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> str:
     """A GitHub-flavoured Markdown table of the Plan, for papers and READMEs."""
     align = ["---:" if i in NUMERIC else ":---" for i in range(len(HEADERS))]
-    title = f"**{printable(plan.name)}**"
-    lines = [title, "", "| " + " | ".join(HEADERS) + " |", "|" + "|".join(align) + "|"]
-    for row in rows(plan, depth):
-        cells = [c.replace("|", "\\|") for c in row.cells()]
-        cells[1] = f"`{cells[1]}`"
+    title = f"**{escape.markdown(plan.name)}**"
+    lines = [title, "", "| " + " | ".join(headers(count)) + " |", "|" + "|".join(align) + "|"]
+    for row in rows(plan, depth, count):
+        cells = [escape.markdown(c) for c in row.cells()]
+        cells[1] = escape.markdown_code(row.cells()[1]).replace("|", "\\|")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- {label}: {value}" for label, value in totals(plan)]
+    lines += [f"- {label}: {value}" for label, value in totals(plan, count)]
     return "\n".join(lines)
 
 
-def plan_json(plans: Sequence[tuple[str, Plan | None, list[dict[str, Any]]]]) -> str:
-    """``{"specs": [{"file", "valid", "plan" | "errors"}]}``."""
+def plan_json(
+    plans: Sequence[tuple[str, Plan | None, list[dict[str, Any]]]], count: str = counting.DEFAULT
+) -> str:
+    """``{"specs": [{"file", "valid", "plan" | "errors"}]}``; with a ``count`` other than
+    archspec's MACs, each plan also has ``count`` (its name), ``total_count`` and per
+    layer ``count``."""
     out = []
     for file, plan, errors in plans:
         entry: dict[str, Any] = {"file": file, "valid": plan is not None}
         if plan is not None:
             entry["plan"] = plan.to_dict()
+            if count != counting.DEFAULT:
+                _add_counts(entry["plan"], plan, count)
         else:
             entry["errors"] = errors
         out.append(entry)
     return json.dumps({"specs": out}, indent=2)
+
+
+def _add_counts(data: dict[str, Any], plan: Plan, count: str) -> None:
+    per_layer = counting.per_layer(plan, count)
+    data["count"] = count
+    data["total_count"] = sum(per_layer.values())
+    for layer in data["layers"]:
+        layer["count"] = per_layer[layer["name"]]
 
 
 __all__ = ["field_dict", "markdown_table", "plain_table", "plan_json", "rich_table", "rows"]

@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import AliasChoices, BaseModel
+from pydantic.fields import FieldInfo
 
 from archspec.language import recipe
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
-from archspec.language.model import BlockModel, SpecModel
+from archspec.language.model import BlockModel, DeclaredVar, SpecModel
 from archspec.shapes import kinds
-from archspec.shapes.kinds.base import _per_dim
+from archspec.shapes.params import per_dim
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = Path(__file__).parent / "archspec.schema.json"
@@ -42,102 +43,13 @@ SPEC_COMMENT = "# yaml-language-server: $schema=../archspec/outputs/archspec.sch
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Json = dict[str, Any]
 
-# Descriptions and examples of fields: "owner.field" (owner: a kind or a model) first, then
-# "field". A Pydantic description wins over the one here. Every field needs an entry.
-DOCS: dict[str, tuple[str, list[Any]]] = {
-    "depth": ("Number of filters (output channels); `filters` also accepted.", [32, 64]),
-    "kernel": ("Kernel size: an int or one per spatial axis.", [3, 5, [3, 1]]),
-    "stride": ("Step between windows: an int or one per spatial axis.", [1, 2]),
-    "padding": ("Zero padding per side: an int, one per axis, same or valid.", [0, 1, "same"]),
-    "pool.stride": ("Step between windows; default: the window size.", [2, [2, 1]]),
-    "conv_transpose.stride": ("Upsampling factor: an int or one per spatial axis.", [2]),
-    "conv_transpose.padding": ("Padding removed from each side of the output.", [0, 1]),
-    "pool.padding": ("Implicit padding per side (at most half the window).", [0, 1]),
-    "output_padding": ("Extra size added to one side of the output (< stride).", [0, 1]),
-    "dilation": ("Spacing between kernel elements: an int or one per spatial axis.", [1, 2]),
-    "groups": ("Split the channels into groups (must divide both channel counts).", [1, 4]),
-    "bias": ("Learn an additive bias.", [True, False]),
-    "padding_mode": ("How to pad: zeros, reflect, replicate or circular.", ["zeros", "reflect"]),
-    "pool.kind": ("max, avg, or lp (power-average / Lp-norm pooling).", ["max", "avg", "lp"]),
-    "pool.size": ("Window size: an int or one per spatial axis.", [2, 3]),
-    "ceil_mode": ("Round the output size up instead of down.", [False, True]),
-    "norm": ("p of lp pooling: 2 is L2-norm pooling, 1 the window sum.", [2, 1]),
-    "count_include_pad": ("avg pooling: count padded zeros in the average.", [True, False]),
-    "global_pool.kind": ("avg or max over every spatial position.", ["avg", "max"]),
-    "adaptive_pool.kind": ("avg or max pooling.", ["avg", "max"]),
-    "adaptive_pool.size": ("Output size: an int or one per spatial axis.", [1, 4, [4, 4]]),
-    "slope": ("Slope for negative inputs; `negative_slope` also accepted.", [0.01, 0.2]),
-    "alpha": ("Scale of the negative saturation.", [1.0]),
-    "approximate": ("none (exact) or tanh approximation.", ["none", "tanh"]),
-    "eps": ("Added to the denominator for stability.", [1e-5]),
-    "momentum": ("Running-statistics update factor, in [0, 1).", [0.1, 0.9]),
-    "affine": ("Learn a per-channel scale and shift.", [True, False]),
-    "p": ("Probability of zeroing an activation, in [0, 1); `rate` also accepted.", [0.5, 0.2]),
-    "units": ("Number of outputs; `features` also accepted.", [10, 128]),
-    "scale": ("Integer upsampling factor: an int or one per spatial axis.", [2, [2, 1]]),
-    "mode": ("nearest (repeat) or linear (interpolate).", ["nearest", "linear"]),
-    # top level and blocks
-    "SpecModel.name": ("Network name; default: the file name.", ["mnist-cnn"]),
-    "SpecModel.description": ("Free text about the network.", ["LeNet-5 on 32×32 digits"]),
-    "SpecModel.extends": ("A spec file (relative path) this one overrides.", ["mnist_cnn.yaml"]),
-    "SpecModel.vars": ("Variables for arithmetic expressions.", [{"width": 32, "deep": True}]),
-    "SpecModel.input": ("[channels, *spatial] or [features].", [[1, 28, 28], [3, 128]]),
-    "SpecModel.blocks": ("Sub-networks, used by name like a kind.", [{"unit": ["relu"]}]),
-    "SpecModel.layers": ("The layers, in order.", [["flatten", {"dense": 10}]]),
-    "SpecModel.output": ("The output layer; default: the last one.", ["fc"]),
-    "SpecModel.train": ("How `archspec train` trains it.", [{"data": {"dataset": "mnist"}}]),
-    "BlockModel.args": ("Arguments and defaults (null: required).", [{"depth": None, "stride": 1}]),
-    "BlockModel.layers": ("The block's layers; `from: input` reads its input.", [["relu"]]),
-    "BlockModel.output": ("The layer the block returns; default: its last.", ["relu2"]),
-    # train
-    "data": ("Where the examples come from and how they are split.", [{"dataset": "mnist"}]),
-    "dataset": ("A named dataset.", ["mnist", "fashion-mnist"]),
-    "path": ("A folder of IDX files, a .npz file or an image folder.", ["data/digits"]),
-    "DataConfig.train": ("Training split.", ["train", "test[:8000]"]),
-    "val": ("Validation: a held-out fraction, 0, or a split.", [0.1, 0, "test[8000:]"]),
-    "test": ("Test split evaluated after training; null: none.", ["test", "test[8000:]"]),
-    "normalize": ("auto: standardise per channel; none: as is.", ["auto", "none"]),
-    "batch_size": ("Examples per optimisation step (the global batch).", [64, 128]),
-    "epochs": ("Passes over the training split.", [10]),
-    "optimizer": ("A name, or `name:` with settings.", ["adam", {"name": "sgd", "lr": 0.1}]),
-    "schedule": ("A name, or `name:` with settings.", ["cosine", {"name": "step", "every": 3}]),
-    "loss": ("The loss function.", [{"name": "cross_entropy", "label_smoothing": 0.1}]),
-    "seed": ("Random seed for initialisation, shuffling and dropout.", [0, 42]),
-    "device": ("auto (CUDA when present), cpu, cuda, cuda:N or mps.", ["auto", "cuda:0"]),
-    "log_every": ("Write step metrics every this many steps.", [100]),
-    "checkpoint_every": ("Also checkpoint every this many steps.", [1000]),
-    "eval_batch_size": ("Batch size for evaluation.", [512]),
-    "threads": ("CPU threads; default: the cores available.", [4]),
-    "name": ("Which one (selects the other settings).", ["adam"]),
-    "lr": ("Learning rate.", [0.001, 0.1]),
-    "nesterov": ("Nesterov momentum (needs momentum > 0).", [False, True]),
-    "SGD.momentum": ("Momentum factor, in [0, 1).", [0.9]),
-    "weight_decay": ("L2 penalty (decoupled for adamw).", [0.0, 0.01]),
-    "betas": ("Running-average factors of the gradient and its square.", [[0.9, 0.999]]),
-    "warmup": ("Linear warm-up from 0, in epochs.", [0, 1]),
-    "every": ("Multiply the lr by gamma every this many epochs.", [3]),
-    "gamma": ("Factor applied every `every` epochs, in (0, 1].", [0.1, 0.5]),
-    "min_lr": ("Learning rate at the end of the cosine.", [0.0, 1e-5]),
-    "max_lr": ("Peak lr; default: the optimizer's lr.", [0.01]),
-    "pct_start": ("Fraction of the run spent increasing the lr.", [0.3]),
-    "div_factor": ("Initial lr = max_lr / div_factor.", [25.0]),
-    "final_div_factor": ("Final lr = initial lr / final_div_factor.", [10000.0]),
-    "label_smoothing": ("Label smoothing in [0, 1).", [0.0, 0.1]),
-    # train.augment ops (archspec/language/recipe.py) where a layer's key has the same name
-    "RandomCrop.padding": ("Pixels added on each side.", [4, 2]),
-    "RandomCrop.padding_mode": ("constant (zeros), reflect or replicate.", ["reflect"]),
-    "Affine.scale": ("[min, max] zoom factor.", [[0.9, 1.1]]),
-    "RandomResizedCrop.scale": ("[min, max] cropped area, a fraction.", [[0.08, 1.0]]),
-    "RandomErasing.scale": ("[min, max] erased area, a fraction.", [[0.02, 0.33]]),
-}
-
 
 def generate() -> Json:
     """The whole schema as a JSON-able dict (deterministic: same models, same output)."""
     defs: Json = {**_meta_defs(), **_train_defs()}
     for loose in (False, True):
         defs.update(_layer_defs(loose))
-    top = _model(SpecModel, "SpecModel", expressions=False)
+    top = _model(SpecModel, expressions=False)
     props = top["properties"]
     props["input"]["items"] = _expressions(props["input"]["items"])
     props["layers"].pop("items")  # StrictLayer or Layer: see _conditions
@@ -153,6 +65,7 @@ def generate() -> Json:
     }
     top.pop("required")
     defs["Block"] = _block_def()
+    defs["DeclaredVar"] = _model(DeclaredVar, expressions=False)
     return {
         "$schema": DRAFT,
         "title": "archspec spec",
@@ -170,15 +83,17 @@ def render() -> str:
 
 
 # --------------------------------------------------------------------------- documentation
-def _doc(owner: str, field: str) -> tuple[str, list[Any]] | None:
-    return DOCS.get(f"{owner}.{field}") or DOCS.get(field)
+def _doc(info: FieldInfo) -> tuple[str, list[Any]] | None:
+    """A field's description and examples, from the model itself: ``Field(description=...,
+    examples=[...])`` on a kind's Params (archspec.shapes.kinds) or a spec/train model
+    (archspec.language)."""
+    if not info.examples:
+        return None
+    return info.description or "", list(info.examples)
 
 
-def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> Json:
-    """A model's schema with descriptions, examples, alias names and (optionally) expressions.
-
-    ``owner`` picks the documentation: a kind name (``pool``) or the model's class name.
-    """
+def _model(model: type[BaseModel], *, expressions: bool = True) -> Json:
+    """A model's schema with descriptions, examples, alias names and (optionally) expressions."""
     schema = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
     schema.pop("$defs", None)
     schema.pop("title", None)
@@ -188,7 +103,8 @@ def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> J
         if _per_dim_field([*info.metadata, info.annotation]):
             prop = _per_axis(prop)
         prop["title"] = name  # editors show it in hovers and messages
-        doc = _doc(owner, name)
+        _drop_examples(prop)  # pydantic puts a Field's examples inside; they go on top
+        doc = _doc(info)
         if doc is not None:
             prop.setdefault("description", doc[0])
             prop["examples"] = [prop["const"]] if "const" in prop else doc[1]
@@ -199,10 +115,16 @@ def _model(model: type[BaseModel], owner: str, *, expressions: bool = True) -> J
     return schema
 
 
+def _drop_examples(node: Json) -> None:
+    node.pop("examples", None)
+    for part in node.get("anyOf", []):
+        _drop_examples(part)
+
+
 def _per_dim_field(parts: list[Any]) -> bool:
     """True when a field (or a member of its union) is ``PerDim``-like: ``5`` means ``(5,)``."""
     for part in parts:
-        if getattr(part, "func", None) is _per_dim:
+        if getattr(part, "func", None) is per_dim:
             return True
         inner = [*get_args(part), *getattr(part, "__metadata__", ())]
         if inner and _per_dim_field(inner):
@@ -341,7 +263,7 @@ def _layer_defs(loose: bool) -> Json:
     if loose:
         alternatives.append(_ref("BlockName", description="A block used without arguments."))
     for kind in kinds.REGISTRY.values():
-        params = _model(kind.params, kind.name)
+        params = _model(kind.params)
         params = {**(_loosen(params) if loose else params), "title": f"{kind.name} parameters"}
         defs[f"{kind.name}_params{suffix}"] = params
         value = _kind_value(kind, params, f"{kind.name}_params{suffix}")
@@ -456,7 +378,7 @@ def _meta_defs() -> Json:
 
 
 def _block_def() -> Json:
-    block = _model(BlockModel, "BlockModel", expressions=False)
+    block = _model(BlockModel, expressions=False)
     block["properties"]["args"]["propertyNames"] = {"pattern": IDENT}
     block["properties"]["layers"]["items"] = _ref("Layer")
     layers = {"type": "array", "minItems": 1, "items": _ref("Layer")}
@@ -481,7 +403,7 @@ def _union(field: str) -> tuple[Json, Json]:
         shared.update(
             {
                 k: v
-                for k, v in _model(member, member.__name__)["properties"].items()
+                for k, v in _model(member)["properties"].items()
                 if k != "name" and k not in shared
             }
         )
@@ -508,10 +430,8 @@ def _train_defs() -> Json:
     ops = [m for m in get_args(get_args(recipe.AugmentOp)[0]) if issubclass(m, BaseModel)]
     nested += [*ops, recipe.EarlyStop, recipe.Distributed]
     for model in nested:
-        defs[model.__name__] = _model(
-            model, model.__name__, expressions=model is not train_models.DataConfig
-        )
-    config = _model(train_models.TrainConfig, "TrainConfig")
+        defs[model.__name__] = _model(model, expressions=model is not train_models.DataConfig)
+    config = _model(train_models.TrainConfig)
     tags = [get_args(m.model_fields["name"].annotation)[0] for m in ops]
     augment = config["properties"]["augment"]
     config["properties"]["augment"] = {k: v for k, v in augment.items() if k in _PASS} | {

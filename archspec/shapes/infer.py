@@ -14,7 +14,8 @@ from archspec.language.load import Layer
 from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
 from archspec.shapes.arith import input_field
-from archspec.shapes.kinds.base import In, ShapeError
+from archspec.shapes.kinds.base import In, Out, ShapeError
+from archspec.shapes.params import Params
 from archspec.shapes.plan import Plan, PlanNode, Shape, numel
 
 
@@ -22,23 +23,34 @@ def infer(
     name: str, input_shape: Shape, layers: Sequence[Layer], output: str, source: SourceMap
 ) -> Plan:
     """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
+    nodes, problems = infer_nodes(input_shape, layers, source)
+    if problems:
+        raise SpecError(problems)
+    return Plan(name, input_shape, nodes, output)
+
+
+def infer_nodes(
+    input_shape: Shape, layers: Sequence[Layer], source: SourceMap
+) -> tuple[tuple[PlanNode, ...], list[Problem]]:
+    """Every layer that infers, and the problems of those that do not (an editor shows
+    both: hints for the first, diagnostics for the second)."""
     rank = len(input_shape) - 1
     known: dict[str, In] = {
         "input": In(input_shape, tuple(input_field() for _ in range(rank)) if rank else None)
     }
     nodes: list[PlanNode] = []
-    problems: list[Problem] = []
-    for layer in layers:
+    problems: list[Problem] = _input_too_big(input_shape, source)
+    for layer in layers if not problems else ():
         if any(x not in known for x in layer.inputs):
             continue  # an input failed: nothing to say about this layer that is not said
         ins = [known[x] for x in layer.inputs]
+        assert isinstance(layer.params, Params)  # validated by the kind's Params model
         try:
+            _check_sizes(layer.params)
             out = kinds.get(layer.kind).infer(layer.params, ins)
+            _check_counts(out)
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
-            continue
-        if numel(out.shape) > MAX_ELEMENTS:
-            problems.append(_too_big(layer, out.shape, ins, source))
             continue
         known[layer.name] = In(out.shape, out.field)
         nodes.append(
@@ -52,28 +64,66 @@ def infer(
                 out.params,
                 out.macs,
                 out.field,
-                out.attrs,
+                out.geometry,
                 layer.location,
                 layer.group,
             )
         )
-    if problems:
-        raise SpecError(problems)
-    return Plan(name, input_shape, tuple(nodes), output)
+    return tuple(nodes), problems
 
 
-MAX_ELEMENTS = 2**63 - 1  # torch indexes tensors with int64
+# torch counts a tensor's bytes in int64: a batch of 2 (check --verify) in float64 of a
+# per-example tensor (or one parameter tensor) must stay below 2⁶³ bytes
+MAX_ELEMENTS = (2**63 - 1) // 16  # 2⁵⁹−1
+_LIMIT = "2⁵⁹−1 (torch counts a batch's bytes in int64)"
 
 
-def _too_big(layer: Layer, shape: Shape, ins: Sequence[In], source: SourceMap) -> Problem:
-    """Found by tests/test_fuzz.py: repeated upsampling made sizes beyond int64 (and
-    beyond what Python prints), an internal error instead of a located one."""
-    exc = ShapeError(
-        f"the output would have {numel(shape):.3e} elements per example, more than "
-        "any tensor can hold (2⁶³−1)",
-        "use smaller scales, strides or layer sizes",
-    )
-    return _problem(layer, exc, ins, source)
+def _big(n: int) -> str:
+    """``2.400e+19``; beyond a float, a power of two."""
+    return f"{n:.3e}" if n.bit_length() < 1000 else f"about 2^{n.bit_length() - 1}"
+
+
+def _input_too_big(shape: Shape, source: SourceMap) -> list[Problem]:
+    """Issue #13: `--input 99999999999999999999999` or `input: [2**40, 2**40]` reached
+    torch's allocator (exit 3); refused here, located at `input:`."""
+    if numel(shape) <= MAX_ELEMENTS:
+        return []
+    return [
+        Problem(
+            f"the input has {_big(numel(shape))} elements per example, more than {_LIMIT}",
+            "use a smaller input size",
+            source.locate(("input",)),
+            ("input",),
+        )
+    ]
+
+
+def _check_sizes(params: object) -> None:
+    """Every integer parameter (kernel, stride, padding…) within what torch takes."""
+    for key, value in vars(params).items():
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, int) and v > MAX_ELEMENTS for v in values):
+            shown = values[0] if len(values) == 1 else list(values)
+            raise ShapeError(
+                f"{key} {shown} is larger than {_LIMIT}", f"use a smaller {key}", field=key
+            )
+
+
+def _check_counts(out: Out) -> None:
+    """Found by tests/test_fuzz.py: repeated upsampling made sizes beyond int64 (and beyond
+    what Python prints); issue #13: `conv: {kernel: 999999999, padding: same}` passed the
+    plan with a weight of 2.4·10¹⁹ elements and died in torch's allocator."""
+    if numel(out.shape) > MAX_ELEMENTS:
+        raise ShapeError(
+            f"the output would have {_big(numel(out.shape))} elements per example, more than "
+            f"{_LIMIT}",
+            "use smaller scales, strides or layer sizes",
+        )
+    if out.params > MAX_ELEMENTS:
+        raise ShapeError(
+            f"the layer would have {_big(out.params)} parameters, more than {_LIMIT}",
+            "use a smaller kernel or layer size",
+        )
 
 
 def _problem(layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap) -> Problem:

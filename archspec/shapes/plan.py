@@ -6,14 +6,15 @@ builder and the reports. Shapes are channels-first and exclude the batch axis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from fractions import Fraction
 from typing import Any
 
 from archspec.errors import Location
 from archspec.shapes.arith import Field
+from archspec.shapes.geometry import Geometry
+from archspec.shapes.params import Params
 
 Shape = tuple[int, ...]
 RField = tuple[Field, ...] | None  # None: the node sees the whole input (after flatten, dense…)
@@ -42,16 +43,14 @@ class PlanNode:
 
     name: str  # dotted, e.g. "stage2.0.conv1"; also the builder's module path
     kind: str
-    params: Any  # the kind's validated Params model
+    params: Params  # the kind's validated Params model
     inputs: tuple[str, ...]  # producer node names ("input" is the network input)
     in_shapes: tuple[Shape, ...]
     shape: Shape
     num_params: int
     macs: int
     field: RField
-    attrs: Mapping[str, Any] = dataclass_field(
-        default_factory=dict
-    )  # resolved facts for the builder
+    geometry: Geometry | None = None  # resolved facts for the builder (None: nothing to resolve)
     location: Location | None = None
     group: tuple[str, ...] = ()  # enclosing block instances, outermost first
 

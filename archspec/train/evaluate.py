@@ -12,10 +12,11 @@ from torch import nn
 from archspec.api import Spec, load, loads
 from archspec.compile.network import Network
 from archspec.data import load_split
-from archspec.errors import CheckpointError, ResourceError
-from archspec.shapes.plan import numel
-from archspec.train import checkpoint, memory
-from archspec.train.data import Normalizer
+from archspec.errors import CheckpointError, DataError, ResourceError, printable
+from archspec.shapes import memory
+from archspec.shapes.plan import format_shape, numel
+from archspec.train import checkpoint
+from archspec.train.data import Normalizer, Part, load_part
 from archspec.train.loop import evaluate
 from archspec.train.runtime import Runtime, pick_device
 
@@ -70,16 +71,22 @@ def restore(
         raise CheckpointError(
             f"{path} does not embed its spec", "pass the spec it was trained from with --spec SPEC"
         )
+    output = spec.plan().output_shape
+    if len(output) != 1:
+        raise DataError(
+            f"{printable(spec.name)} outputs {format_shape(output)} per input, not one "
+            "score per class",
+            "eval and predict need a classifier (ending in dense: CLASSES)",
+        )
+    # every metadata field is checked against the spec before a tensor is made from it
+    classes = checkpoint.classes_for(ckpt.meta, output[0], path)
+    norm = checkpoint.normalizer_for(ckpt.meta, spec.input_shape[0], path)
+    normalizer = Normalizer.from_json(norm) if norm is not None else _identity(spec)
     _check_memory(spec, path)
     network = spec.build()
     checkpoint.load_weights(network, ckpt, path)
     dev = pick_device(device)
     network.to(dev).eval()
-    meta = ckpt.meta
-    classes = tuple(meta.get("classes") or (str(i) for i in range(spec.plan().output_shape[0])))
-    normalizer = (
-        Normalizer.from_json(meta["normalizer"]) if "normalizer" in meta else _identity(spec)
-    )
     return Restored(spec, network, classes, normalizer, dev)
 
 
@@ -123,19 +130,29 @@ def run_eval(
     split = split or (data.test if data is not None and data.test else "test")
     path = Path(data.path) if data is not None and data.path else None
     name = dataset or (data.dataset if data is not None else None)
-    part = load_split(
-        dataset=name,
-        path=None if dataset else path,
-        split=split,
-        input_shape=restored.spec.input_shape,
-        data_dir=data_dir,
-        download=download,
-    )
+    part: Part
+    if data is not None and not dataset:  # the run's own data settings (streams large folders)
+        part = load_part(data, split, restored.spec.input_shape, None, data_dir, download)
+    else:
+        part = load_split(
+            dataset=name,
+            path=None if dataset else path,
+            split=split,
+            input_shape=restored.spec.input_shape,
+            data_dir=data_dir,
+            download=download,
+        )
+    if len(part.classes) > len(restored.classes):
+        raise DataError(
+            f"{part.origin} has {len(part.classes):,} classes but the network outputs "
+            f"{len(restored.classes):,} scores",
+            "evaluate on the dataset it was trained on (--dataset, --split)",
+        )
     restored.network.logits_only = True
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     tally, confusion = evaluate(
         restored.network,
-        part.x,
+        part,
         part.y,
         restored.inputs,
         loss_fn,

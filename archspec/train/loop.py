@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +22,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspec import signals
 from archspec.compile.network import Network
+from archspec.data.load import Split
+from archspec.data.stream import Samples
 from archspec.errors import TrainingError
 from archspec.language.train import SGD, TrainConfig
 from archspec.train import checkpoint
 from archspec.train.augment import Augmenter, mixed_loss, with_normalize
-from archspec.train.data import Data, batches, epoch_order, shard
+from archspec.train.data import (
+    Data,
+    IndexBatches,
+    Part,
+    batches,
+    epoch_order,
+    eval_batches,
+    make_loader,
+    settle,
+    shard,
+)
 from archspec.train.ema import EMA
 from archspec.train.metrics import MetricsLog, Tally
 from archspec.train.precision import Precision, channels_last, compile_failed, compiled, warn
@@ -39,7 +52,13 @@ Listener = Callable[[str, dict[str, Any]], None]
 
 
 class Interrupted(Exception):
-    """Ctrl-C: a final checkpoint was written; the run can be resumed."""
+    """Ctrl-C, SIGTERM or SIGHUP: a final checkpoint was written; the run can be resumed
+    from ``run_dir`` (``None`` until the caller that knows the run directory fills it in)."""
+
+    def __init__(self, run_dir: Path | None = None, signum: int = signal.SIGINT) -> None:
+        super().__init__(str(run_dir or ""))
+        self.run_dir = run_dir
+        self.signum = signum
 
 
 @dataclass
@@ -140,11 +159,18 @@ class Trainer:
             label_smoothing=config.loss.label_smoothing, reduction="sum"
         )
         self.scale, self.shift = data.normalizer.coefficients(self.rank, runtime.device)
-        self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
+        self.stream: IndexBatches | None = None
+        if isinstance(data.train, Samples):  # decoded in loader workers, batch by batch
+            self.train_y = data.train.y
+            self.stream = IndexBatches(config.batch_size, runtime.rank, runtime.world)
+            self.loader = make_loader(data.train, self.stream, runtime.device, persistent=True)
+        else:
+            self.train_x, self.train_y = self._on_device(data.train.x, data.train.y)
         self.steps_per_epoch = math.ceil(len(self.train_y) / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.progress = Progress()
         self._stop_requested = False
+        self._stop_signal: int = signal.SIGINT
 
     def _on_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep the dataset where the model is (one copy, uint8), so a batch is one gather."""
@@ -175,8 +201,7 @@ class Trainer:
         if self.sharded:
             from archspec.train import fsdp
 
-            if not isinstance(ckpt.meta.get("optimizer"), dict) or "progress" not in ckpt.meta:
-                checkpoint.restore_optimizer(self.optimizer, ckpt)  # raises the usual error
+            checkpoint.check_optimizer(self.optimizer, ckpt)
             state = checkpoint.optimizer_state(ckpt)
             fsdp.load(self.network, self.optimizer, ckpt.model_state(), state)
         else:
@@ -194,8 +219,8 @@ class Trainer:
             while self.progress.epoch < self.config.epochs and not self.progress.stop.stopped:
                 self._epoch()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return self.progress
 
     def _epoch(self) -> None:
@@ -204,30 +229,51 @@ class Trainer:
         order = epoch_order(len(self.train_y), self.config.seed, p.epoch)
         started, seen_at_start = time.perf_counter(), p.tally.seen
         self._emit("epoch_start", {"epoch": p.epoch + 1, "done": p.step_in_epoch})
-        for idx in batches(order, self.config.batch_size, p.step_in_epoch):
-            self._step(idx.to(self.rt.device))
+        for batch in self._batches(order, p.step_in_epoch):
+            self._step(*batch)
             if self._stop_requested:
                 self.save("last", p)
-                raise Interrupted()
+                raise Interrupted(signum=self._stop_signal)
             if self.config.checkpoint_every and p.global_step % self.config.checkpoint_every == 0:
                 self.save("last", p)
         elapsed = time.perf_counter() - started
         self._end_epoch((p.tally.seen - seen_at_start) / max(elapsed, 1e-9))
 
-    def _step(self, idx: torch.Tensor) -> None:
+    def _batches(
+        self, order: torch.Tensor, start: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """This rank's ``(x, y)`` of each global batch from batch ``start`` on, and its size."""
+        if self.stream is None:
+            for idx in batches(order, self.config.batch_size, start):
+                local = shard(idx, self.rt.rank, self.rt.world).to(self.rt.device)
+                yield self.train_x[local], self.train_y[local], len(idx)
+            return
+        assert isinstance(self.data.train, Samples)
+        self.stream.set_epoch(order, start)
+        for n_global, (x, y, bad) in zip(self.stream.global_sizes(), self.loader, strict=True):
+            settle(bad, self.data.train)
+            dev = self.rt.device
+            yield x.to(dev, non_blocking=True), y.to(dev, non_blocking=True), n_global
+
+    def _step(self, x_raw: torch.Tensor, y: torch.Tensor, n_global: int) -> None:
+        """One optimisation step on this rank's part of a global batch of ``n_global``."""
         p = self.progress
-        n_global = len(idx)
-        local = shard(idx, self.rt.rank, self.rt.world)
         lr = self._set_hyperparameters(p.global_step)
-        stats = torch.zeros(2, dtype=torch.float64)
-        micro = local.tensor_split(self.config.accumulate)
-        for i, part in enumerate(micro):
+        stats = torch.zeros(3, dtype=torch.float64)
+        micro = list(
+            zip(
+                x_raw.tensor_split(self.config.accumulate),
+                y.tensor_split(self.config.accumulate),
+                strict=True,
+            )
+        )
+        for i, (xm, ym) in enumerate(micro):
             # gradients of all but the last micro-batch stay local (no DDP all-reduce)
             last = i == len(micro) - 1
             sync = self._no_sync() if self.rt.distributed and not last else nullcontext()
             with sync:
-                stats += self._micro_step(part, n_global)
-        loss_value, correct = self.rt.sum(stats.tolist())
+                stats += self._micro_step(xm, ym, n_global)
+        loss_value, correct, n_seen = self.rt.sum(stats.tolist())  # n_seen < n_global: skipped
         if not math.isfinite(loss_value):
             self.optimizer.zero_grad(set_to_none=True)
             raise TrainingError(
@@ -239,7 +285,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(self.network)
-        p.tally.add(loss_value, correct, n_global)
+        p.tally.add(loss_value, correct, int(n_seen))
         p.step_in_epoch += 1
         p.global_step += 1
         self._emit(
@@ -264,10 +310,10 @@ class Trainer:
                 }
             )
 
-    def _micro_step(self, local: torch.Tensor, n_global: int) -> torch.Tensor:
-        """Forward and backward of one micro-batch; returns its (loss sum, correct).
+    def _micro_step(self, x_raw: torch.Tensor, y_raw: torch.Tensor, n_global: int) -> torch.Tensor:
+        """Forward and backward of one micro-batch; returns its (loss sum, correct, size).
         An empty share (a tiny last batch) still runs: every rank joins the collectives."""
-        x, y, mixed = self.augment(self.train_x[local], self.train_y[local])
+        x, y, mixed = self.augment(x_raw, y_raw)
         x = x.contiguous(memory_format=self.memory_format)
         with self.precision.autocast():
             out = self._forward(x)
@@ -278,7 +324,8 @@ class Trainer:
         # gradients): the update is exactly the single-process mean over the global batch.
         self.precision.backward(loss_sum * (self.rt.world / n_global))
         correct = (out.argmax(1) == y).sum()
-        return torch.stack([loss_sum.detach(), correct.to(loss_sum.dtype)]).double().cpu()
+        size = loss_sum.new_tensor(len(y_raw))
+        return torch.stack([loss_sum.detach(), correct.to(loss_sum.dtype), size]).double().cpu()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         try:
@@ -326,10 +373,10 @@ class Trainer:
             "images_per_s": images_per_s,
         }
         if self.data.val is not None:
-            val = self.evaluate(self.data.val.x, self.data.val.y)
+            val = self.evaluate(self.data.val, self.data.val.y)
             record.update(val_loss=val.mean_loss, val_acc=val.accuracy)
             if self.ema is not None:
-                ema = self.evaluate(self.data.val.x, self.data.val.y, network=self.ema.module)
+                ema = self.evaluate(self.data.val, self.data.val.y, network=self.ema.module)
                 record.update(ema_val_loss=ema.mean_loss, ema_val_acc=ema.accuracy)
         rule = self.config.early_stop
         if rule is not None and rule.metric not in record and p.epoch == 0:
@@ -354,7 +401,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(
         self,
-        x: torch.Tensor,
+        x: Part | torch.Tensor,
         y: torch.Tensor,
         classes: int | None = None,
         network: nn.Module | None = None,
@@ -371,18 +418,23 @@ class Trainer:
         )[0]
 
     # ------------------------------------------------------------- signals
-    def _install_interrupt_handler(self) -> Any:
+    def _install_interrupt_handler(self) -> dict[int, Any]:
+        """Ctrl-C, SIGTERM and SIGHUP: checkpoint at the next step boundary, then stop."""
         if not self.rt.is_main and self.rt.distributed:
-            return None
+            return {}
 
         def handler(signum: int, frame: FrameType | None) -> None:
             self._stop_requested = True
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: now
+            self._stop_signal = signum
+            signals.immediate(signum)  # a second one: now
 
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not in the main thread
-            return None
+        previous: dict[int, Any] = {}
+        for signum in signals.STOP:
+            try:
+                previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not in the main thread
+                break
+        return previous
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         for listener in self.listeners:
@@ -392,7 +444,7 @@ class Trainer:
 @torch.no_grad()
 def evaluate(
     network: nn.Module,
-    x: torch.Tensor,
+    x: Part | torch.Tensor,
     y: torch.Tensor,
     prepare: Callable[[torch.Tensor], torch.Tensor],
     loss_fn: nn.Module,
@@ -400,8 +452,9 @@ def evaluate(
     batch_size: int,
     classes: int | None = None,
 ) -> tuple[Tally, torch.Tensor | None]:
-    """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``,
-    each rank taking its share; the totals are summed over ranks."""
+    """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``
+    (or a split, in memory or streamed, given as ``x``), each rank taking its share;
+    the totals are summed over ranks."""
     was_training = network.training
     network.eval()
     mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
@@ -409,19 +462,32 @@ def evaluate(
     stats = torch.zeros(3, dtype=torch.float64)
     k = classes or 0
     confusion = torch.zeros((k, k), dtype=torch.int64) if k else None
-    for first in range(0, longest, batch_size):
-        idx = mine[first : first + batch_size].to(x.device)
-        xb, yb = prepare(x[idx].to(rt.device)), y[idx].to(rt.device)
+    part = Split(x, y, (), "") if isinstance(x, torch.Tensor) else x
+    needed, done = -(-longest // batch_size), 0
+    for x_raw, yb in eval_batches(part, mine, batch_size, rt.device):
+        done += 1
+        xb = prepare(x_raw)
         out = network(xb)
         pred = out.argmax(1)
         stats += torch.tensor(
-            [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(idx)], dtype=torch.float64
+            [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(yb)], dtype=torch.float64
         )
         if confusion is not None:
             flat = (yb * k + pred).cpu()
             confusion += torch.bincount(flat, minlength=k * k).view(k, k)
+    if done < needed:  # a shorter share: empty batches keep the ranks' collectives in step
+        empty = _empty_batch(part, rt.device)
+        for _ in range(done, needed):
+            network(prepare(empty))
     network.train(was_training)
     total = rt.sum(stats.tolist())
     if confusion is not None:
         confusion = rt.sum_tensor(confusion)
     return Tally(*total), confusion
+
+
+def _empty_batch(part: Part, device: torch.device) -> torch.Tensor:
+    """A batch of no samples of ``part``, shaped like its samples."""
+    if isinstance(part, Samples):
+        return torch.empty((0, *part.sample_shape), dtype=part.dtype, device=device)
+    return part.x[:0].to(device)

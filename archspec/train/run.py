@@ -14,9 +14,11 @@ Run directory (``runs/<name>-<timestamp>/`` by default)::
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,15 +34,19 @@ from archspec import __version__
 from archspec.api import Spec, load
 from archspec.compile.network import Network
 from archspec.errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
-from archspec.io import write_text
+from archspec.io import write_error, write_text
 from archspec.language.train import TrainConfig
-from archspec.train import checkpoint, ema, memory
+from archspec.shapes import memory
+from archspec.text import slug, terminal
+from archspec.train import checkpoint, ema
 from archspec.train.augment import with_normalize
-from archspec.train.data import Data, prepare
+from archspec.train.data import Data, part_bytes, prepare
 from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
 from archspec.train.metrics import MetricsLog, plot_curves
 from archspec.train.runtime import Runtime, set_threads, shared_path, start, stop
+
+SKIPPED_SHOWN = 20
 
 
 @dataclass
@@ -105,15 +111,24 @@ def resolved_spec(spec: Spec, config: TrainConfig) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def default_run_dir(name: str) -> Path:
-    """``runs/<name>-<timestamp>``, with a suffix if that exists already."""
+def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    """``runs/<slug>-<timestamp>``, created here so that it is this run's alone: the name
+    becomes a safe path component (:func:`archspec.text.slug`: never ``..``, ``/`` or NUL,
+    at most 64 characters), and two runs started in the same second get ``-2``, ``-3``…
+    (``mkdir`` either creates the directory or fails, so no two processes share one)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path("runs") / f"{name}-{stamp}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = Path("runs") / f"{name}-{stamp}-{suffix}"
-    return path
+    base = f"{slug(name)}-{stamp}"
+    for suffix in range(1, 10_000):
+        path = root / (base if suffix == 1 else f"{base}-{suffix}")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            hint = "run from a folder you can write, or pass --out DIR"
+            raise write_error(path, exc, hint) from None
+        return path
+    raise UsageError(f"{root} holds 10,000 runs named {base}", "choose another --out")
 
 
 def check_new_run_dir(path: Path) -> None:
@@ -123,6 +138,73 @@ def check_new_run_dir(path: Path) -> None:
             f"run directory {path} already exists and is not empty",
             f"continue it with --resume {path}, or choose another --out",
         )
+
+
+class RunLock:
+    """An exclusive ``flock`` on the run directory itself, held while a run trains into it,
+    so that two ``train`` (or ``--resume``) processes can never write one run directory.
+    The kernel drops it when the process ends, however it ends: no stale lock files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError as exc:
+            raise write_error(path, exc, "check that --out is a directory you can write") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self.fd)
+            raise TrainingError(
+                f"run directory {path} is in use by another archspec train process",
+                "wait for it to finish, or choose another --out",
+            ) from None
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            # unlock first: forked processes (persistent DataLoader workers) share the open
+            # file and would hold the lock past close() until they exit
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def claim_run_dir(path: Path, fresh: bool) -> tuple[RunLock, bool]:
+    """Create (if needed) and lock a new run's directory; ``fresh`` when
+    :func:`default_run_dir` made it just now. Returns the lock and whether the
+    directory is ours to remove if the run fails before it starts."""
+    created = fresh
+    if not fresh:
+        try:
+            path.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise write_error(path, exc, "choose an --out in a folder you can write") from None
+    lock = RunLock(path)
+    try:
+        check_new_run_dir(path)  # again, under the lock
+        if not os.access(path, os.W_OK):
+            denied = PermissionError(13, "Permission denied")
+            raise write_error(path, denied, "choose another --out")
+    except BaseException:
+        lock.release()
+        if created:
+            _remove(path, created=True)
+        raise
+    return lock, created
+
+
+def _remove(path: Path, *, created: bool) -> None:
+    """Undo a run that failed before it started: the directory if this run created it,
+    else what it wrote there (it was empty: :func:`check_new_run_dir`)."""
+    with contextlib.suppress(OSError):
+        if created:
+            shutil.rmtree(path)
+            return
+        for entry in path.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
 @dataclass
@@ -175,7 +257,7 @@ def _setup(
     _check_classes(spec, data)
     plan = spec.plan()
     free = memory.available_bytes() if runtime.device.type == "cpu" else _cuda_free(runtime)
-    memory.check(plan, config, free, str(runtime.device), data.train.x.nbytes)
+    memory.check(plan, config, free, str(runtime.device), part_bytes(data.train))
     torch.manual_seed(config.seed)
     network = spec.build()
     torch.manual_seed(config.seed + runtime.rank)  # per-rank dropout streams
@@ -195,6 +277,7 @@ def _setup(
             "test": data.test.origin if data.test else None,
             "train_examples": len(data.train.y),
             "val_examples": len(data.val.y) if data.val else 0,
+            "streaming": data.streaming,
         },
         "classes": list(data.train.classes),
         "status": "running",
@@ -230,23 +313,49 @@ def train(spec: Spec, opts: Options) -> Path:
     """Train ``spec`` from scratch; returns the run directory.
 
     Under torchrun every worker calls this; they agree on one run directory (rank 0's),
-    only rank 0 writes it, and a group restarted by torchrun resumes its checkpoint.
+    only rank 0 writes (and locks) it, and a group restarted by torchrun resumes its
+    checkpoint. A run that fails before training starts leaves no run directory behind.
     """
     config = resolve_config(spec, opts)
     runtime = start(config.device)
-    run_dir = shared_path(runtime, opts.out or default_run_dir(spec.name))
+    fresh = opts.out is None and runtime.is_main
+    chosen = opts.out or (default_run_dir(spec.name) if runtime.is_main else Path())
+    run_dir = shared_path(runtime, chosen)
     if restarted() and (run_dir / "checkpoints" / "last.safetensors").is_file():
         return resume(run_dir, opts, runtime)
-    check_new_run_dir(run_dir)
-    runtime.barrier()  # every rank has checked before rank 0 creates anything
-    text = resolved_spec(spec, config)
-    run = _setup(spec, text, config, run_dir, opts, runtime)
-    if run.runtime.is_main:
+    lock: RunLock | None = None
+    created = False
+    if runtime.is_main:
+        lock, created = claim_run_dir(run_dir, fresh)
+    else:
+        check_new_run_dir(run_dir)
+    try:
+        runtime.barrier()  # every rank has checked before rank 0 writes anything
+        text = resolved_spec(spec, config)
+        run = _setup(spec, text, config, run_dir, opts, runtime)
+        if run.runtime.is_main:
+            _create_files(run, text)
+    except BaseException:
+        if lock is not None:
+            _remove(run_dir, created=created)
+            lock.release()
+        raise
+    try:
+        return _execute(run, None, opts)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _create_files(run: Run, text: str) -> None:
+    """The run directory's first files: from here on it can be resumed."""
+    try:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
-        write_text(run.dir / "spec.yaml", text)
-        run.write_info()
         (run.dir / "metrics.jsonl").touch()
-    return _execute(run, None, opts)
+    except OSError as exc:
+        raise write_error(run.checkpoints, exc) from None
+    write_text(run.dir / "spec.yaml", text)
+    run.write_info()
 
 
 def restarted() -> bool:
@@ -255,28 +364,51 @@ def restarted() -> bool:
 
 
 def resume(run_dir: Path, opts: Options, runtime: Runtime | None = None) -> Path:
-    """Continue the run in ``run_dir`` from its last checkpoint."""
+    """Continue the run in ``run_dir`` from its last checkpoint (from the start when it
+    stopped before its first one, e.g. on a full disk)."""
     spec_file = run_dir / "spec.yaml"
     last = run_dir / "checkpoints" / "last.safetensors"
-    if not spec_file.is_file() or not last.is_file():
+    if not spec_file.is_file():
         raise CheckpointError(
-            f"{run_dir} is not a resumable run directory (needs spec.yaml and "
-            "checkpoints/last.safetensors)",
+            f"{run_dir} is not a resumable run directory (it has no spec.yaml)",
             "give the directory `archspec train` created",
         )
     spec = load(spec_file)  # the bounded, validated loader: a run directory is input too
     text = spec_file.read_text(encoding="utf-8")
-    config = resolve_config(spec, Options(device=opts.device))
+    config = resolve_config(spec, Options(device=opts.device, threads=opts.threads))
     runtime = runtime or start(config.device)
-    run = _setup(spec, text, config, run_dir, opts, runtime)
-    info_file = run_dir / "run.json"
-    if info_file.is_file():
-        run.info = {
-            **json.loads(info_file.read_text(encoding="utf-8")),
-            "device": run.info["device"],
-            "world_size": runtime.world,
-        }
-    return _execute(run, checkpoint.load(last), opts)
+    lock = RunLock(run_dir) if runtime.is_main else None
+    try:
+        run = _setup(spec, text, config, run_dir, opts, runtime)
+        info_file = run_dir / "run.json"
+        if info_file.is_file():
+            run.info = {
+                **_read_info(info_file),
+                "device": run.info["device"],
+                "world_size": runtime.world,
+            }
+        ckpt = checkpoint.load(last) if last.is_file() else None
+        if ckpt is None and runtime.is_main:
+            _create_files(run, text)  # nothing was saved: start the run again, in place
+            write_text(run_dir / "metrics.jsonl", "")
+        return _execute(run, ckpt, opts)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    """run.json as a dict; a crafted or damaged one is a CheckpointError, never a crash."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        info = None
+    if not isinstance(info, dict):
+        raise CheckpointError(
+            f"{path} is not the JSON object archspec writes",
+            "restore it from a backup, or delete it (it is rewritten on resume)",
+        )
+    return info
 
 
 def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Path:
@@ -296,7 +428,10 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
 
         trainer.listeners.append(TensorBoard(run.dir / "tensorboard", trainer.steps_per_epoch))
     if ckpt is not None:
-        trainer.restore(ckpt, run.checkpoints / "last.safetensors")
+        last = run.checkpoints / "last.safetensors"
+        checkpoint.check_optimizer(trainer.optimizer, ckpt)  # checked against the spec
+        checkpoint.check_progress(ckpt.meta, run.config.epochs, trainer.steps_per_epoch, last)
+        trainer.restore(ckpt, last)
         if log is not None:
             log.truncate_after(trainer.progress.global_step, trainer.progress.epoch)
     display = Display(
@@ -318,10 +453,11 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
             f"lost contact with the other workers ({first})",
             f"the last checkpoint in {run.dir} is intact: resume with --resume {run.dir}",
         ) from None
-    except Interrupted:
+    except Interrupted as exc:
         display.close()
+        _record_skipped(run)
         run.write_info(status="interrupted")
-        raise Interrupted(str(run.dir)) from None
+        raise Interrupted(run.dir, exc.signum) from None
     except (TrainingError, WriteError):
         display.close()
         with contextlib.suppress(OSError):  # on a full disk, run.json may not fit either
@@ -337,17 +473,28 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
 def _ema_test(run: Run, trainer: Trainer) -> float:
     """Test accuracy of the EMA weights (``ema:``), next to the trained weights'."""
     assert run.data.test is not None and trainer.ema is not None
-    tally = trainer.evaluate(run.data.test.x, run.data.test.y, network=trainer.ema.module)
+    tally = trainer.evaluate(run.data.test, run.data.test.y, network=trainer.ema.module)
     return tally.accuracy
+
+
+def _record_skipped(run: Run) -> None:
+    """Bad files left out (data.on_bad_file: skip): how many, and the first few paths."""
+    skipped = run.data.skipped
+    if skipped or "skipped_files" in run.info.get("data", {}):
+        data = run.info.setdefault("data", {})
+        data["skipped_files"] = len(skipped)
+        data["skipped"] = [item.reason for item in skipped[:SKIPPED_SHOWN]]
 
 
 def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     test: dict[str, Any] | None = None
     if run.data.test is not None:
-        classes = len(run.data.train.classes)
+        # a network may score more classes than the data has: the matrix covers its outputs
+        names = run.data.train.classes
+        classes = max(len(names), run.spec.plan().output_shape[0])
         tally, confusion = evaluate(
             run.network,
-            run.data.test.x,
+            run.data.test,
             run.data.test.y,
             trainer.inputs,
             trainer.loss_fn,
@@ -361,7 +508,10 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
             "examples": int(tally.seen),
             "loss": tally.mean_loss,
             "accuracy": tally.accuracy,
-            "classes": list(run.data.train.classes),
+            "classes": [
+                *run.data.train.classes,
+                *map(str, range(len(run.data.train.classes), classes)),
+            ],
             "confusion": confusion.tolist(),
         }
     if trainer.ema is not None and test is not None:
@@ -383,8 +533,9 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
     if test is not None:
         write_text(run.dir / "test.json", json.dumps(test, indent=2) + "\n")
     records = trainer.log.records if trainer.log is not None else []
-    plot_curves(records, run.dir / "curves.png", run.spec.name)
+    plot_curves(records, run.dir / "curves.png", terminal(run.spec.name))
     p = trainer.progress
+    _record_skipped(run)
     run.write_info(
         status="completed",
         seconds=round(seconds, 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
+from archspec.text import terminal
 from archspec.train.loop import Progress
 from archspec.train.metrics import confusion_text
 
@@ -20,6 +21,7 @@ def print_summary(
 ) -> None:
     epochs = [r for r in records if r.get("type") == "epoch"]
     plural = "" if progress.epoch == 1 else "s"
+    name = terminal(name)
     lines = [f"{name}: trained {progress.epoch} epoch{plural} in {seconds:.1f} s"]
     if epochs:
         last = epochs[-1]
@@ -37,12 +39,13 @@ def print_summary(
     if test is not None:
         lines.append(
             f"  test         acc {test['accuracy']:.2%}  loss {test['loss']:.4f}  "
-            f"on {test['examples']:,} examples ({test['split']})"
+            f"on {test['examples']:,} examples ({terminal(test['split'])})"
         )
         if len(test["classes"]) <= 20:
-            lines.append(confusion_text(test["confusion"], tuple(test["classes"])))
+            classes = tuple(terminal(c) for c in test["classes"])
+            lines.append(confusion_text(test["confusion"], classes))
     lines.append(
-        f"  run          {run_dir}  (spec.yaml, metrics.jsonl, checkpoints/, curves.png, "
-        "test.json, model.safetensors)"
+        f"  run          {terminal(str(run_dir))}  (spec.yaml, metrics.jsonl, checkpoints/, "
+        "curves.png, test.json, model.safetensors)"
     )
     print("\n".join(lines), file=out, flush=True)

@@ -1,4 +1,6 @@
-"""The registry of layer kinds: one entry per kind, parameters + shape rule + builder.
+"""The registry of layer kinds' torch-free rules: parameters, shape rule, counts, description.
+
+Each kind's builder is in :data:`archspec.compile.builders.BUILDERS`, under the same name.
 
 >>> get("dense").name, get("linear").name
 ('dense', 'dense')
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from archspec.shapes.kinds import conv, dense, elementwise, merge, pool
 from archspec.shapes.kinds.base import Kind, ShapeError
+from archspec.shapes.plan import PlanNode
 
 REGISTRY: dict[str, Kind] = {}
 ALIASES: dict[str, str] = {}
@@ -39,4 +42,9 @@ def names() -> list[str]:
     return sorted([*REGISTRY, *ALIASES])
 
 
-__all__ = ["ALIASES", "REGISTRY", "Kind", "ShapeError", "canonical", "get", "names"]
+def label(node: PlanNode) -> str:
+    """``conv 5×5 /1 same``: the kind and its detail, as reports and diagrams show it."""
+    return f"{node.kind} {get(node.kind).describe(node)}".strip()
+
+
+__all__ = ["ALIASES", "REGISTRY", "Kind", "ShapeError", "canonical", "get", "label", "names"]

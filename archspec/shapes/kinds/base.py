@@ -1,59 +1,31 @@
-"""What a layer kind is: its parameters, its shape rule and its torch builder, together.
+"""What a layer kind is in the shape stage: its parameters, shape rule and description.
 
-A kind module defines a :class:`Params` model, an ``infer`` function (input shapes
-and receptive fields → :class:`Out`) and a ``build`` function (a Plan node → an
-``nn.Module``; torch is imported inside it, never at module level), then
-registers them as one :class:`Kind`. Adding a kind is one small module.
+A kind module defines a :class:`Params` model (docs on its fields), an ``infer``
+function (input shapes and receptive fields → :class:`Out`, with the parameter and
+MAC counts and a typed :class:`~archspec.shapes.geometry.Geometry` for the builder)
+and registers them as one :class:`Kind`. It never imports torch: the builder that
+turns a Plan node into an ``nn.Module`` lives in :mod:`archspec.compile.builders`,
+keyed by the same name.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
-
-from annotated_types import Ge, Gt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
+from typing import Any
 
 from archspec.shapes.arith import Field
+from archspec.shapes.geometry import Geometry
+from archspec.shapes.params import (
+    Bool,
+    FiniteFloat,
+    NonNegInt,
+    Params,
+    PerDim,
+    PerDimOrZero,
+    PosInt,
+)
 from archspec.shapes.plan import PlanNode, RField, Shape
-
-if TYPE_CHECKING:
-    from torch import nn
-
-PosInt = Annotated[int, Strict(), Gt(0)]
-NonNegInt = Annotated[int, Strict(), Ge(0)]
-Bool = Annotated[bool, Strict()]
-
-
-def _per_dim(value: Any) -> Any:
-    """``5`` → ``(5,)`` (applies to every spatial axis); lists become tuples."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-PerDim = Annotated[tuple[PosInt, ...], BeforeValidator(_per_dim)]
-PerDimOrZero = Annotated[tuple[NonNegInt, ...], BeforeValidator(_per_dim)]
-
-
-class Params(BaseModel):
-    """Base of every kind's parameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-    shorthand: ClassVar[str | None] = None  # the field a bare value fills: `dense: 10`
-
-    @model_validator(mode="before")
-    @classmethod
-    def _expand_shorthand(cls, value: Any) -> Any:
-        if value is None:
-            return {}
-        if not isinstance(value, dict) and cls.shorthand is not None:
-            return {cls.shorthand: value}
-        return value
 
 
 class ShapeError(Exception):
@@ -87,27 +59,30 @@ class Out:
 
     shape: Shape
     field: RField
-    params: int = 0
-    macs: int = 0
-    attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    params: int = 0  # the counting rule: learnable parameters…
+    macs: int = 0  # …and multiply-accumulates per example
+    geometry: Geometry | None = None
 
 
 Infer = Callable[[Any, Sequence[In]], Out]
-Build = Callable[[PlanNode], "nn.Module"]
+
+
+def _no_detail(node: PlanNode) -> str:
+    return ""
 
 
 @dataclass(frozen=True)
 class Kind:
+    """A kind's torch-free rule. Its builder is ``archspec.compile.builders.BUILDERS[name]``."""
+
     name: str
     params: type[Params]
     infer: Infer
-    build: Build
     summary: str  # one line for docs and the schema
     inputs: tuple[int, int | None] = (1, 1)  # min, max number of inputs (None: any)
     aliases: tuple[str, ...] = ()
-    describe: Callable[[PlanNode], str] = dataclasses.field(
-        default=lambda node: ""
-    )  # e.g. "5×5 /1 same"
+    describe: Callable[[PlanNode], str] = _no_detail  # e.g. "5×5 /1 same"
+    output_activation: bool = False  # a final one is skipped when training on logits
 
 
 def expand(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
@@ -167,8 +142,8 @@ def dims(values: Sequence[int]) -> str:
 
 __all__ = [
     "Bool",
-    "Build",
     "Field",
+    "FiniteFloat",
     "In",
     "Infer",
     "Kind",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, PlainValidator, WithJsonSchema
 from pydantic import Field as PydanticField
 from pydantic_core import PydanticCustomError
 
 from archspec.shapes.arith import conv_out, effective_kernel, same_pads, transpose_out
+from archspec.shapes.geometry import ConvGeometry, ConvTransposeGeometry
 from archspec.shapes.kinds.base import (
     Bool,
     In,
@@ -28,10 +30,13 @@ from archspec.shapes.kinds.base import (
 )
 from archspec.shapes.plan import PlanNode
 
-if TYPE_CHECKING:
-    from torch import nn
-
 _PADDING_WORDS = ("same", "valid")
+DEPTH = "Number of filters (output channels); `filters` also accepted."
+KERNEL = "Kernel size: an int or one per spatial axis."
+STRIDE = "Step between windows: an int or one per spatial axis."
+DILATION = "Spacing between kernel elements: an int or one per spatial axis."
+GROUPS = "Split the channels into groups (must divide both channel counts)."
+BIAS = "Learn an additive bias."
 
 
 def _padding(value: Any) -> tuple[int, ...] | str:
@@ -50,8 +55,16 @@ def _padding(value: Any) -> tuple[int, ...] | str:
         "padding",
         "padding must be a non-negative int, a list of them (one per spatial axis), "
         "'same' or 'valid'; received {received}",
-        {"received": repr(value)},
+        {"received": repr(value), "hint": _padding_hint(value)},
     )
+
+
+def _padding_hint(value: Any) -> str:
+    """The fix for a bad padding: the closest word, else the three spellings."""
+    close = difflib.get_close_matches(value, _PADDING_WORDS, n=1) if isinstance(value, str) else []
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "write e.g. `padding: 1`, `padding: [1, 2]` or `padding: same`"
 
 
 _PADDING_SCHEMA = {
@@ -73,15 +86,20 @@ class ConvParams(Params):
 
     depth: PosInt = PydanticField(
         validation_alias=AliasChoices("depth", "filters"),
-        description="Number of filters (output channels); `filters` also accepted.",
+        description=DEPTH,
+        examples=[32, 64],
     )
-    kernel: PerDim = PydanticField(description="Kernel size: an int or one per spatial axis.")
-    stride: PerDim = (1,)
-    padding: Padding = (0,)
-    dilation: PerDim = (1,)
-    groups: PosInt = 1
-    bias: Bool = True
-    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+    kernel: PerDim = PydanticField(description=KERNEL, examples=[3, 5, [3, 1]])
+    stride: PerDim = PydanticField((1,), description=STRIDE, examples=[1, 2])
+    padding: Padding = PydanticField((0,), examples=[0, 1, "same"])  # description: _PADDING_SCHEMA
+    dilation: PerDim = PydanticField((1,), description=DILATION, examples=[1, 2])
+    groups: PosInt = PydanticField(1, description=GROUPS, examples=[1, 4])
+    bias: Bool = PydanticField(True, description=BIAS, examples=[True, False])
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = PydanticField(
+        "zeros",
+        description="How to pad: zeros, reflect, replicate or circular.",
+        examples=["zeros", "reflect"],
+    )
 
 
 def _pads(
@@ -162,56 +180,43 @@ def infer_conv(p: ConvParams, ins: Sequence[In]) -> Out:
         ),
         params=weights + (p.depth if p.bias else 0),
         macs=weights * math.prod(out),
-        attrs={"pads": pads, "kernel": k, "stride": s, "dilation": d},
+        geometry=ConvGeometry(k, s, pads, d, p.groups),
     )
-
-
-def build_conv(node: PlanNode) -> nn.Module:
-    from torch import nn
-
-    from archspec.compile.modules import padded
-
-    p: ConvParams = node.params
-    a = node.attrs
-    pads = a["pads"]
-    symmetric = all(left == right for left, right in pads)
-    conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[len(pads) - 1]
-    module = conv_cls(
-        node.in_shapes[0][0],
-        p.depth,
-        a["kernel"],
-        a["stride"],
-        padding=tuple(left for left, _ in pads) if symmetric else 0,
-        dilation=a["dilation"],
-        groups=p.groups,
-        bias=p.bias,
-        padding_mode=p.padding_mode,
-    )
-    return module if symmetric else padded(module, pads, p.padding_mode)
 
 
 def describe_conv(node: PlanNode) -> str:
-    p: ConvParams = node.params
-    a = node.attrs
-    pads = a["pads"]
-    pad = p.padding if isinstance(p.padding, str) else "pad " + "×".join(str(x) for x, _ in pads)
-    pad = "valid" if pad.strip("pad 0×") == "" else pad
-    extra = "" if set(a["dilation"]) == {1} else f" dil {dims(a['dilation'])}"
+    assert isinstance(node.params, ConvParams) and isinstance(node.geometry, ConvGeometry)
+    p, g = node.params, node.geometry
+    if isinstance(p.padding, str):
+        pad = p.padding
+    elif g.zero_padding:
+        pad = "valid"
+    else:
+        pad = "pad " + dims([left for left, _ in g.pads])
+    extra = "" if set(g.dilation) == {1} else f" dil {dims(g.dilation)}"
     extra += "" if p.groups == 1 else f" groups {p.groups}"
-    return f"{dims(a['kernel'])} /{max(a['stride'])} {pad}{extra}"
+    return f"{dims(g.kernel)} /{max(g.stride)} {pad}{extra}"
 
 
 class ConvTransposeParams(Params):
     """A transposed convolution (``deconv``): upsamples by ``stride``."""
 
-    depth: PosInt = PydanticField(validation_alias=AliasChoices("depth", "filters"))
-    kernel: PerDim
-    stride: PerDim = (1,)
-    padding: PerDimOrZero = (0,)
-    output_padding: PerDimOrZero = (0,)
-    dilation: PerDim = (1,)
-    groups: PosInt = 1
-    bias: Bool = True
+    depth: PosInt = PydanticField(
+        validation_alias=AliasChoices("depth", "filters"), description=DEPTH, examples=[32, 64]
+    )
+    kernel: PerDim = PydanticField(description=KERNEL, examples=[3, 5, [3, 1]])
+    stride: PerDim = PydanticField(
+        (1,), description="Upsampling factor: an int or one per spatial axis.", examples=[2]
+    )
+    padding: PerDimOrZero = PydanticField(
+        (0,), description="Padding removed from each side of the output.", examples=[0, 1]
+    )
+    output_padding: PerDimOrZero = PydanticField(
+        (0,), description="Extra size added to one side of the output (< stride).", examples=[0, 1]
+    )
+    dilation: PerDim = PydanticField((1,), description=DILATION, examples=[1, 2])
+    groups: PosInt = PydanticField(1, description=GROUPS, examples=[1, 4])
+    bias: Bool = PydanticField(True, description=BIAS, examples=[True, False])
 
 
 def infer_conv_transpose(p: ConvTransposeParams, ins: Sequence[In]) -> Out:
@@ -254,27 +259,13 @@ def infer_conv_transpose(p: ConvTransposeParams, ins: Sequence[In]) -> Out:
         field=field,
         params=weights + (p.depth if p.bias else 0),
         macs=weights * math.prod(x.spatial),
-        attrs={"kernel": k, "stride": s, "padding": pad, "output_padding": op, "dilation": d},
+        geometry=ConvTransposeGeometry(k, s, pad, op, d, p.groups),
     )
 
 
-def build_conv_transpose(node: PlanNode) -> nn.Module:
-    from torch import nn
-
-    p: ConvTransposeParams = node.params
-    a = node.attrs
-    cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[len(a["kernel"]) - 1]
-    return cls(
-        node.in_shapes[0][0],
-        p.depth,
-        a["kernel"],
-        a["stride"],
-        padding=a["padding"],
-        output_padding=a["output_padding"],
-        groups=p.groups,
-        bias=p.bias,
-        dilation=a["dilation"],
-    )
+def describe_conv_transpose(node: PlanNode) -> str:
+    assert isinstance(node.geometry, ConvTransposeGeometry)
+    return f"{dims(node.geometry.kernel)} /{max(node.geometry.stride)} up"
 
 
 KINDS = (
@@ -282,7 +273,6 @@ KINDS = (
         "conv",
         ConvParams,
         infer_conv,
-        build_conv,
         "Convolution over a 1-D, 2-D or 3-D grid (rank from the input).",
         aliases=("convolution",),
         describe=describe_conv,
@@ -291,9 +281,8 @@ KINDS = (
         "conv_transpose",
         ConvTransposeParams,
         infer_conv_transpose,
-        build_conv_transpose,
         "Transposed convolution: learnable upsampling by `stride`.",
         aliases=("deconv",),
-        describe=lambda n: f"{dims(n.attrs['kernel'])} /{max(n.attrs['stride'])} up",
+        describe=describe_conv_transpose,
     ),
 )

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices
 from pydantic import Field as PydanticField
 
 from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params, PosInt, ShapeError
 from archspec.shapes.plan import PlanNode, format_shape, numel
-
-if TYPE_CHECKING:
-    from torch import nn
 
 
 class FlattenParams(Params):
@@ -24,18 +20,16 @@ def infer_flatten(p: FlattenParams, ins: Sequence[In]) -> Out:
     return Out(shape=(numel(x.shape),), field=x.field)
 
 
-def build_flatten(node: PlanNode) -> nn.Module:
-    from torch import nn
-
-    return nn.Flatten()
-
-
 class DenseParams(Params):
     """A fully connected layer with ``units`` outputs."""
 
     shorthand = "units"
-    units: PosInt = PydanticField(validation_alias=AliasChoices("units", "features"))
-    bias: Bool = True
+    units: PosInt = PydanticField(
+        validation_alias=AliasChoices("units", "features"),
+        description="Number of outputs; `features` also accepted.",
+        examples=[10, 128],
+    )
+    bias: Bool = PydanticField(True, description="Learn an additive bias.", examples=[True, False])
 
 
 def infer_dense(p: DenseParams, ins: Sequence[In]) -> Out:
@@ -52,10 +46,9 @@ def infer_dense(p: DenseParams, ins: Sequence[In]) -> Out:
     )
 
 
-def build_dense(node: PlanNode) -> nn.Module:
-    from torch import nn
-
-    return nn.Linear(node.in_shapes[0][0], node.params.units, bias=node.params.bias)
+def describe_dense(node: PlanNode) -> str:
+    assert isinstance(node.params, DenseParams)
+    return f"{node.params.units}"
 
 
 KINDS = (
@@ -63,16 +56,14 @@ KINDS = (
         "flatten",
         FlattenParams,
         infer_flatten,
-        build_flatten,
         "Flatten every axis but the batch into one.",
     ),
     Kind(
         "dense",
         DenseParams,
         infer_dense,
-        build_dense,
         "Fully connected layer (torch's Linear).",
         aliases=("linear",),
-        describe=lambda n: f"{n.params.units}",
+        describe=describe_dense,
     ),
 )

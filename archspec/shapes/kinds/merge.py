@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from pydantic import Field as PydanticField
+
+from archspec.shapes.geometry import UpsampleGeometry
 from archspec.shapes.kinds.base import (
-    Build,
     In,
     Infer,
     Kind,
@@ -20,9 +22,6 @@ from archspec.shapes.kinds.base import (
     widest,
 )
 from archspec.shapes.plan import PlanNode, format_shape
-
-if TYPE_CHECKING:
-    from torch import nn
 
 
 class MergeParams(Params):
@@ -68,21 +67,20 @@ def infer_concat(p: MergeParams, ins: Sequence[In]) -> Out:
     return Out(shape=(channels, *ins[0].shape[1:]), field=widest([x.field for x in ins]))
 
 
-def _build_merge(op: str) -> Build:
-    def build(node: PlanNode) -> nn.Module:
-        from archspec.compile.modules import Merge
-
-        return Merge(op)
-
-    return build
-
-
 class UpsampleParams(Params):
     """Repeat (nearest) or interpolate (linear) by an integer ``scale`` per axis."""
 
     shorthand = "scale"
-    scale: PerDim = (2,)
-    mode: Literal["nearest", "linear"] = "nearest"
+    scale: PerDim = PydanticField(
+        (2,),
+        description="Integer upsampling factor: an int or one per spatial axis.",
+        examples=[2, [2, 1]],
+    )
+    mode: Literal["nearest", "linear"] = PydanticField(
+        "nearest",
+        description="nearest (repeat) or linear (interpolate).",
+        examples=["nearest", "linear"],
+    )
 
 
 def infer_upsample(p: UpsampleParams, ins: Sequence[In]) -> Out:
@@ -96,17 +94,13 @@ def infer_upsample(p: UpsampleParams, ins: Sequence[In]) -> Out:
             for axis, s in zip(field, scale, strict=True)
         )
     shape = (x.shape[0], *(n * s for n, s in zip(x.spatial, scale, strict=True)))
-    return Out(shape=shape, field=field, attrs={"scale": scale})
+    return Out(shape=shape, field=field, geometry=UpsampleGeometry(scale))
 
 
-def build_upsample(node: PlanNode) -> nn.Module:
-    from torch import nn
-
-    scale = node.attrs["scale"]
-    mode = node.params.mode
-    if mode == "linear":
-        mode = ("linear", "bilinear", "trilinear")[len(scale) - 1]
-    return nn.Upsample(scale_factor=tuple(float(s) for s in scale), mode=mode)
+def describe_upsample(node: PlanNode) -> str:
+    assert isinstance(node.params, UpsampleParams)
+    assert isinstance(node.geometry, UpsampleGeometry)
+    return f"×{dims(node.geometry.scale)} {node.params.mode}"
 
 
 KINDS = (
@@ -114,7 +108,6 @@ KINDS = (
         "add",
         MergeParams,
         infer_elementwise_merge("add"),
-        _build_merge("add"),
         "Element-wise sum of its inputs (residual connections).",
         inputs=(2, None),
     ),
@@ -122,7 +115,6 @@ KINDS = (
         "multiply",
         MergeParams,
         infer_elementwise_merge("multiply"),
-        _build_merge("multiply"),
         "Element-wise product of its inputs (gating).",
         inputs=(2, None),
     ),
@@ -130,7 +122,6 @@ KINDS = (
         "concat",
         MergeParams,
         infer_concat,
-        _build_merge("concat"),
         "Concatenate its inputs along channels (U-Net skips).",
         inputs=(2, None),
     ),
@@ -138,8 +129,7 @@ KINDS = (
         "upsample",
         UpsampleParams,
         infer_upsample,
-        build_upsample,
         "Upsample by an integer factor per axis (nearest or linear).",
-        describe=lambda n: f"×{dims(n.attrs['scale'])} {n.params.mode}",
+        describe=describe_upsample,
     ),
 )

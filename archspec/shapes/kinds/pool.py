@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+
+from pydantic import Field as PydanticField
 
 from archspec.shapes.arith import adaptive_window, effective_kernel, pool_out
+from archspec.shapes.geometry import AdaptivePoolGeometry, PoolGeometry
 from archspec.shapes.kinds.base import (
     Bool,
     In,
@@ -22,9 +25,6 @@ from archspec.shapes.kinds.base import (
 )
 from archspec.shapes.plan import PlanNode
 
-if TYPE_CHECKING:
-    from torch import nn
-
 PoolKind = Literal["max", "avg", "lp"]
 
 
@@ -36,14 +36,38 @@ class PoolParams(Params):
     """
 
     shorthand = "size"
-    kind: PoolKind = "max"
-    size: PerDim
-    stride: PerDim | None = None
-    padding: PerDimOrZero = (0,)
-    dilation: PerDim = (1,)
-    ceil_mode: Bool = False
-    norm: Literal[1, 2] | None = None
-    count_include_pad: Bool = True
+    kind: PoolKind = PydanticField(
+        "max",
+        description="max, avg, or lp (power-average / Lp-norm pooling).",
+        examples=["max", "avg", "lp"],
+    )
+    size: PerDim = PydanticField(
+        description="Window size: an int or one per spatial axis.", examples=[2, 3]
+    )
+    stride: PerDim | None = PydanticField(
+        None, description="Step between windows; default: the window size.", examples=[2, [2, 1]]
+    )
+    padding: PerDimOrZero = PydanticField(
+        (0,), description="Implicit padding per side (at most half the window).", examples=[0, 1]
+    )
+    dilation: PerDim = PydanticField(
+        (1,),
+        description="Spacing between kernel elements: an int or one per spatial axis.",
+        examples=[1, 2],
+    )
+    ceil_mode: Bool = PydanticField(
+        False, description="Round the output size up instead of down.", examples=[False, True]
+    )
+    norm: Literal[1, 2] | None = PydanticField(
+        None,
+        description="p of lp pooling: 2 is L2-norm pooling, 1 the window sum.",
+        examples=[2, 1],
+    )
+    count_include_pad: Bool = PydanticField(
+        True,
+        description="avg pooling: count padded zeros in the average.",
+        examples=[True, False],
+    )
 
 
 def _check_options(p: PoolParams) -> None:
@@ -119,47 +143,25 @@ def infer_pool(p: PoolParams, ins: Sequence[In]) -> Out:
     return Out(
         shape=(x.shape[0], *out),
         field=through(x.field, [effective_kernel(a, b) for a, b in zip(k, d, strict=True)], s, pad),
-        attrs={"size": k, "stride": s, "padding": pad, "dilation": d},
+        geometry=PoolGeometry(k, s, pad, d),
     )
 
 
-def build_pool(node: PlanNode) -> nn.Module:
-    from torch import nn
-
-    p: PoolParams = node.params
-    a = node.attrs
-    rank = len(a["size"])
-    if p.kind == "max":
-        cls = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[rank - 1]
-        return cls(a["size"], a["stride"], a["padding"], a["dilation"], ceil_mode=p.ceil_mode)
-    if p.kind == "avg":
-        avg = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[rank - 1]
-        return avg(
-            a["size"],
-            a["stride"],
-            a["padding"],
-            ceil_mode=p.ceil_mode,
-            count_include_pad=p.count_include_pad,
-        )
-    lp = (nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)[rank - 1]
-    # torch's lp_pool1d multiplies by kernel_size, so 1-D needs ints, not 1-tuples
-    size, stride = (a["size"][0], a["stride"][0]) if rank == 1 else (a["size"], a["stride"])
-    return lp(float(p.norm or 2), size, stride, ceil_mode=p.ceil_mode)
-
-
 def describe_pool(node: PlanNode) -> str:
-    p: PoolParams = node.params
-    a = node.attrs
+    assert isinstance(node.params, PoolParams) and isinstance(node.geometry, PoolGeometry)
+    p, g = node.params, node.geometry
     name = f"L{p.norm or 2}" if p.kind == "lp" else p.kind
-    stride = "" if a["stride"] == a["size"] else f" /{max(a['stride'])}"
-    return f"{name} {dims(a['size'])}{stride}"
+    stride = "" if g.stride == g.size else f" /{max(g.stride)}"
+    return f"{name} {dims(g.size)}{stride}"
 
 
 class GlobalPoolParams(Params):
     """Pool every spatial position of each channel into one value: ``[C, …] → [C]``."""
 
     shorthand = "kind"
-    kind: Literal["avg", "max"] = "avg"
+    kind: Literal["avg", "max"] = PydanticField(
+        "avg", description="avg or max over every spatial position.", examples=["avg", "max"]
+    )
 
 
 def infer_global_pool(p: GlobalPoolParams, ins: Sequence[In]) -> Out:
@@ -168,18 +170,16 @@ def infer_global_pool(p: GlobalPoolParams, ins: Sequence[In]) -> Out:
     return Out(shape=(x.shape[0],), field=None)
 
 
-def build_global_pool(node: PlanNode) -> nn.Module:
-    from archspec.compile.modules import GlobalPool
-
-    return GlobalPool(node.params.kind)
-
-
 class AdaptivePoolParams(Params):
     """Pool to a fixed output ``size`` whatever the input size (torch's AdaptiveAvgPool)."""
 
     shorthand = "size"
-    kind: Literal["avg", "max"] = "avg"
-    size: PerDim
+    kind: Literal["avg", "max"] = PydanticField(
+        "avg", description="avg or max pooling.", examples=["avg", "max"]
+    )
+    size: PerDim = PydanticField(
+        description="Output size: an int or one per spatial axis.", examples=[1, 4, [4, 4]]
+    )
 
 
 def infer_adaptive_pool(p: AdaptivePoolParams, ins: Sequence[In]) -> Out:
@@ -191,19 +191,19 @@ def infer_adaptive_pool(p: AdaptivePoolParams, ins: Sequence[In]) -> Out:
     return Out(
         shape=(x.shape[0], *out),
         field=through(x.field, windows, strides, [0] * rank),
-        attrs={"size": out},
+        geometry=AdaptivePoolGeometry(out),
     )
 
 
-def build_adaptive_pool(node: PlanNode) -> nn.Module:
-    from torch import nn
+def describe_global_pool(node: PlanNode) -> str:
+    assert isinstance(node.params, GlobalPoolParams)
+    return node.params.kind
 
-    size = node.attrs["size"]
-    if node.params.kind == "avg":
-        return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[len(size) - 1](
-            size
-        )
-    return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[len(size) - 1](size)
+
+def describe_adaptive_pool(node: PlanNode) -> str:
+    assert isinstance(node.params, AdaptivePoolParams)
+    assert isinstance(node.geometry, AdaptivePoolGeometry)
+    return f"{node.params.kind} → {dims(node.geometry.size)}"
 
 
 KINDS = (
@@ -211,7 +211,6 @@ KINDS = (
         "pool",
         PoolParams,
         infer_pool,
-        build_pool,
         "Max, average or Lp-norm pooling over a sliding window.",
         aliases=("pooling",),
         describe=describe_pool,
@@ -220,16 +219,14 @@ KINDS = (
         "global_pool",
         GlobalPoolParams,
         infer_global_pool,
-        build_global_pool,
         "Average or max over all spatial positions: [C, ...] → [C].",
-        describe=lambda n: n.params.kind,
+        describe=describe_global_pool,
     ),
     Kind(
         "adaptive_pool",
         AdaptivePoolParams,
         infer_adaptive_pool,
-        build_adaptive_pool,
         "Average or max pooling to a fixed output size.",
-        describe=lambda n: f"{n.params.kind} → {dims(n.attrs['size'])}",
+        describe=describe_adaptive_pool,
     ),
 )

@@ -1,0 +1,92 @@
+"""Resolved geometry: what a shape rule decided, handed to the builder as a typed record.
+
+Every per-axis value is already expanded to the input's spatial rank (``kernel: 3`` on a
+2-D input is ``(3, 3)``) and ``padding: same`` is already turned into ``(left, right)``
+pairs, so the compile stage never recomputes or re-reads a parameter's spelling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Ints = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Base of the per-kind records; kinds with nothing to resolve have none (``None``)."""
+
+
+@dataclass(frozen=True)
+class ConvGeometry(Geometry):
+    kernel: Ints
+    stride: Ints
+    pads: tuple[tuple[int, int], ...]  # (left, right) per axis; asymmetric for Keras' `same`
+    dilation: Ints
+    groups: int
+
+    @property
+    def rank(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def symmetric(self) -> bool:
+        return all(left == right for left, right in self.pads)
+
+    @property
+    def zero_padding(self) -> bool:
+        return all(pad == (0, 0) for pad in self.pads)
+
+
+@dataclass(frozen=True)
+class ConvTransposeGeometry(Geometry):
+    kernel: Ints
+    stride: Ints
+    padding: Ints  # removed from each side of the output
+    output_padding: Ints
+    dilation: Ints
+    groups: int
+
+    @property
+    def rank(self) -> int:
+        return len(self.kernel)
+
+
+@dataclass(frozen=True)
+class PoolGeometry(Geometry):
+    size: Ints
+    stride: Ints
+    padding: Ints
+    dilation: Ints
+
+    @property
+    def rank(self) -> int:
+        return len(self.size)
+
+
+@dataclass(frozen=True)
+class AdaptivePoolGeometry(Geometry):
+    size: Ints  # the output size per axis
+
+    @property
+    def rank(self) -> int:
+        return len(self.size)
+
+
+@dataclass(frozen=True)
+class UpsampleGeometry(Geometry):
+    scale: Ints
+
+    @property
+    def rank(self) -> int:
+        return len(self.scale)
+
+
+__all__ = [
+    "AdaptivePoolGeometry",
+    "ConvGeometry",
+    "ConvTransposeGeometry",
+    "Geometry",
+    "PoolGeometry",
+    "UpsampleGeometry",
+]
