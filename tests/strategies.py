@@ -39,7 +39,21 @@ ParamStrategy = Callable[[Shape, bool], st.SearchStrategy[Params]]
 
 MERGES = tuple(sorted(name for name, kind in REGISTRY.items() if kind.inputs != (1, 1)))
 SINGLE = tuple(sorted(name for name, kind in REGISTRY.items() if kind.inputs == (1, 1)))
-SPATIAL = ("conv", "conv_transpose", "pool", "global_pool", "adaptive_pool", "upsample")
+SPATIAL = (
+    "conv",
+    "conv_transpose",
+    "pool",
+    "global_pool",
+    "adaptive_pool",
+    "upsample",
+    "instancenorm",
+    "local_response_norm",
+    "channel_shuffle",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "pad",
+    "crop",
+)
 ACTIVATIONS = (
     "relu",
     "leaky_relu",
@@ -49,10 +63,17 @@ ACTIVATIONS = (
     "sigmoid",
     "tanh",
     "hardswish",
+    "relu6",
+    "hardsigmoid",
+    "mish",
+    "softplus",
+    "identity",
+    "prelu",
     "softmax",
     "log_softmax",
 )
-KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout")
+NORMS = ("groupnorm", "instancenorm", "layernorm", "local_response_norm")
+KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout", "drop_path", "layer_scale", "groupnorm")
 # How often a kind is tried, most interesting first (Hypothesis favours early choices).
 WEIGHTS = {
     "conv": 5,
@@ -65,7 +86,23 @@ WEIGHTS = {
     "global_pool": 2,
     "batchnorm": 2,
     "dropout": 1,
+    "drop_path": 1,
+    "layer_scale": 1,
+    "pad": 2,
+    "crop": 2,
+    "channel_shuffle": 1,
+    "pixel_shuffle": 1,
+    "pixel_unshuffle": 1,
+    **dict.fromkeys(NORMS, 1),
     **dict.fromkeys(ACTIVATIONS, 1),
+    "to_tokens": 2,
+    "from_tokens": 1,
+    "reshape": 1,
+    "permute": 1,
+    "transpose": 1,
+    "select": 1,
+    "slice": 1,
+    "mean": 1,
 }
 CHOICES = tuple(kind for kind, weight in WEIGHTS.items() for _ in range(weight))
 # Kinds tried as a last layer that archspec should reject: those with shape rules.
@@ -77,6 +114,23 @@ WILD_WEIGHTS = {
     "upsample": 1,
     "adaptive_pool": 1,
     "global_pool": 1,
+    "flatten": 1,
+    "to_tokens": 1,
+    "from_tokens": 2,
+    "reshape": 2,
+    "permute": 2,
+    "transpose": 1,
+    "select": 2,
+    "slice": 2,
+    "mean": 2,
+    "pad": 2,
+    "crop": 2,
+    "groupnorm": 1,
+    "instancenorm": 1,
+    "local_response_norm": 1,
+    "channel_shuffle": 1,
+    "pixel_shuffle": 1,
+    "pixel_unshuffle": 1,
 }
 WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
 # Parameter names a spec may also write (`filters: 8` for `depth: 8`).
@@ -85,6 +139,7 @@ KEY_ALIASES = {
     "conv_transpose": {"depth": "filters"},
     "dense": {"units": "features"},
     "dropout": {"p": "rate"},
+    "drop_path": {"p": "rate"},
     "leaky_relu": {"slope": "negative_slope"},
 }
 
@@ -273,7 +328,7 @@ def conv_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     if chance(draw, 50):
         p["stride"] = per_dim(draw, 1, [3] * len(sizes), wild)
     if chance(draw, 60):
-        p["padding"] = draw(st.sampled_from(["same", "valid", "int", "list"]))
+        p["padding"] = draw(st.sampled_from(["same", "valid", "int", "list", "causal"]))
         if p["padding"] in ("int", "list"):
             top = max(sizes) + 1 if wild else 2  # wild: beyond reflect/circular's limit
             p["padding"] = (
@@ -407,6 +462,194 @@ def batchnorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     return p
 
 
+def axis(draw: st.DrawFn, rank: int, wild: bool) -> int:
+    """An axis of a ``rank``-axis tensor (negative now and then); when wild, maybe beyond."""
+    spread = rank + 2 if wild else rank
+    return draw(st.integers(-spread, spread - 1))
+
+
+@st.composite
+def flatten_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 40):
+        p["start"] = axis(draw, len(shape), wild)
+    if chance(draw, 30):
+        p["end"] = axis(draw, len(shape), wild)
+    return p
+
+
+@st.composite
+def from_tokens_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    tokens = shape[0]
+    if wild:
+        return {"size": per_dim(draw, 1, [6, 6], True)}
+    first = draw(st.sampled_from(divisors(tokens)))
+    return {"size": draw(st.sampled_from([[tokens], [first, tokens // first]]))}
+
+
+@st.composite
+def reshape_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    total = 1
+    for n in shape:
+        total *= n
+    if wild:
+        return {"shape": draw(st.lists(st.integers(-2, 12), min_size=1, max_size=4))}
+    first = draw(st.sampled_from(divisors(total)))
+    rest = total // first
+    second = draw(st.sampled_from(divisors(rest)))
+    options = [[total], [-1], [first, rest], [first, -1], [first, second, rest // second]]
+    return {"shape": draw(st.sampled_from(options))}
+
+
+@st.composite
+def permute_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    rank = len(shape)
+    if wild:
+        order = draw(st.lists(st.integers(-rank, rank), min_size=1, max_size=rank + 1))
+    else:
+        order = draw(st.permutations(range(rank)))
+        order = [a - rank if chance(draw, 20) else a for a in order]
+    return {"order": list(order)}
+
+
+@st.composite
+def transpose_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    if chance(draw, 30):
+        return {}
+    return {"axes": [axis(draw, len(shape), wild), axis(draw, len(shape), wild)]}
+
+
+@st.composite
+def select_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    a = axis(draw, len(shape), wild)
+    size = shape[a] if -len(shape) <= a < len(shape) else 2
+    spread = size + 2 if wild else size
+    return {"axis": a, "index": draw(st.integers(-spread, spread - 1))}
+
+
+@st.composite
+def slice_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    a = axis(draw, len(shape), wild)
+    size = shape[a] if -len(shape) <= a < len(shape) else 2
+    p: Params = {"axis": a}
+    if chance(draw, 70):
+        p["start"] = draw(st.integers(-size - 1, size))
+    if chance(draw, 60):
+        p["stop"] = draw(st.integers(-size - 1, size + 1))
+    if chance(draw, 40):
+        p["step"] = draw(st.integers(1, 3))
+    return p
+
+
+@st.composite
+def mean_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    rank = len(shape)
+    axes = draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank, unique=True))
+    if wild and chance(draw, 50):
+        axes.append(axis(draw, rank, True))
+    p: Params = {"axes": axes}
+    if chance(draw, 30):
+        p["keepdims"] = draw(st.booleans())
+
+
+@st.composite
+def sides_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """pad/crop amounts: both sides, or before/after; wild: beyond the input."""
+    sizes = spatial(shape)
+    top = [n + 1 if wild else max(n // 2, 1) for n in sizes]
+    p: Params = {}
+    if chance(draw, 50):
+        p["size"] = per_dim(draw, 0, top, wild)
+    if chance(draw, 40):
+        p["before"] = per_dim(draw, 0, top, wild)
+    if chance(draw, 40):
+        p["after"] = per_dim(draw, 0, top, wild)
+    return p
+
+
+@st.composite
+def pad_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p = draw(sides_params(shape, wild))
+    if chance(draw, 60):
+        p["mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    if p.get("mode", "zeros") == "zeros" and chance(draw, 20):
+        p["value"] = draw(floats(-2.0, 2.0))
+    return p
+
+
+@st.composite
+def groups_of(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """groups dividing the channels; wild: often not."""
+    if wild and chance(draw, 50):
+        return {"groups": draw(st.integers(1, 7))}
+    return {"groups": draw(st.sampled_from(divisors(shape[0])))}
+
+
+@st.composite
+def groupnorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p = draw(groups_of(shape, wild))
+    if chance(draw, 30):
+        p["eps"] = draw(floats(1e-6, 1e-2))
+    if chance(draw, 30):
+        p["affine"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def norm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 30):
+        p["eps"] = draw(floats(1e-6, 1e-2))
+    if chance(draw, 50):
+        p["affine"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def layernorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p = draw(norm_params(shape, wild))
+    if chance(draw, 50):
+        p["over"] = draw(st.sampled_from(["channels", "last"]))
+    return p
+
+
+@st.composite
+def lrn_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"size": draw(st.integers(1, shape[0] + 2))}
+    if chance(draw, 30):
+        p["alpha"] = draw(floats(1e-5, 1e-2))
+    if chance(draw, 30):
+        p["beta"] = draw(floats(0.5, 1.0))
+    if chance(draw, 30):
+        p["k"] = draw(floats(0.5, 2.0))
+    return p
+
+
+@st.composite
+def shuffle_factor(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    return {"factor": draw(st.integers(1, 4 if wild else 2))}
+
+
+@st.composite
+def prelu_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 50):
+        p["per_channel"] = draw(st.booleans())
+    if chance(draw, 30):
+        p["init"] = draw(floats(-1.0, 1.0))
+    return p
+
+
+@st.composite
+def softplus_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    if chance(draw, 40):
+        p["beta"] = draw(floats(0.1, 3.0))
+    if chance(draw, 30):
+        p["threshold"] = draw(floats(0.5, 20.0))
+    return p
+
+
 def optional(key: str, values: st.SearchStrategy[Any]) -> ParamStrategy:
     """Parameters that are empty or ``{key: value}``."""
     return lambda shape, wild: st.one_of(st.just({}), st.fixed_dictionaries({key: values}))
@@ -426,7 +669,7 @@ PARAMS: dict[str, ParamStrategy] = {
     "adaptive_pool": adaptive_pool_params,
     "upsample": upsample_params,
     "dense": dense_params,
-    "flatten": nothing,
+    "flatten": flatten_params,
     "batchnorm": batchnorm_params,
     "dropout": optional("p", floats(0.0, 0.9)),
     "relu": nothing,
@@ -437,11 +680,36 @@ PARAMS: dict[str, ParamStrategy] = {
     "sigmoid": nothing,
     "tanh": nothing,
     "hardswish": nothing,
+    "relu6": nothing,
+    "hardsigmoid": nothing,
+    "mish": nothing,
+    "softplus": softplus_params,
+    "identity": nothing,
+    "prelu": prelu_params,
+    "drop_path": optional("p", floats(0.0, 0.9)),
+    "layer_scale": optional("init", floats(-1.0, 1.0)),
+    "groupnorm": groupnorm_params,
+    "instancenorm": norm_params,
+    "layernorm": layernorm_params,
+    "local_response_norm": lrn_params,
+    "channel_shuffle": groups_of,
+    "pixel_shuffle": shuffle_factor,
+    "pixel_unshuffle": shuffle_factor,
+    "pad": pad_params,
+    "crop": sides_params,
     "softmax": nothing,
     "log_softmax": nothing,
     "add": nothing,
     "multiply": nothing,
-    "concat": nothing,
+    "concat": nothing,  # its axis is drawn by Growing.merge
+    "to_tokens": nothing,
+    "from_tokens": from_tokens_params,
+    "reshape": reshape_params,
+    "permute": permute_params,
+    "transpose": transpose_params,
+    "select": select_params,
+    "slice": slice_params,
+    "mean": mean_params,
 }
 
 
@@ -510,7 +778,7 @@ class Growing:
             return WILD
         if len(shape) == 1:
             return tuple(k for k in CHOICES if k not in SPATIAL)
-        return tuple(k for k in CHOICES if k != "dense")
+        return CHOICES  # dense: on sequences yes, on grids no (archspec decides, by layout)
 
     def try_layer(self, draw: st.DrawFn, kind: str | None = None, tries: int = 2) -> bool:
         """Append one accepted layer (of ``kind``, or a random one); False if none fits."""
@@ -560,7 +828,10 @@ class Growing:
             ends.append(draw(st.sampled_from([self.current, start])))
         self.count += 1
         chosen = kind or draw(st.sampled_from(MERGES))
-        merge = Entry(f"l{self.count}", chosen, {}, tuple(ends), named=chance(draw, 60))
+        params: Params = {}
+        if chosen == "concat" and chance(draw, 30):
+            params["axis"] = axis(draw, len(self.shapes[ends[0]]), wild)
+        merge = Entry(f"l{self.count}", chosen, params, tuple(ends), named=chance(draw, 60))
         return [*a, *b, merge]
 
     def try_merge(self, draw: st.DrawFn, kind: str | None = None) -> bool:
@@ -568,7 +839,9 @@ class Growing:
         tail = self.merge(draw, kind, wild=False)
         shape = self.accepts([*self.entries, *tail])
         if shape is None and kind is None and tail[-1].kind != "concat":
-            tail[-1] = Entry(tail[-1].name, "concat", {}, tail[-1].sources, named=tail[-1].named)
+            tail[-1] = Entry(
+                tail[-1].name, "concat", tail[-1].params, tail[-1].sources, named=tail[-1].named
+            )
             shape = self.accepts([*self.entries, *tail])
         if shape is None:
             return False
@@ -653,6 +926,7 @@ __all__ = [
     "Growing",
     "Net",
     "Node",
+    "ancestors",
     "expand",
     "input_shapes",
     "rejected_nets",

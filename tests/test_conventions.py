@@ -150,8 +150,15 @@ def test_every_kind_has_a_rule_in_every_convention() -> None:
         for convention in (*counting.CONVENTIONS, "flops")
         if kind
         not in (counting.FLOP_RULES if convention == "flops" else counting.RULES[convention])
+        and not (convention not in ("flops", "archspec") and kind in counting.TOOL_PENDING)
     ]
     assert not missing, f"kinds without a counting rule: {', '.join(missing)}"
+
+
+def test_the_kinds_pending_a_tool_measurement_are_real_kinds_and_refused_clearly() -> None:
+    assert set(counting.TOOL_PENDING) <= set(kinds.REGISTRY)
+    with pytest.raises(counting.UnknownKindError, match="not measured against the tool"):
+        counting.rule("relu6", "thop")
 
 
 def test_no_rule_for_a_kind_that_does_not_exist() -> None:
@@ -194,6 +201,9 @@ def test_archspec_flops_of_a_small_net_by_hand() -> None:
 @pytest.mark.parametrize("name", NETWORKS)
 def test_reference_networks_match_each_tool_exactly(name: str, tool: str) -> None:
     plan = archspec.load(SPECS / f"{name}.yaml").plan(NETWORKS[name])
+    pending = sorted({node.kind for node in plan.nodes} & counting.TOOL_PENDING)
+    if pending:
+        pytest.skip(f"{name} uses kinds not yet measured against {tool}: {', '.join(pending)}")
     assert counting.total(plan, tool) == measure(plan, tool)
 
 

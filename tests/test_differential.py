@@ -23,12 +23,19 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
    after ``flatten``/``dense``): torch's 1-D ops read an ``(N, F)`` batch as ONE
    unbatched ``(C=N, L=F)`` signal and run, mixing the batch; archspec says
    "move it before the flatten".
-2. *add/multiply of shapes that only broadcast* (``4×1×5`` + ``4×3×5``): torch
-   broadcasts; archspec asks for equal shapes, since a residual or gate whose
-   branches differ is nearly always a wiring mistake.
-3. *dense on an unflattened input*: archspec asks for ``flatten``; the torch
-   layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
-   (it then mixes along the last axis).
+2. *add/multiply of inputs of different ranks* (``[4]`` + ``[4, 3, 5]``): torch
+   aligns the trailing axes *and the batch axis*, so ``(N, 4)`` against
+   ``(N, 4, 3, 5)`` would mix the batch; archspec broadcasts same-rank shapes only
+   (an axis equal, or 1: ``[C, 1, 1] × [C, H, W]``), exactly as torch does them.
+3. *dense on a grid*: archspec asks for ``flatten``/``global_pool``/``to_tokens``;
+   ``nn.Linear`` would mix along the grid's last spatial axis.
+4. *Layouts* (grid ``[C, *S]``, sequence ``[T, D]``, flat, other tensor) are archspec's
+   bookkeeping, not torch's: a spatial kind or ``to_tokens`` on a sequence, ``from_tokens``
+   on a grid, a concat of different layouts, and ``select``/``mean`` that leave one value
+   per example are refused although torch would run them. The layout is read from the
+   Plan of the accepted part of the net (:func:`layout_of`).
+5. *pixel_shuffle/unshuffle on a 1-D or 3-D grid*: torch reads the leading axes
+   as batch axes and runs; archspec asks for an image ``[C, H, W]``.
 
 Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
 random sizes, and checks that every registered kind has a strategy and a
@@ -37,6 +44,7 @@ reference, so a new kind without coverage fails the suite.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,8 +61,10 @@ from strategies import (
     Entry,
     Net,
     Node,
+    ancestors,
     expand,
     rejected_nets,
+    render,
     single_layers,
     valid_nets,
 )
@@ -72,6 +82,7 @@ from archspec.shapes.arith import (
     transpose_out,
 )
 from archspec.shapes.kinds import REGISTRY
+from archspec.shapes.plan import default_layout
 
 Shape = tuple[int, ...]
 Tensor = torch.Tensor
@@ -141,6 +152,12 @@ def ref_conv(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     kernel, stride = axes(p["kernel"]), axes(p.get("stride", 1))
     dilation, padding = axes(p.get("dilation", 1)), axes(p.get("padding", 0))
     mode = p.get("padding_mode", "zeros")
+    if padding == "causal":  # a temporal conv: dilation·(kernel-1) zeros on the left, 1-D only
+        if x.dim() != 3:
+            raise ValueError("causal padding is defined for 1-D signals")
+        k = kernel[0] if isinstance(kernel, tuple) else kernel
+        d = dilation[0] if isinstance(dilation, tuple) else dilation
+        x, padding = F.pad(x, (d * (k - 1), 0), mode="constant" if mode == "zeros" else mode), 0
     if padding == "same" and stride not in (1, (1,) * len(x.shape[2:])):
         # torch's padding='same' refuses strides; archspec pads the TensorFlow way.
         pads = tf_same_pads(x.shape[2:], kernel, stride, dilation)
@@ -247,7 +264,112 @@ def ref_batchnorm(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, i
 
 def ref_dense(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     (x,) = xs
-    return counted(nn.Linear(x.shape[1], p["units"], bias=p.get("bias", True)), x)
+    return counted(nn.Linear(x.shape[-1], p["units"], bias=p.get("bias", True)), x)
+
+
+def dim(axis: int, x: Tensor) -> int:
+    """A spec's axis (counted without the batch axis) as torch's dim. A negative axis that
+    would reach the batch axis is out of range (IndexError, as torch says for others)."""
+    rank = x.dim() - 1
+    if not -rank <= axis < rank:
+        raise IndexError(f"axis {axis} out of range for {rank} axes")
+    return axis + 1 if axis >= 0 else axis
+
+
+def ref_flatten(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    return counted(nn.Flatten(dim(p.get("start", 0), x), dim(p.get("end", -1), x)), x)
+
+
+def ref_from_tokens(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    if x.dim() != 3:  # tokens are (N, T, D); unflatten would run on any rank
+        raise ValueError(f"from_tokens reads (N, T, D), not {tuple(x.shape)}")
+    size = p["size"] if isinstance(p["size"], list) else [p["size"]]
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *size), 0
+
+
+def ref_slice(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    index: list[Any] = [slice(None)] * x.dim()
+    index[dim(p.get("axis", 0), x)] = slice(p.get("start"), p.get("stop"), p.get("step", 1))
+    return x[tuple(index)], 0
+
+
+def ref_concat(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    return torch.cat(list(xs), dim=dim(p.get("axis", 0), xs[0])), 0
+
+
+def ref_prelu(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    count = x.shape[1] if p.get("per_channel", True) else 1
+    return counted(nn.PReLU(count, init=p.get("init", 0.25)), x)
+
+
+def ref_layer_scale(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    gamma = nn.Parameter(torch.full((x.shape[1],) + (1,) * (x.dim() - 2), p.get("init", 1e-6)))
+    return x * gamma, gamma.numel()
+
+
+def ref_groupnorm(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    norm = nn.GroupNorm(p["groups"], x.shape[1], p.get("eps", 1e-5), p.get("affine", True))
+    return counted(norm, x)
+
+
+def ref_instancenorm(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    cls = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[rank_of(x) - 1]
+    return counted(cls(x.shape[1], p.get("eps", 1e-5), affine=p.get("affine", False)), x)
+
+
+def ref_layernorm(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    eps, affine = p.get("eps", 1e-5), p.get("affine", True)
+    if p.get("over", "channels") == "last":
+        return counted(nn.LayerNorm(x.shape[-1], eps, affine), x)
+    y, count = counted(nn.LayerNorm(x.shape[1], eps, affine), x.movedim(1, -1))
+    return y.movedim(-1, 1), count
+
+
+def ref_sides(p: Mapping[str, Any], x: Tensor) -> list[int]:
+    """``F.pad``'s list (last axis first) from size/before/after, one value or one per axis."""
+    rank = x.dim() - 2
+
+    def per_axis(value: Any) -> list[int]:
+        values = value if isinstance(value, list) else [value]
+        if len(values) == 1:
+            values = values * rank
+        if len(values) != rank:
+            raise ValueError(f"{len(values)} values for {rank} axes")
+        return values
+
+    size = per_axis(p.get("size", 0))
+    before = per_axis(p["before"]) if "before" in p else size
+    after = per_axis(p["after"]) if "after" in p else size
+    flat: list[int] = []
+    for a, b in zip(before, after, strict=True):
+        flat = [a, b, *flat]
+    return flat
+
+
+def ref_pad(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    mode = p.get("mode", "zeros")
+    if mode == "zeros":
+        return F.pad(x, ref_sides(p, x), value=p.get("value", 0.0)), 0
+    return F.pad(x, ref_sides(p, x), mode=mode), 0
+
+
+def ref_crop(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    flat = ref_sides(p, x)
+    index: list[slice] = [slice(None), slice(None)]
+    for axis in range(x.dim() - 2):
+        before, after = flat[-2 * axis - 2], flat[-2 * axis - 1]
+        index.append(slice(before, x.shape[2 + axis] - after))
+    return x[tuple(index)], 0
 
 
 def module(make: Callable[[Mapping[str, Any]], nn.Module]) -> Reference:
@@ -268,7 +390,7 @@ REFERENCE: dict[str, Reference] = {
     "upsample": ref_upsample,
     "batchnorm": ref_batchnorm,
     "dense": ref_dense,
-    "flatten": module(lambda p: nn.Flatten()),
+    "flatten": ref_flatten,
     "dropout": module(lambda p: nn.Dropout(p.get("p", 0.5))),
     "relu": module(lambda p: nn.ReLU()),
     "leaky_relu": module(lambda p: nn.LeakyReLU(p.get("slope", 0.01))),
@@ -278,11 +400,46 @@ REFERENCE: dict[str, Reference] = {
     "sigmoid": module(lambda p: nn.Sigmoid()),
     "tanh": module(lambda p: nn.Tanh()),
     "hardswish": module(lambda p: nn.Hardswish()),
+    "relu6": module(lambda p: nn.ReLU6()),
+    "hardsigmoid": module(lambda p: nn.Hardsigmoid()),
+    "mish": module(lambda p: nn.Mish()),
+    "softplus": module(lambda p: nn.Softplus(p.get("beta", 1.0), p.get("threshold", 20.0))),
+    "identity": module(lambda p: nn.Identity()),
+    "prelu": ref_prelu,
+    "drop_path": lambda p, xs: (xs[0], 0),  # stochastic depth is the identity in eval mode
+    "layer_scale": ref_layer_scale,
+    "groupnorm": ref_groupnorm,
+    "instancenorm": ref_instancenorm,
+    "layernorm": ref_layernorm,
+    "local_response_norm": module(
+        lambda p: nn.LocalResponseNorm(
+            p["size"], p.get("alpha", 1e-4), p.get("beta", 0.75), p.get("k", 1.0)
+        )
+    ),
+    "channel_shuffle": module(lambda p: nn.ChannelShuffle(p["groups"])),
+    "pixel_shuffle": module(lambda p: nn.PixelShuffle(p["factor"])),
+    "pixel_unshuffle": module(lambda p: nn.PixelUnshuffle(p["factor"])),
+    "pad": ref_pad,
+    "crop": ref_crop,
     "softmax": module(lambda p: nn.Softmax(dim=1)),
     "log_softmax": module(lambda p: nn.LogSoftmax(dim=1)),
     "add": merge(torch.add),
     "multiply": merge(torch.mul),
-    "concat": lambda p, xs: (torch.cat(list(xs), dim=1), 0),
+    "concat": ref_concat,
+    "to_tokens": lambda p, xs: (xs[0].flatten(2).transpose(1, 2), 0),
+    "from_tokens": ref_from_tokens,
+    "reshape": lambda p, xs: (xs[0].reshape(xs[0].shape[0], *p["shape"]), 0),
+    "permute": lambda p, xs: (xs[0].permute(0, *(dim(a, xs[0]) for a in p["order"])), 0),
+    "transpose": lambda p, xs: (
+        xs[0].transpose(*(dim(a, xs[0]) for a in p.get("axes", [0, 1]))),
+        0,
+    ),
+    "select": lambda p, xs: (xs[0].select(dim(p.get("axis", 0), xs[0]), p.get("index", 0)), 0),
+    "slice": ref_slice,
+    "mean": lambda p, xs: (
+        xs[0].mean(dim=tuple(dim(a, xs[0]) for a in p["axes"]), keepdim=p.get("keepdims", False)),
+        0,
+    ),
 }
 
 
@@ -316,19 +473,46 @@ def run_reference(net: Net) -> Outcome:
     return out
 
 
-def archspec_only(node: Node, ins: Sequence[Tensor]) -> str | None:
+def archspec_only(node: Node, ins: Sequence[Tensor], net: Net) -> str | None:
     """The documented reason archspec rejects a layer torch runs (module docstring), if any."""
     if node.kind in SPATIAL and ins[0].dim() == 2:
         return "spatial kind on a flat vector (torch reads (N, F) as unbatched)"
-    if node.kind in ("add", "multiply"):
+    layouts = [layout_of(net, name) for name in node.inputs]
+    if node.kind in (*SPATIAL, "to_tokens") and layouts[0] in ("sequence", "tensor"):
+        return f"{node.kind} on a {layouts[0]}, not a grid (torch reads any axis as channels)"
+    if node.kind == "from_tokens" and layouts[0] == "grid":
+        return "from_tokens on a grid [C, L] (torch reads C as tokens)"
+    if node.kind == "concat" and len(set(layouts)) > 1:
+        return "concat of a grid and a sequence/tensor whose sizes happen to agree"
+    if node.kind == "dense" and layouts[0] == "grid":
+        return "dense on a grid (archspec asks for flatten, global_pool or to_tokens)"
+    if node.kind in ("select", "mean") and ins[0].dim() == 2:
+        return f"{node.kind} leaving one value per example (torch returns shape (N,))"
+    if node.kind == "mean" and len({a % (ins[0].dim() - 1) for a in node.params["axes"]}) == (
+        ins[0].dim() - 1
+    ):
+        return "mean over every axis (torch returns shape (N,))"
+    if node.kind in ("add", "multiply") and len({x.dim() for x in ins}) > 1:
         try:
             torch.broadcast_shapes(*(x.shape for x in ins))  # type: ignore[no-untyped-call]
         except RuntimeError:
             return None
-        return "add/multiply of shapes that only broadcast"
-    if node.kind == "dense" and ins[0].dim() > 2 and ins[0].shape[-1] == ins[0].shape[1]:
-        return "dense on an unflattened input whose last axis equals its channels"
+        return "add/multiply of inputs of different ranks"
+    if node.kind in ("pixel_shuffle", "pixel_unshuffle") and ins[0].dim() != 4:
+        return "pixel_shuffle/unshuffle on a grid that is not an image"
     return None
+
+
+def layout_of(net: Net, name: str) -> str:
+    """How archspec reads the tensor of node ``name`` (torch has no layouts: grid,
+    sequence, flat or tensor is archspec's own bookkeeping, so it is read from the Plan of
+    the accepted part of the net)."""
+    if name == "input":
+        return default_layout(net.input_shape)
+    node = next(n for n in expand(net) if n.name == name)
+    entries = [dataclasses.replace(e, named=True) for e in net.entries[: node.entry + 1]]
+    plan = archspec.loads(render(net.input_shape, ancestors(entries))).plan()
+    return plan.node(plan.output).layout
 
 
 # =========================================================================== coverage of the kinds
@@ -415,7 +599,7 @@ def check_refused_by_torch(net: Net) -> None:
         note_event(f"torch refuses {ref.failed.kind}: {type(ref.error).__name__}")
         return
     node = expand(net)[-1]
-    reason = archspec_only(node, [ref.values[i] for i in node.inputs])
+    reason = archspec_only(node, [ref.values[i] for i in node.inputs], net)
     assert reason is not None, (
         f"archspec rejects {node.kind} ({caught.value.problems[0].message}) "
         f"but torch runs it: {ref.shapes[node.name]}"
@@ -439,7 +623,40 @@ EDGES_ACCEPTED = {
         (1, 9, 9), "pool", kind="max", size=2, dilation=3, padding=1
     ),
 }
+EDGES_ACCEPTED["multiply-broadcasts-a-channel-gate"] = Net(
+    (3, 4, 5),
+    (
+        Entry("gate", "adaptive_pool", {"size": 1}),
+        Entry("l1", "multiply", {}, ("input", "gate")),
+    ),
+)
+EDGES_ACCEPTED["add-broadcasts-a-row"] = Net(
+    (2, 4, 5),
+    (
+        Entry("row", "adaptive_pool", {"size": [1, 5]}),
+        Entry("l1", "add", {}, ("row", "input")),
+    ),
+)
+EDGES_ACCEPTED["causal-dilated-conv-keeps-the-length"] = _one(
+    (2, 9), "conv", depth=3, kernel=3, dilation=2, padding="causal"
+)
+EDGES_ACCEPTED["reflect-pad-size-minus-1"] = _one((1, 4, 3), "pad", size=[3, 2], mode="reflect")
+EDGES_ACCEPTED["crop-leaves-one"] = _one((1, 4, 6), "crop", before=[1, 2], after=[2, 3])
 EDGES_REJECTED = {
+    "add-of-mismatched-non-1-axes": Net(
+        (2, 4, 6),
+        (
+            Entry("part", "adaptive_pool", {"size": [2, 6]}),
+            Entry("l1", "add", {}, ("input", "part")),
+        ),
+    ),
+    "reflect-pad-equal-to-size": _one((1, 4, 3), "pad", size=[1, 3], mode="reflect"),
+    "circular-pad-over-size": _one((1, 4, 3), "pad", before=[0, 4], mode="circular"),
+    "crop-removes-all": _one((1, 4, 6), "crop", before=[1, 2], after=[3, 3]),
+    "groupnorm-groups-not-dividing": _one((6, 4), "groupnorm", groups=4),
+    "instancenorm-on-one-position": _one((3, 1, 1), "instancenorm"),
+    "pixel-shuffle-channels-not-divisible": _one((6, 3, 3), "pixel_shuffle", factor=2),
+    "pixel-unshuffle-odd-width": _one((2, 4, 5), "pixel_unshuffle", factor=2),
     "conv-reflect-padding-equal-to-size": _one(
         (1, 3, 3), "conv", depth=1, kernel=3, padding=3, padding_mode="reflect"
     ),

@@ -71,9 +71,8 @@ def test_arithmetic_is_evaluated(text: str, value: object) -> None:
         "'a' + 'b'",  # strings
         '"x" * 3',
         "width if flag else 1",  # anything else Python has
-        "width == 3",
-        "width and 1",
-        "not width",
+        "width is 3",  # identity and membership are not comparisons here
+        "width in depth",
         "width * 1j",
         "f'{width}'",
         "width; 1",
@@ -82,6 +81,37 @@ def test_arithmetic_is_evaluated(text: str, value: object) -> None:
 )
 def test_outside_the_grammar_stays_text(text: str) -> None:
     assert resolve(text, ENV) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("width == 3", False),
+        ("width != 3", True),
+        ("depth < 5 and flag", True),
+        ("not flag or depth >= 4", True),
+        ("2 < depth <= 4", True),
+        ("2 < depth < 3", False),
+        ("mode == mode", True),
+        ("not (depth > 1)", False),
+    ],
+)
+def test_comparisons_and_boolean_logic(text: str, value: bool) -> None:
+    assert resolve(text, ENV) is value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("width and 1", "uses and/or/not on"),
+        ("not width", "uses and/or/not on"),
+        ("flag > 0", "does arithmetic on True"),
+        ("flag == 1", "a boolean with a non-boolean"),
+    ],
+)
+def test_boolean_logic_needs_booleans(text: str, message: str) -> None:
+    with pytest.raises(ExprError, match=message):
+        resolve(text, ENV)
 
 
 @pytest.mark.parametrize(

@@ -309,14 +309,27 @@ def test_a_mistake_inside_a_block_is_reported_once_with_where_it_was_used() -> N
 # ---------------------------------------------------------------- repeat and when
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "2.5", "true", "lots"])
-def test_repeat_must_be_a_positive_whole_number(value: str) -> None:
-    text = f"input: [1, 8, 8]\nlayers:\n  - relu:\n    repeat: {value}\n"
+@pytest.mark.parametrize("value", ["-1", "2.5", "true", "lots", "n - 3"])
+def test_repeat_must_be_a_whole_number(value: str) -> None:
+    text = f"input: [1, 8, 8]\nvars: {{n: 1}}\nlayers:\n  - relu:\n    repeat: {value}\n"
     one_error(
         text,
-        r"^s\.yaml:4:13: layers\[0\]\.repeat: repeat must be a whole number from 1 to 100,000; "
-        r"received .* — write e\.g\. `repeat: 3`$",
+        r"^s\.yaml:5:13: layers\[0\]\.repeat: repeat must be a whole number from 0 to 100,000; "
+        r"received .* — write e\.g\. `repeat: 3` \(0 places nothing\)$",
     )
+
+
+def test_repeat_zero_places_nothing_and_its_name_aliases_the_input() -> None:
+    text = (
+        "input: [1, 8, 8]\nvars: {n: 1}\nblocks:\n  unit: [{conv: {depth: 2, kernel: 3}}]\n"
+        "layers:\n  - conv: {depth: 3, kernel: 1}\n  - relu:\n    repeat: n - 1\n    name: r\n"
+        "  - unit:\n    repeat: n - 1\n  - add:\n    from: [r, conv1]\n"
+    )
+    plan = archspec.loads(text).plan()
+    assert [(n.name, n.inputs) for n in plan] == [
+        ("conv1", ("input",)),
+        ("add1", ("conv1", "conv1")),
+    ]
 
 
 def test_repeat_names_copies_and_chains_them() -> None:
@@ -336,14 +349,50 @@ def test_when_must_be_a_boolean(value: str, shown: str) -> None:
     text = f"input: [1, 8, 8]\nlayers:\n  - relu:\n    when: {value}\n"
     one_error(
         text,
-        r"^s\.yaml:4:11: layers\[0\]\.when: when must be true, false or a boolean variable; "
-        rf"received {shown} — use a boolean variable",
+        r"^s\.yaml:4:11: layers\[0\]\.when: when must be true, false or a condition; "
+        rf"received {shown} — use a boolean variable or a comparison",
     )
 
 
 def test_when_with_a_numeric_variable_is_refused() -> None:
     text = "input: [1, 8, 8]\nvars: {blocks: 2}\nlayers:\n  - relu:\n    when: blocks\n"
-    one_error(text, r"^s\.yaml:5:11: layers\[0\]\.when: when must be true, false or a boolean ")
+    one_error(text, r"^s\.yaml:5:11: layers\[0\]\.when: when must be true, false or a condition")
+
+
+@pytest.mark.parametrize(
+    ("condition", "placed"),
+    [
+        ("n > 1", True),
+        ("n == 1", False),
+        ("n != 1 and deep", True),
+        ("n < 2 or not deep", False),
+        ("1 <= n - 1 < 3", True),
+        ("not (n >= 2)", False),
+    ],
+)
+def test_when_takes_comparisons(condition: str, placed: bool) -> None:
+    text = (
+        "input: [1, 8, 8]\nvars: {n: 2, deep: true}\nlayers:\n  - relu:\n"
+        f"    when: {condition}\n  - flatten\n"
+    )
+    kinds = [n.kind for n in archspec.loads(text).plan()]
+    assert kinds == (["relu", "flatten"] if placed else ["flatten"])
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("n and deep", r"'n and deep' uses and/or/not on 2, which is not true or false"),
+        ("deep < 3", r"'deep < 3' does arithmetic on True, which is not a number"),
+        ("n == deep", r"'n == deep' compares 2 with True, a boolean with a non-boolean"),
+        ("n > m", r"unknown variable 'm' in expression 'n > m'"),
+    ],
+)
+def test_when_conditions_are_located_errors(condition: str, message: str) -> None:
+    text = (
+        f"input: [1, 8, 8]\nvars: {{n: 2, deep: true}}\nlayers:\n  - relu:\n    when: {condition}\n"
+    )
+    one_error(text, rf"^s\.yaml:5:11: layers\[0\]\.when: {message}")
 
 
 def test_when_false_skips_a_layer_and_its_name_aliases_the_input() -> None:
@@ -486,9 +535,39 @@ def test_extends_in_text_has_no_folder() -> None:
         archspec.loads("extends: base.yaml\ninput: [4]\nlayers: [relu]\n", "s.yaml")
 
 
-def test_a_block_with_several_arguments_needs_a_mapping() -> None:
+def test_a_block_with_several_required_arguments_needs_a_mapping() -> None:
+    block = BLOCK.replace("stride: 1", "stride: ~")
     one_error(
-        f"input: [1, 8, 8]\n{BLOCK}layers:\n  - unit: 6\n",
+        f"input: [1, 8, 8]\n{block}layers:\n  - unit: 6\n",
         r"^s\.yaml:9:11: layers\[0\]\.unit: block 'unit' takes arguments depth, stride; write them "
         r"as a mapping — e\.g\. `unit: \{\.\.\.\}`$",
+    )
+
+
+def test_the_short_form_sets_the_only_required_argument() -> None:
+    plan = archspec.loads(f"input: [1, 8, 8]\n{BLOCK}layers:\n  - unit: 6\n").plan()
+    assert plan.nodes[0].shape == (6, 8, 8)
+
+
+@pytest.mark.parametrize("name", ["half", "float", "input", "train"])
+def test_torch_attribute_names_are_fine_as_arguments_and_variables(name: str) -> None:
+    text = (
+        f"input: [1, 8, 8]\nvars: {{{name}: 3}}\nblocks:\n  unit:\n    args: {{{name}: ~}}\n"
+        f"    layers:\n      - conv: {{depth: {name}, kernel: 1}}\nlayers:\n  - unit: {name} + 1\n"
+    )
+    assert archspec.loads(text).plan().nodes[0].shape == (4, 8, 8)
+
+
+def test_a_broken_block_mapping_is_not_also_told_to_be_a_list() -> None:
+    text = (
+        "input: [4]\nblocks:\n  unit: {args: {a: 1}, layers: [relu], outputs: x}\nlayers: [unit]\n"
+    )
+    one_error(text, r"^s\.yaml:3:40: blocks\.unit\.outputs: unknown key 'outputs'")
+
+
+def test_the_unknown_key_message_lists_each_key_once() -> None:
+    one_error(
+        "input: [1, 8, 8]\nlayers:\n  - conv: {depth: 2, kernel: 1, xyz: 3}\n",
+        r"allowed keys: depth, filters, kernel, stride, padding, dilation, groups, bias, "
+        r"padding_mode$",
     )

@@ -92,6 +92,10 @@ def check_count(file: str, expected: int, output: tuple[int, ...]) -> archspec.S
         ("alexnet.yaml", 61_100_840, (1000,)),  # torchvision.models.alexnet
         ("vgg16.yaml", 138_357_544, (1000,)),  # torchvision.models.vgg16
         ("resnet18.yaml", 11_689_512, (1000,)),  # torchvision.models.resnet18
+        ("mobilenet_v2.yaml", 3_504_872, (1000,)),  # torchvision.models.mobilenet_v2
+        ("mobilenet_v3_small.yaml", 2_542_856, (1000,)),  # …mobilenet_v3_small
+        ("efficientnet_b0.yaml", 5_288_548, (1000,)),  # …efficientnet_b0
+        ("regnet_y_400mf.yaml", 4_344_144, (1000,)),  # …regnet_y_400mf
         ("lenet5.yaml", 61_706, (10,)),  # LeCun et al. 1998, C1-S2-C3-S4-C5-F6-output
         ("mnist_cnn.yaml", 3_274_634, (10,)),  # the TensorFlow "Deep MNIST" tutorial net
     ],

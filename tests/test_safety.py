@@ -121,7 +121,7 @@ def test_quadratic_alias_blowup_is_refused(tmp_path: Path) -> None:
         (
             "input: [4]\nlayers:\n  - relu:\n    repeat: 100001\n",
             [],
-            "repeat must be a whole number from 1 to 100,000",
+            "repeat must be a whole number from 0 to 100,000",
         ),
         (
             "input: [4]\nvars: {n: 2}\nlayers:\n  - dense: '" + " + ".join(["n"] * 70) + "'\n",

@@ -155,7 +155,7 @@ def test_misspelt_padding_word() -> None:
     one_error(
         layers("- conv: {depth: 8, kernel: 3, padding: smae}"),
         r"^s\.yaml:3:42: layers\[0\]\.conv\.padding: padding must be a non-negative int, a list of "
-        r"them \(one per spatial axis\), 'same' or 'valid'; received 'smae' — "
+        r"them \(one per spatial axis\), 'same', 'valid' or 'causal'; received 'smae' — "
         r"did you mean 'same'\?$",
     )
 
@@ -193,8 +193,8 @@ def test_unknown_kind_suggests_a_close_one() -> None:
 
 def test_unknown_kind_far_from_any_lists_the_kinds() -> None:
     one_error(
-        layers("- transformer"),
-        r"^s\.yaml:3:5: layers\[0\]\.transformer: unknown layer kind 'transformer' — "
+        layers("- wavelets"),
+        r"^s\.yaml:3:5: layers\[0\]\.wavelets: unknown layer kind 'wavelets' — "
         r"known kinds: conv, ",
     )
 
@@ -503,3 +503,14 @@ def test_three_independent_mistakes_through_the_cli(tmp_path: Path) -> None:
     assert len(located) == 3, run.stderr
     assert len(run.stderr.splitlines()) == 3
     assert "Traceback" not in run.stderr
+
+
+def test_causal_padding_is_for_one_dimensional_inputs() -> None:
+    text = "input: [3, 8, 8]\nlayers:\n  - conv: {depth: 4, kernel: 3, padding: causal}\n"
+    with pytest.raises(SpecError) as caught:
+        archspec.loads(text, "s.yaml")
+    assert "padding: causal is for 1-D (temporal) inputs" in str(caught.value)
+    ok = "input: [3, 20]\nlayers:\n  - conv: {depth: 4, kernel: 3, dilation: 4, padding: causal}\n"
+    node = archspec.loads(ok).plan().nodes[0]
+    assert node.shape == (4, 20)
+    assert node.geometry.pads == ((8, 0),)  # type: ignore[union-attr]

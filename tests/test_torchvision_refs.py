@@ -19,7 +19,13 @@ import archspec  # noqa: E402
 from archspec.compile import build  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-CASES = [("resnet18", "resnet18", 11_689_512)]
+CASES = [
+    ("resnet18", "resnet18", 11_689_512),
+    ("mobilenet_v2", "mobilenet_v2", 3_504_872),
+    ("mobilenet_v3_small", "mobilenet_v3_small", 2_542_856),
+    ("efficientnet_b0", "efficientnet_b0", 5_288_548),
+    ("regnet_y_400mf", "regnet_y_400mf", 4_344_144),
+]
 
 
 def copy_by_order(source: torch.nn.Module, target: torch.nn.Module) -> None:
@@ -34,13 +40,25 @@ def copy_by_order(source: torch.nn.Module, target: torch.nn.Module) -> None:
 @needs_torchvision
 @pytest.mark.parametrize(("spec", "factory", "count"), CASES)
 def test_spec_equals_torchvision_model(spec: str, factory: str, count: int) -> None:
+    compare(spec, factory, count)
+
+
+@needs_torchvision
+def test_efficientnet_squeeze_excite_broadcasts_at_another_size() -> None:
+    """The [C, 1, 1] gates broadcast, so the same spec runs (and equals torchvision) at 256²."""
+    compare("efficientnet_b0", "efficientnet_b0", 5_288_548, (3, 256, 256))
+
+
+def compare(
+    spec: str, factory: str, count: int, input_shape: tuple[int, ...] | None = None
+) -> None:
     torch.manual_seed(0)
     reference = getattr(models(), factory)().eval()
     for module in reference.modules():  # random statistics, so batch norm is not an identity
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 1.5)
-    plan = archspec.load(SPECS / f"{spec}.yaml").plan()
+    plan = archspec.load(SPECS / f"{spec}.yaml").plan(input_shape=input_shape)
     assert plan.total_params == count == sum(p.numel() for p in reference.parameters())
     network = build(plan).eval()
     copy_by_order(reference, network)

@@ -13,13 +13,33 @@ from typing import TypeVar
 
 from torch import nn
 
-from archspec.compile.modules import GlobalPool, Merge, by_rank, padded
+from archspec.compile.modules import (
+    ChannelLayerNorm,
+    DropPath,
+    FromTokens,
+    GlobalPool,
+    LayerScale,
+    Mean,
+    Merge,
+    Pad,
+    Permute,
+    Reshape,
+    Slice,
+    ToTokens,
+    by_rank,
+    padded,
+)
 from archspec.shapes.geometry import (
     AdaptivePoolGeometry,
+    AxesGeometry,
     ConvGeometry,
     ConvTransposeGeometry,
+    FlattenGeometry,
     Geometry,
+    PadGeometry,
     PoolGeometry,
+    ReshapeGeometry,
+    SliceGeometry,
     UpsampleGeometry,
 )
 from archspec.shapes.kinds.conv import ConvParams, ConvTransposeParams
@@ -27,12 +47,25 @@ from archspec.shapes.kinds.dense import DenseParams
 from archspec.shapes.kinds.elementwise import (
     BatchNormParams,
     DropoutParams,
+    DropPathParams,
     EluParams,
     GeluParams,
+    LayerScaleParams,
     LeakyReluParams,
+    PreluParams,
+    SoftplusParams,
 )
 from archspec.shapes.kinds.merge import UpsampleParams
+from archspec.shapes.kinds.norm import (
+    GroupNormParams,
+    InstanceNormParams,
+    LayerNormParams,
+    LocalResponseNormParams,
+)
+from archspec.shapes.kinds.padding import PadParams
 from archspec.shapes.kinds.pool import AdaptivePoolParams, GlobalPoolParams, PoolParams
+from archspec.shapes.kinds.shuffle import ChannelShuffleParams, PixelShuffleParams
+from archspec.shapes.kinds.tensor import FromTokensParams, MeanParams
 from archspec.shapes.params import Params
 from archspec.shapes.plan import PlanNode
 
@@ -142,6 +175,48 @@ def batchnorm(node: PlanNode) -> nn.Module:
     return bn(node.shape[0], eps=p.eps, momentum=p.momentum, affine=p.affine)
 
 
+def prelu(node: PlanNode) -> nn.Module:
+    p = params(node, PreluParams)
+    return nn.PReLU(node.shape[0] if p.per_channel else 1, init=p.init)
+
+
+def layer_scale(node: PlanNode) -> nn.Module:
+    p = params(node, LayerScaleParams)
+    return LayerScale(node.shape[0], len(node.shape) - 1, p.init)
+
+
+def groupnorm(node: PlanNode) -> nn.Module:
+    p = params(node, GroupNormParams)
+    return nn.GroupNorm(p.groups, node.shape[0], eps=p.eps, affine=p.affine)
+
+
+def instancenorm(node: PlanNode) -> nn.Module:
+    p = params(node, InstanceNormParams)
+    norm = by_rank(len(node.shape) - 1, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+    return norm(node.shape[0], eps=p.eps, affine=p.affine)
+
+
+def layernorm(node: PlanNode) -> nn.Module:
+    p = params(node, LayerNormParams)
+    if p.over == "last":
+        return nn.LayerNorm(node.shape[-1], eps=p.eps, elementwise_affine=p.affine)
+    return ChannelLayerNorm(node.shape[0], eps=p.eps, elementwise_affine=p.affine)
+
+
+def local_response_norm(node: PlanNode) -> nn.Module:
+    p = params(node, LocalResponseNormParams)
+    return nn.LocalResponseNorm(p.size, alpha=p.alpha, beta=p.beta, k=p.k)
+
+
+def pad(node: PlanNode) -> nn.Module:
+    p = params(node, PadParams)
+    return Pad(geometry(node, PadGeometry).pads, p.mode, p.value)
+
+
+def crop(node: PlanNode) -> nn.Module:
+    return Pad([(-a, -b) for a, b in geometry(node, PadGeometry).pads], "zeros")
+
+
 def _plain(cls: Callable[[], nn.Module]) -> Builder:
     """A builder for a parameterless torch module."""
     return lambda node: cls()
@@ -154,7 +229,24 @@ def _over_channels(cls: Callable[..., nn.Module]) -> Builder:
 # --------------------------------------------------------------------------- dense, merges
 def dense(node: PlanNode) -> nn.Module:
     p = params(node, DenseParams)
-    return nn.Linear(node.in_shapes[0][0], p.units, bias=p.bias)
+    return nn.Linear(node.in_shapes[0][-1], p.units, bias=p.bias)  # the last axis
+
+
+def flatten(node: PlanNode) -> nn.Module:
+    g = geometry(node, FlattenGeometry)
+    return nn.Flatten(g.start + 1, g.end + 1)  # + 1: the batch axis
+
+
+def concat(node: PlanNode) -> nn.Module:
+    return Merge("concat", geometry(node, AxesGeometry).axes[0] + 1)
+
+
+def _slice(drop: bool) -> Builder:
+    def build(node: PlanNode) -> nn.Module:
+        g = geometry(node, SliceGeometry)
+        return Slice(g.axis, g.start, g.stop, g.step, drop)
+
+    return build
 
 
 def upsample(node: PlanNode) -> nn.Module:
@@ -183,16 +275,43 @@ BUILDERS: dict[str, Builder] = {
     "sigmoid": _plain(nn.Sigmoid),
     "tanh": _plain(nn.Tanh),
     "hardswish": _plain(nn.Hardswish),
+    "relu6": _plain(nn.ReLU6),
+    "hardsigmoid": _plain(nn.Hardsigmoid),
+    "mish": _plain(nn.Mish),
+    "softplus": lambda node: nn.Softplus(
+        params(node, SoftplusParams).beta, params(node, SoftplusParams).threshold
+    ),
+    "identity": _plain(nn.Identity),
+    "prelu": prelu,
+    "drop_path": lambda node: DropPath(params(node, DropPathParams).p),
+    "layer_scale": layer_scale,
+    "groupnorm": groupnorm,
+    "instancenorm": instancenorm,
+    "layernorm": layernorm,
+    "local_response_norm": local_response_norm,
+    "channel_shuffle": lambda node: nn.ChannelShuffle(params(node, ChannelShuffleParams).groups),
+    "pixel_shuffle": lambda node: nn.PixelShuffle(params(node, PixelShuffleParams).factor),
+    "pixel_unshuffle": lambda node: nn.PixelUnshuffle(params(node, PixelShuffleParams).factor),
+    "pad": pad,
+    "crop": crop,
     "softmax": _over_channels(nn.Softmax),
     "log_softmax": _over_channels(nn.LogSoftmax),
     "batchnorm": batchnorm,
     "dropout": lambda node: nn.Dropout(params(node, DropoutParams).p),
-    "flatten": _plain(nn.Flatten),
+    "flatten": flatten,
     "dense": dense,
     "add": _merge("add"),
     "multiply": _merge("multiply"),
-    "concat": _merge("concat"),
+    "concat": concat,
     "upsample": upsample,
+    "to_tokens": _plain(ToTokens),
+    "from_tokens": lambda node: FromTokens(params(node, FromTokensParams).size),
+    "reshape": lambda node: Reshape(geometry(node, ReshapeGeometry).shape),
+    "permute": lambda node: Permute(geometry(node, AxesGeometry).axes),
+    "transpose": lambda node: Permute(geometry(node, AxesGeometry).axes),
+    "select": _slice(drop=True),
+    "slice": _slice(drop=False),
+    "mean": lambda node: Mean(geometry(node, AxesGeometry).axes, params(node, MeanParams).keepdims),
 }
 
 __all__ = ["BUILDERS", "Builder", "NoBuilderError", "build_node", "by_rank", "geometry", "params"]

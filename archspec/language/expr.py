@@ -1,7 +1,9 @@
 """A small, whitelisted arithmetic evaluator for spec variables — never ``eval``.
 
 Grammar: numbers, variable names, ``+ - * / // %``, unary ``-``/``+``,
-parentheses, and the functions ``min(...)`` and ``max(...)``. Nothing else: no
+parentheses, the functions ``min(...)`` and ``max(...)``, comparisons
+(``== != < <= > >=``, chained as in Python) and ``and``/``or``/``not`` on
+booleans (for ``when: n > 1 and not last``). Nothing else: no
 attribute access, no subscripts, no other calls, no strings, no ``**``.
 
 A string in a spec is an expression when it parses under that grammar and
@@ -40,6 +42,15 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.UAdd: operator.pos,
 }
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 class ExprError(Exception):
@@ -77,8 +88,20 @@ def _allowed(node: ast.AST) -> bool:
     if isinstance(node, ast.BinOp):
         return type(node.op) in _BINARY
     if isinstance(node, ast.UnaryOp):
-        return type(node.op) in _UNARY
-    return isinstance(node, ast.Expression | ast.Name | ast.Load | ast.operator | ast.unaryop)
+        return type(node.op) in _UNARY or isinstance(node.op, ast.Not)
+    if isinstance(node, ast.Compare):
+        return all(type(op) in _COMPARE for op in node.ops)
+    return isinstance(
+        node,
+        ast.Expression
+        | ast.Name
+        | ast.Load
+        | ast.operator
+        | ast.unaryop
+        | ast.cmpop
+        | ast.BoolOp
+        | ast.boolop,
+    )
 
 
 def _names(tree: ast.expr) -> list[str]:
@@ -163,8 +186,18 @@ def _apply(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
         return node.value
     if isinstance(node, ast.Name):
         return env[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _boolean(_evaluate(node.operand, env, text), text)
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_number(_evaluate(node.operand, env, text), text))
+    if isinstance(node, ast.BoolOp):  # short-circuits like Python; each operand read is a boolean
+        want = isinstance(node.op, ast.Or)
+        for operand in node.values:
+            if _boolean(_evaluate(operand, env, text), text) == want:
+                return want
+        return not want
+    if isinstance(node, ast.Compare):
+        return _compare(node, env, text)
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         args = [_number(_evaluate(arg, env, text), text) for arg in node.args]
@@ -175,6 +208,34 @@ def _apply(node: ast.expr, env: Mapping[str, Scalar], text: str) -> Any:
     if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
         raise ExprError(f"division by zero in '{text}'", "check the variables' values")
     return _BINARY[type(node.op)](left, right)
+
+
+def _compare(node: ast.Compare, env: Mapping[str, Scalar], text: str) -> bool:
+    """``a < b <= c`` as Python chains it. Ordering takes numbers; ``==``/``!=`` also
+    compare booleans and text variables, but never a number with a boolean."""
+    left = _evaluate(node.left, env, text)
+    for op, right_node in zip(node.ops, node.comparators, strict=True):
+        right = _evaluate(right_node, env, text)
+        if isinstance(op, _ORDERING):
+            _number(left, text), _number(right, text)
+        elif isinstance(left, bool) != isinstance(right, bool):
+            raise ExprError(
+                f"'{text}' compares {left!r} with {right!r}, a boolean with a non-boolean",
+                "compare numbers with numbers and booleans with booleans",
+            )
+        if not _COMPARE[type(op)](left, right):
+            return False
+        left = right
+    return True
+
+
+def _boolean(value: Any, text: str) -> bool:
+    if not isinstance(value, bool):
+        raise ExprError(
+            f"'{text}' uses and/or/not on {value!r}, which is not true or false",
+            "compare it first, e.g. `n > 1 and deep`",
+        )
+    return value
 
 
 def _number(value: Any, text: str) -> int | float:

@@ -255,7 +255,7 @@ class Expander:
         repeat = self._scalar_meta(meta, "repeat", path, scope, 1)
         if when is None or repeat is None or sources is None:
             out: Target = poison(path)
-        elif not when:
+        elif not when or repeat == 0:
             out = sources[0]
         elif op in self.blocks:
             out = self._use_block(Use(op, value, path, scope, sources, name, repeat))
@@ -326,17 +326,18 @@ class Expander:
                 return value
             self.problem(
                 (*path, key),
-                f"when must be true, false or a boolean variable; received {value!r}",
-                "use a boolean variable, e.g. `when: downsample`",
+                f"when must be true, false or a condition; received {value!r}",
+                "use a boolean variable or a comparison, e.g. `when: downsample` or `when: n > 1`",
                 scope.notes,
             )
             return None
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= self.max_nodes:
+        # `repeat: 0` (e.g. `n - 1` with n = 1) places nothing: the entry passes its input on
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= self.max_nodes:
             return value
         self.problem(
             (*path, key),
-            f"repeat must be a whole number from 1 to {self.max_nodes:,}; received {value!r}",
-            "write e.g. `repeat: 3`",
+            f"repeat must be a whole number from 0 to {self.max_nodes:,}; received {value!r}",
+            "write e.g. `repeat: 3` (0 places nothing)",
             scope.notes,
         )
         return None
@@ -499,8 +500,11 @@ class Expander:
             given: dict[str, Any] = {}
         elif isinstance(value, dict):
             given = value
-        elif len(block.args) == 1:
-            given = {next(iter(block.args)): value}
+        elif len(required := [k for k, d in block.args.items() if d is None]) == 1 or (
+            len(block.args) == 1
+        ):
+            # the short form `- unit: 64` sets the only argument, or the only required one
+            given = {(required or list(block.args))[0]: value}
         else:
             self.problem(
                 (*path, op),

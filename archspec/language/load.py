@@ -18,13 +18,14 @@ from archspec.errors import DataPath, Location, Problem, SpecError
 from archspec.language.expr import ExprError, Scalar, evaluate_tree, resolve
 from archspec.language.extends import read_spec
 from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
-from archspec.language.model import BlockModel, SpecModel
+from archspec.language.model import BlockModel, InputModel, SpecModel
 from archspec.language.order import dead_nodes, resolve_inputs, resolve_output, topological
 from archspec.language.problems import dedupe, from_validation
 from archspec.language.train import TrainConfig
 from archspec.language.variables import declared_value
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
 from archspec.shapes import kinds
+from archspec.shapes.plan import Layout, default_layout
 
 DEFAULT_MAX_LAYERS = 100_000
 
@@ -47,6 +48,7 @@ class Layer:
 class Validated:
     name: str
     input_shape: tuple[int, ...]
+    input_layout: Layout
     layers: tuple[Layer, ...]
     output: str
     train: TrainConfig | None
@@ -116,7 +118,11 @@ def validate_document(
     if not layers:
         raise SpecError(dedupe(problems))
     name = model.name or (path.stem if path else "network")
-    validated = Validated(name, model.input, layers, output, train, data, source, path)
+    if isinstance(model.input, InputModel):
+        shape, layout = model.input.shape, model.input.layout or default_layout(model.input.shape)
+    else:
+        shape, layout = model.input, default_layout(model.input)
+    validated = Validated(name, shape, layout, layers, output, train, data, source, path)
     return validated, dedupe(problems)
 
 

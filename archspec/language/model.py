@@ -6,13 +6,13 @@ and variables are expanded, so here they are plain lists.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Gt, Len
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
-from archspec.language.graph import NAME, RESERVED
+from archspec.language.graph import NAME
 from archspec.language.train import TrainConfig
 
 Scalar = int | float | bool | str
@@ -24,13 +24,27 @@ class Model(BaseModel):
 
 
 def _identifier(name: str, what: str) -> str:
+    """Variable, argument and block names only name values in expressions (never a
+    module), so torch's attribute names (`half`, `float`) are fine here."""
     if not NAME.match(name):
         raise ValueError(f"{what} names are words of letters, digits and _; received '{name}'")
     if name[0].isdigit():
         raise ValueError(f"{what} names cannot start with a digit; received '{name}'")
-    if name in RESERVED:
-        raise ValueError(f"'{name}' is reserved; choose another {what} name")
     return name
+
+
+class InputModel(Model):
+    """An input declared with its layout: `{shape: [196, 768], layout: sequence}`."""
+
+    shape: InputShape = Field(
+        description="The input's shape without the batch axis.", examples=[[196, 768]]
+    )
+    layout: Literal["grid", "sequence", "flat", "tensor"] | None = Field(
+        None,
+        description="How its axes are read: grid [C, *spatial], sequence [T, D], flat [D] "
+        "or another tensor; default: flat for [D], else grid.",
+        examples=["sequence"],
+    )
 
 
 class BlockModel(Model):
@@ -84,6 +98,30 @@ Variable = Annotated[
 ]
 
 
+def _input_form(value: Any) -> str:
+    return "declared" if isinstance(value, dict) else "shape"
+
+
+# `input: [3, 32, 32]` or `input: {shape: [50, 16], layout: sequence}`, chosen by type, so
+# a bad shape is told about its shape, not that it is no mapping.
+InputEntry = Annotated[
+    Annotated[InputShape, Tag("shape")] | Annotated[InputModel, Tag("declared")],
+    Discriminator(_input_form),
+]
+
+
+def _block_form(value: Any) -> str:
+    return "layers" if isinstance(value, list) else "block"
+
+
+# A block is a mapping (args/layers/output) or just its list of layers; the form is chosen
+# by the value's type, so a broken mapping is not also told it "must be a valid list".
+BlockEntry = Annotated[
+    Annotated[BlockModel, Tag("block")] | Annotated[list[Any], Len(1), Tag("layers")],
+    Discriminator(_block_form),
+]
+
+
 class SpecModel(Model):
     """A network: its input, its layers, and optionally how to train it."""
 
@@ -101,11 +139,12 @@ class SpecModel(Model):
         description="Variables for expressions: a value, or `{value, multiple_of, min, max}`.",
         examples=[{"width": 32, "deep": True}],
     )
-    input: InputShape = Field(
-        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features].",
-        examples=[[1, 28, 28], [3, 128]],
+    input: InputEntry = Field(
+        description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]; "
+        "or {shape, layout} for a sequence [T, D].",
+        examples=[[1, 28, 28], [3, 128], {"shape": [50, 16], "layout": "sequence"}],
     )
-    blocks: dict[str, BlockModel | Annotated[list[Any], Len(1)]] = Field(
+    blocks: dict[str, BlockEntry] = Field(
         default_factory=dict,
         description="Sub-networks, used by name like a kind.",
         examples=[{"unit": ["relu"]}],
@@ -154,4 +193,4 @@ class SpecModel(Model):
         return value
 
 
-__all__ = ["BlockModel", "DeclaredVar", "InputShape", "SpecModel", "TrainConfig"]
+__all__ = ["BlockModel", "DeclaredVar", "InputModel", "InputShape", "SpecModel", "TrainConfig"]

@@ -16,12 +16,12 @@ from archspec.loader.source import SourceMap
 def _fields(model: type[BaseModel] | None) -> list[str]:
     if model is None:
         return []
-    names = []
+    names: dict[str, None] = {}  # ordered, each once (`units` is a field and its own alias)
     for name, info in model.model_fields.items():
-        names.append(name)
+        names[name] = None
         choices = getattr(info.validation_alias, "choices", None)
-        names.extend(str(c) for c in choices or () if isinstance(c, str))
-    return names
+        names.update((str(c), None) for c in choices or () if isinstance(c, str))
+    return list(names)
 
 
 def _members(annotation: Any) -> list[type[BaseModel]]:

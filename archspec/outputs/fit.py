@@ -214,7 +214,7 @@ def evaluate(
     if problems:
         raise SpecError(problems)
     v = validated
-    return infer(v.name, v.input_shape, v.layers, v.output, v.source), v.train
+    return infer(v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout), v.train
 
 
 def totals(plan: Plan, train: TrainConfig | None, metrics: Sequence[str]) -> dict[str, int]:

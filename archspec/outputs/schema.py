@@ -33,7 +33,7 @@ from pydantic.fields import FieldInfo
 from archspec.language import recipe
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
-from archspec.language.model import BlockModel, DeclaredVar, SpecModel
+from archspec.language.model import BlockModel, DeclaredVar, InputModel, SpecModel
 from archspec.shapes import kinds
 from archspec.shapes.params import per_dim
 
@@ -51,7 +51,10 @@ def generate() -> Json:
         defs.update(_layer_defs(loose))
     top = _model(SpecModel, expressions=False)
     props = top["properties"]
-    props["input"]["items"] = _expressions(props["input"]["items"])
+    shape, declared = props["input"]["oneOf"]  # [C, *spatial] or {shape, layout}
+    shape["items"] = _expressions(shape["items"])
+    declared.clear()
+    declared.update(_model(InputModel))
     props["layers"].pop("items")  # StrictLayer or Layer: see _conditions
     props["vars"]["propertyNames"] = {"pattern": IDENT}
     props["blocks"] = {

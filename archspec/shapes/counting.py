@@ -266,6 +266,31 @@ def _flops_gelu(node: PlanNode) -> int:
     return (9 if _fields(node).approximate == "tanh" else 5) * _out(node)
 
 
+def _computed_norm(node: PlanNode) -> int:
+    """Statistics per group: a running sum (1), the variance (3), then (x − μ)/σ (2); ·γ + β
+    when affine (2)."""
+    affine = bool(getattr(node.params, "affine", True))
+    return _out(node) * (6 + (2 if affine else 0))
+
+
+def _flops_lrn(node: PlanNode) -> int:
+    """A square and an add per window element, then scale, add, power and divide."""
+    return _out(node) * (2 * int(_fields(node).size) + 4)
+
+
+# Kinds whose count under a tool's convention has not been measured against the tool yet:
+# `check --convention TOOL` says so for a spec that uses one (tests/test_conventions.py keeps
+# this set exact), instead of guessing what the tool counts.
+TOOL_PENDING = frozenset(
+    {
+        "relu6", "hardsigmoid", "mish", "softplus", "prelu", "identity", "drop_path",
+        "layer_scale", "groupnorm", "instancenorm", "layernorm", "local_response_norm",
+        "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "pad", "crop", "reshape",
+        "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean",
+    }
+)  # fmt: skip
+
+
 FLOP_RULES: dict[str, Rule] = {
     "conv": lambda n: 2 * n.macs + _bias_adds(n),
     "conv_transpose": lambda n: 2 * n.macs + _bias_adds(n),
@@ -283,6 +308,35 @@ FLOP_RULES: dict[str, Rule] = {
     "log_softmax": lambda n: 3 * _out(n),  # exp, a running sum, subtract log-sum
     "dropout": _zero,  # identity at inference
     "flatten": _zero,
+    # moving or cutting axes is data movement: no arithmetic
+    "reshape": _zero,
+    "permute": _zero,
+    "transpose": _zero,
+    "to_tokens": _zero,
+    "from_tokens": _zero,
+    "select": _zero,
+    "slice": _zero,
+    "mean": lambda n: _in(n),
+    # activations added with the modern kinds (per element)
+    "relu6": _per_element(2),  # two clamps
+    "hardsigmoid": _per_element(4),  # add 3, two clamps, divide by 6
+    "mish": _per_element(5),  # x · tanh(log(1 + exp(x))): exp, add, log, tanh, multiply
+    "softplus": _per_element(3),  # log(1 + exp(x))
+    "prelu": _per_element(2),  # a compare and a multiply
+    "identity": _zero,
+    "drop_path": _zero,  # identity at inference
+    "layer_scale": _per_element(1),  # x · γ
+    # normalisations that compute their statistics: mean (1), variance (3), normalise (2)
+    "groupnorm": _computed_norm,
+    "instancenorm": _computed_norm,
+    "layernorm": _computed_norm,
+    "local_response_norm": _flops_lrn,
+    # moving data
+    "channel_shuffle": _zero,
+    "pixel_shuffle": _zero,
+    "pixel_unshuffle": _zero,
+    "pad": _zero,
+    "crop": _zero,  # one add per input element, one divide per output (≈ the adds)
     "add": _flops_merge,
     "multiply": _flops_merge,
     "concat": _zero,
@@ -295,11 +349,12 @@ FLOP_RULES: dict[str, Rule] = {
 
 def _table(**overrides: Rule) -> dict[str, Rule]:
     """A convention's rules: ``_zero`` for every kind it ignores, then ``overrides``."""
-    return {kind: overrides.get(kind, _zero) for kind in FLOP_RULES} | overrides
+    known = {kind: overrides.get(kind, _zero) for kind in FLOP_RULES if kind not in TOOL_PENDING}
+    return known | overrides
 
 
 RULES: dict[str, dict[str, Rule]] = {
-    "archspec": _table(conv=_macs, conv_transpose=_macs, dense=_macs),
+    "archspec": {kind: _macs for kind in FLOP_RULES},  # the Plan's own MACs, every kind
     "torchinfo": _table(
         conv=_torchinfo_conv, conv_transpose=_torchinfo_conv, dense=_params, batchnorm=_params
     ),
@@ -348,6 +403,11 @@ def rule(kind: str, convention: str) -> Rule:
     """The counting rule of ``kind`` under ``convention`` (``"flops"``: archspec's FLOPs)."""
     table: Mapping[str, Rule] = FLOP_RULES if convention == "flops" else RULES[convention]
     if kind not in table:
+        if kind in TOOL_PENDING:
+            raise UnknownKindError(
+                f"kind '{kind}' has no counting rule for {convention} yet (not measured against "
+                "the tool); use the archspec convention or --flops"
+            )
         raise UnknownKindError(f"kind '{kind}' has no counting rule for {convention}")
     return table[kind]
 

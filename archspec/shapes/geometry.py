@@ -82,11 +82,51 @@ class UpsampleGeometry(Geometry):
         return len(self.scale)
 
 
+@dataclass(frozen=True)
+class PadGeometry(Geometry):
+    """``pad``/``crop``: (before, after) per spatial axis, expanded to the input's rank."""
+
+    pads: tuple[tuple[int, int], ...]
+
+    @property
+    def rank(self) -> int:
+        return len(self.pads)
+
+
 __all__ = [
     "AdaptivePoolGeometry",
     "ConvGeometry",
     "ConvTransposeGeometry",
     "Geometry",
+    "PadGeometry",
     "PoolGeometry",
     "UpsampleGeometry",
 ]
+
+
+@dataclass(frozen=True)
+class AxesGeometry(Geometry):
+    """Axes without the batch axis, non-negative: a permutation, or the axes a mean reduces."""
+
+    axes: Ints
+
+
+@dataclass(frozen=True)
+class ReshapeGeometry(Geometry):
+    shape: Ints  # the target shape without the batch axis, -1 resolved
+
+
+@dataclass(frozen=True)
+class SliceGeometry(Geometry):
+    """``start:stop:step`` along ``axis`` (no batch axis), resolved to non-negative bounds."""
+
+    axis: int
+    start: int
+    stop: int
+    step: int
+
+
+@dataclass(frozen=True)
+class FlattenGeometry(Geometry):
+    start: int  # first and last axis merged, no batch axis, non-negative
+    end: int

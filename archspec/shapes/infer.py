@@ -16,28 +16,37 @@ from archspec.shapes import kinds
 from archspec.shapes.arith import input_field
 from archspec.shapes.kinds.base import In, Out, ShapeError
 from archspec.shapes.params import Params
-from archspec.shapes.plan import Plan, PlanNode, Shape, numel
+from archspec.shapes.plan import Layout, Plan, PlanNode, Shape, default_layout, numel
 
 
 def infer(
-    name: str, input_shape: Shape, layers: Sequence[Layer], output: str, source: SourceMap
+    name: str,
+    input_shape: Shape,
+    layers: Sequence[Layer],
+    output: str,
+    source: SourceMap,
+    input_layout: Layout | None = None,
 ) -> Plan:
     """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
-    nodes, problems = infer_nodes(input_shape, layers, source)
+    layout = input_layout or default_layout(input_shape)
+    nodes, problems = infer_nodes(input_shape, layers, source, layout)
     if problems:
         raise SpecError(problems)
-    return Plan(name, input_shape, nodes, output)
+    return Plan(name, input_shape, nodes, output, layout)
 
 
 def infer_nodes(
-    input_shape: Shape, layers: Sequence[Layer], source: SourceMap
+    input_shape: Shape,
+    layers: Sequence[Layer],
+    source: SourceMap,
+    input_layout: Layout | None = None,
 ) -> tuple[tuple[PlanNode, ...], list[Problem]]:
     """Every layer that infers, and the problems of those that do not (an editor shows
     both: hints for the first, diagnostics for the second)."""
     rank = len(input_shape) - 1
-    known: dict[str, In] = {
-        "input": In(input_shape, tuple(input_field() for _ in range(rank)) if rank else None)
-    }
+    layout = input_layout or default_layout(input_shape)
+    field = tuple(input_field() for _ in range(rank)) if rank and layout == "grid" else None
+    known: dict[str, In] = {"input": In(input_shape, field, layout)}
     nodes: list[PlanNode] = []
     problems: list[Problem] = _input_too_big(input_shape, source)
     for layer in layers if not problems else ():
@@ -52,7 +61,10 @@ def infer_nodes(
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
             continue
-        known[layer.name] = In(out.shape, out.field)
+        layout = out.layout or (
+            ins[0].layout if len(out.shape) == len(ins[0].shape) else default_layout(out.shape)
+        )
+        known[layer.name] = In(out.shape, out.field, layout)
         nodes.append(
             PlanNode(
                 layer.name,
@@ -67,6 +79,7 @@ def infer_nodes(
                 out.geometry,
                 layer.location,
                 layer.group,
+                layout,
             )
         )
     return tuple(nodes), problems
@@ -128,6 +141,10 @@ def _check_counts(out: Out) -> None:
 
 def _problem(layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap) -> Problem:
     path = (*layer.params_path, exc.field) if exc.field else layer.params_path
-    shapes = ", ".join("×".join(map(str, x.shape)) for x in ins)
+    shapes = ", ".join(
+        "×".join(map(str, x.shape))
+        + (f" ({x.layout})" if x.layout in ("sequence", "tensor") else "")
+        for x in ins
+    )
     notes = (f"{layer.name}: input {shapes}", *layer.notes)
     return Problem(exc.message, exc.hint, source.locate(path), path, notes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from archspec.errors import Location
 from archspec.shapes.arith import Field
@@ -17,6 +17,24 @@ from archspec.shapes.geometry import Geometry
 from archspec.shapes.params import Params
 
 Shape = tuple[int, ...]
+# How a tensor's axes are read (no batch axis): a grid [C, *spatial] (channels first), a
+# sequence [T, D] (tokens × features), a flat vector [D], or any other tensor (e.g. a grid
+# permuted to channels-last). Set by the input declaration and by the layers that change it.
+Layout = Literal["grid", "sequence", "flat", "tensor"]
+LAYOUTS: tuple[Layout, ...] = ("grid", "sequence", "flat", "tensor")
+
+
+def default_layout(shape: Shape) -> Layout:
+    """The layout a bare shape declares: ``[D]`` is flat, anything longer a grid."""
+    return "flat" if len(shape) == 1 else "grid"
+
+
+def describe_layout(layout: Layout, shape: Shape) -> str:
+    """``a grid 32×14×14``, ``a sequence 196×768`` — how errors say what a layer received."""
+    what = "flat vector" if layout == "flat" else layout
+    return f"a {what} {format_shape(shape)}"
+
+
 RField = tuple[Field, ...] | None  # None: the node sees the whole input (after flatten, dense…)
 
 
@@ -53,6 +71,7 @@ class PlanNode:
     geometry: Geometry | None = None  # resolved facts for the builder (None: nothing to resolve)
     location: Location | None = None
     group: tuple[str, ...] = ()  # enclosing block instances, outermost first
+    layout: Layout = "grid"  # how the output's axes are read
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,7 @@ class Plan:
     input_shape: Shape
     nodes: tuple[PlanNode, ...]  # topological order
     output: str
+    input_layout: Layout = "grid"
 
     @property
     def total_params(self) -> int:
@@ -128,6 +148,7 @@ def _node_dict(node: PlanNode) -> dict[str, Any]:
         "kind": node.kind,
         "inputs": list(node.inputs),
         "shape": list(node.shape),
+        "layout": node.layout,
         "params": node.num_params,
         "macs": node.macs,
         "receptive_field": field_dict(node.field),

@@ -161,9 +161,10 @@ class RunLock:
             ) from None
 
     def release(self) -> None:
+        # Unlock explicitly before closing: DataLoader workers forked while the run held the
+        # lock share its open file description, and closing only our descriptor would leave
+        # the lock held until they exit (tests/test_data_stream.py resumes in-process).
         with contextlib.suppress(OSError):
-            # unlock first: forked processes (persistent DataLoader workers) share the open
-            # file and would hold the lock past close() until they exit
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         with contextlib.suppress(OSError):
             os.close(self.fd)

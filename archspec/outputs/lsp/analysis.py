@@ -234,7 +234,7 @@ def _f(paths: set[Path]) -> frozenset[Path]:
 def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Problem]]:
     """The Plan; when some layer fails, the nodes that still infer (for hints)."""
     try:
-        plan = infer(v.name, v.input_shape, v.layers, v.output, v.source)
+        plan = infer(v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout)
         return plan, plan.nodes, []
     except SpecError as exc:
         return None, _partial(v), list(exc.problems)
@@ -242,7 +242,7 @@ def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Proble
 
 def _partial(v: Validated) -> tuple[PlanNode, ...]:
     """The nodes that infer when some layer fails (for hints)."""
-    return infer_nodes(v.input_shape, v.layers, v.source)[0]
+    return infer_nodes(v.input_shape, v.layers, v.source, v.input_layout)[0]
 
 
 def walk_entries(data: Any, path: DataPath) -> Iterator[tuple[DataPath, Any]]:

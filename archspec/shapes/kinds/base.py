@@ -25,7 +25,7 @@ from archspec.shapes.params import (
     PerDimOrZero,
     PosInt,
 )
-from archspec.shapes.plan import PlanNode, RField, Shape
+from archspec.shapes.plan import Layout, PlanNode, RField, Shape, describe_layout
 
 
 class ShapeError(Exception):
@@ -47,10 +47,15 @@ class In:
 
     shape: Shape
     field: RField
+    layout: Layout = "grid"
 
     @property
     def spatial(self) -> Shape:
         return self.shape[1:]
+
+    def described(self) -> str:
+        """``a sequence 196×768``: what the layer received, for error messages."""
+        return describe_layout(self.layout, self.shape)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Out:
     params: int = 0  # the counting rule: learnable parameters…
     macs: int = 0  # …and multiply-accumulates per example
     geometry: Geometry | None = None
+    # None: the input's layout when the rank is kept, else a flat vector ([D]) or a grid
+    layout: Layout | None = None
 
 
 Infer = Callable[[Any, Sequence[In]], Out]
@@ -104,7 +111,15 @@ def expand(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
 
 
 def need_spatial(inp: In, kind: str, minimum: int = 1) -> int:
-    """Spatial rank of ``inp``; a kind that needs a grid refuses a flat vector."""
+    """Spatial rank of ``inp``; a kind that needs a grid refuses a flat vector, a
+    sequence and any other non-grid tensor."""
+    if inp.layout in ("sequence", "tensor"):
+        raise ShapeError(
+            f"{kind} needs a grid [channels, length…], but receives {inp.described()}",
+            "turn tokens back into a grid with `- from_tokens: [H, W]`"
+            if inp.layout == "sequence"
+            else "permute the axes back to channels-first (`- permute: ...`)",
+        )
     rank = len(inp.spatial)
     if rank < minimum:
         raise ShapeError(

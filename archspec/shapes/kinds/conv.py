@@ -30,7 +30,7 @@ from archspec.shapes.kinds.base import (
 )
 from archspec.shapes.plan import PlanNode
 
-_PADDING_WORDS = ("same", "valid")
+_PADDING_WORDS = ("same", "valid", "causal")
 DEPTH = "Number of filters (output channels); `filters` also accepted."
 KERNEL = "Kernel size: an int or one per spatial axis."
 STRIDE = "Step between windows: an int or one per spatial axis."
@@ -54,7 +54,7 @@ def _padding(value: Any) -> tuple[int, ...] | str:
     raise PydanticCustomError(
         "padding",
         "padding must be a non-negative int, a list of them (one per spatial axis), "
-        "'same' or 'valid'; received {received}",
+        "'same', 'valid' or 'causal'; received {received}",
         {"received": repr(value), "hint": _padding_hint(value)},
     )
 
@@ -71,10 +71,12 @@ _PADDING_SCHEMA = {
     "anyOf": [
         {"type": "integer", "minimum": 0},
         {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
-        {"enum": ["same", "valid"]},
+        {"enum": ["same", "valid", "causal"]},
     ],
     "description": "Zero padding per side: an int, one int per spatial axis, 'same' "
-    "(output = ceil(input / stride), extra padding on the right as in Keras) or 'valid' (0).",
+    "(output = ceil(input / stride), extra padding on the right as in Keras), 'valid' (0) "
+    "or 'causal' (1-D only: dilation·(kernel-1) on the left, none on the right, so an output "
+    "never sees a later time step).",
 }
 Padding = Annotated[
     tuple[int, ...] | str, PlainValidator(_padding), WithJsonSchema(_PADDING_SCHEMA)
@@ -109,6 +111,15 @@ def _pads(
         return tuple(same_pads(n, kk, ss, dd) for n, kk, ss, dd in zip(sizes, k, s, d, strict=True))
     if p.padding == "valid":
         return ((0, 0),) * len(sizes)
+    if p.padding == "causal":
+        if len(sizes) != 1:
+            raise ShapeError(
+                f"padding: causal is for 1-D (temporal) inputs, but the input has {len(sizes)} "
+                "spatial axes",
+                "use `padding: same` or explicit padding on images and volumes",
+                field="padding",
+            )
+        return ((d[0] * (k[0] - 1), 0),)
     assert isinstance(p.padding, tuple)
     return tuple((q, q) for q in expand(p.padding, len(sizes), "padding"))
 
