@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.errors import Problem, SpecError
 from archspec.language.load import DEFAULT_MAX_LAYERS, Validated, validate_file, validate_text
+from archspec.language.recipe import check_recipe
 from archspec.language.train import TrainConfig
 from archspec.loader.source import DEFAULT_LIMITS, Limits
 from archspec.shapes.infer import infer
@@ -103,6 +104,9 @@ def _finish(validated: Validated, problems: list[Problem], input_shape: Shape | 
         spec.plan(input_shape)
     except SpecError as exc:
         problems = [*problems, *exc.problems]
+    if validated.train is not None:  # the augmentation list against the input (C, H, W)
+        shape = input_shape or validated.input_shape
+        problems += check_recipe(validated.train.augment, tuple(shape), validated.source)
     if problems:
         raise SpecError(problems)
     return spec

@@ -13,7 +13,10 @@ def add_parser(verbs: Any) -> None:
         "train",
         help="train a spec on its dataset",
         description="Train a spec; writes a run directory with metrics, "
-        "checkpoints, curves and test results.",
+        "checkpoints, curves and test results. The spec's train: section holds the "
+        "recipe: augment (a list of ops), precision (fp32|bf16|fp16), channels_last, "
+        "compile, accumulate, clip_grad_norm, ema, early_stop {metric, patience}, "
+        "distributed {strategy: ddp|fsdp}; see `archspec schema` and the README.",
     )
     p.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (omit with --resume)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
@@ -28,6 +31,11 @@ def add_parser(verbs: Any) -> None:
     p.add_argument("--no-download", action="store_true", help="never download datasets")
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME-TIME)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard scalars to RUN_DIR/tensorboard (the tensorboard extra)",
+    )
     d = p.add_argument_group("distributed (torch.distributed / torchrun)")
     d.add_argument(
         "--nproc-per-node",
@@ -73,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         download=not args.no_download,
         out=args.out,
         quiet=args.quiet,
+        tensorboard=args.tensorboard,
         argv=sys.argv,
     )
     if args.nproc_per_node is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -35,6 +35,14 @@ def _tags(member: type[BaseModel]) -> list[str]:
     return [str(tag) for tag in get_args(info.annotation)] if info is not None else []
 
 
+def _element(annotation: Any) -> Any:
+    """The item type of ``tuple[X, ...]`` (``X`` unwrapped from ``Annotated``), else as is."""
+    if get_origin(annotation) is tuple and len(get_args(annotation)) == 2:
+        item = get_args(annotation)[0]
+        return get_args(item)[0] if get_origin(item) is Annotated else item
+    return annotation
+
+
 def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The nested model class that Pydantic's ``loc`` (minus its last item) points into.
 
@@ -47,7 +55,9 @@ def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseM
         item = items[i]
         if model is None or not isinstance(item, str) or item not in model.model_fields:
             return None
-        annotation = model.model_fields[item].annotation
+        annotation = _element(model.model_fields[item].annotation)
+        if annotation is not model.model_fields[item].annotation:  # a list: skip its index
+            i += 1
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
         else:

@@ -12,9 +12,12 @@ from pydantic import (
     Discriminator,
     Field,
     Strict,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from archspec.language.recipe import AugmentOp, Distributed, EarlyStop, Precision, named
 
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegFloat = Annotated[float, Ge(0)]
@@ -291,11 +294,69 @@ class TrainConfig(Model):
         description=f"CPU threads, at most {MAX_THREADS:,}; default: the cores available.",
         examples=[4],
     )
+    # the recipe (archspec/language/recipe.py; torch side in archspec/train/)
+    augment: tuple[AugmentOp, ...] = Field(
+        (),
+        description="Training-only augmentation ops, applied per batch in order.",
+        examples=[[{"name": "random_crop", "padding": 4}, "hflip"]],
+    )
+    precision: Precision = Field(
+        "fp32",
+        description="fp32, bf16 (autocast) or fp16 (autocast and a grad scaler; CUDA).",
+        examples=["fp32", "bf16"],
+    )
+    channels_last: Annotated[bool, Strict()] = Field(
+        False, description="Run 2-D convnets in channels-last memory format.", examples=[True]
+    )
+    compile: Annotated[bool, Strict()] = Field(
+        False,
+        description="torch.compile the network (falls back to eager with a warning).",
+        examples=[True],
+    )
+    accumulate: PosInt = Field(
+        1,
+        description="Split each batch into this many micro-batches (same global batch).",
+        examples=[1, 4],
+    )
+    clip_grad_norm: PosFloat | None = Field(
+        None, description="Clip the gradient norm to this.", examples=[1.0]
+    )
+    ema: Annotated[float, Gt(0), Lt(1)] | None = Field(
+        None,
+        description="Keep an exponential moving average of the weights with this decay.",
+        examples=[0.999],
+    )
+    early_stop: EarlyStop | None = Field(
+        None,
+        description="Stop when validation stalls.",
+        examples=[{"metric": "val_acc", "patience": 5}],
+    )
+    distributed: Distributed = Field(
+        Distributed(),
+        description="Strategy under --nproc-per-node.",
+        examples=[{"strategy": "ddp"}],
+    )
 
     @field_validator("optimizer", "schedule", mode="before")
     @classmethod
     def _short(cls, value: Any) -> Any:
         return _named(value)
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _short_ops(cls, value: Any) -> Any:
+        return [named(v) for v in value] if isinstance(value, list | tuple) else value
+
+    @field_validator("accumulate")
+    @classmethod
+    def _micro_batches(cls, value: int, info: ValidationInfo) -> int:
+        batch = info.data.get("batch_size")
+        if isinstance(batch, int) and value > batch:
+            raise ValueError(
+                f"accumulate {value} splits each batch into micro-batches, but "
+                f"batch_size is {batch}; make accumulate at most batch_size"
+            )
+        return value
 
     @field_validator("device")
     @classmethod

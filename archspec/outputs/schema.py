@@ -30,6 +30,7 @@ from typing import Any, get_args
 from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 
+from archspec.language import recipe
 from archspec.language import train as train_models
 from archspec.language.graph import META_KEYS
 from archspec.language.model import BlockModel, DeclaredVar, InputModel, SpecModel
@@ -429,9 +430,17 @@ def _train_defs() -> Json:
         *_members("optimizer"),
         *_members("schedule"),
     ]
+    ops = [m for m in get_args(get_args(recipe.AugmentOp)[0]) if issubclass(m, BaseModel)]
+    nested += [*ops, recipe.EarlyStop, recipe.Distributed]
     for model in nested:
         defs[model.__name__] = _model(model, expressions=model is not train_models.DataConfig)
     config = _model(train_models.TrainConfig)
+    tags = [get_args(m.model_fields["name"].annotation)[0] for m in ops]
+    augment = config["properties"]["augment"]
+    config["properties"]["augment"] = {k: v for k, v in augment.items() if k in _PASS} | {
+        "type": "array",
+        "items": {"anyOf": [{"enum": tags}, *(_ref(m.__name__) for m in ops)]},
+    }
     config["properties"]["device"]["pattern"] = train_models._DEVICE.pattern
     config.pop("required")  # `data:` may come from the spec this one extends
     for field in ("optimizer", "schedule"):

@@ -48,7 +48,11 @@ def optimizer_tensors(
     optimizer: torch.optim.Optimizer,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer's state into tensors and a JSON-able rest."""
-    state = optimizer.state_dict()
+    return split_optimizer_state(optimizer.state_dict())
+
+
+def split_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``optimizer.state_dict()`` (or one keyed the same way) → tensors and JSON."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for index, values in state["state"].items():
@@ -60,40 +64,51 @@ def optimizer_tensors(
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
-    """Load the optimizer state; first make sure the checkpoint is a training checkpoint
-    (``--resume`` reads its ``progress`` next) and that every hyper-parameter and state
-    tensor fits the spec's optimizer (:func:`optimizer_problem`), so a weights-only or
-    crafted file is a one-line CheckpointError naming the field, never a KeyError."""
+def check_optimizer(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
+    """Make sure the checkpoint is a training checkpoint (``--resume`` reads its
+    ``progress`` next) and that every hyper-parameter and state tensor fits the spec's
+    optimizer (:func:`optimizer_problem`), so a weights-only or crafted file is a one-line
+    CheckpointError naming the field, never a KeyError."""
     if not isinstance(ckpt.meta.get("optimizer"), dict) or "progress" not in ckpt.meta:
         raise CheckpointError(
             "the checkpoint has no optimizer state or progress: it holds "
             "weights only and cannot be resumed",
             "resume from checkpoints/last.safetensors of a run directory written by archspec train",
         )
-    info = ckpt.meta["optimizer"]
-    wrong = optimizer_problem(optimizer, info, ckpt.tensors)
+    wrong = optimizer_problem(optimizer, ckpt.meta["optimizer"], ckpt.tensors)
     if wrong:
         raise CheckpointError(
             f"the optimizer state in the checkpoint does not fit the spec: {wrong}",
             "it was not written by archspec for this spec: resume with the run's own checkpoint",
         )
-    state: dict[int, dict[str, Any]] = {}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
+    """Load the optimizer state once :func:`check_optimizer` has accepted it."""
+    check_optimizer(optimizer, ckpt)
     try:
-        for key, value in ckpt.tensors.items():
-            if key.startswith(OPTIM):
-                index, name = key[len(OPTIM) :].split("/", 1)
-                state.setdefault(int(index), {})[name] = value
-        for index, values in info["scalars"].items():
-            state.setdefault(int(index), {}).update(values)
+        state = optimizer_state(ckpt)
         fresh = optimizer.state_dict()["param_groups"]
-        groups = [{**want, **got} for want, got in zip(fresh, info["param_groups"], strict=True)]
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        groups = [{**want, **got} for want, got in zip(fresh, state["param_groups"], strict=True)]
+        optimizer.load_state_dict({"state": state["state"], "param_groups": groups})
     except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
         raise CheckpointError(
             f"the optimizer state in the checkpoint does not fit: {exc}",
             "start a new run, or resume with the same spec",
         ) from None
+
+
+def optimizer_state(ckpt: Checkpoint) -> dict[str, Any]:
+    """The checkpoint's optimizer state as ``optimizer.state_dict()`` gives it."""
+    info = ckpt.meta["optimizer"]
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in ckpt.tensors.items():
+        if key.startswith(OPTIM):
+            index, name = key[len(OPTIM) :].split("/", 1)
+            state.setdefault(int(index), {})[name] = value
+    for index, values in info["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": info["param_groups"]}
 
 
 # The state each optimizer keeps per parameter: names that must all be there (or none),

@@ -13,6 +13,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -28,6 +29,7 @@ from archspec.data.stream import Samples
 from archspec.errors import TrainingError
 from archspec.language.train import SGD, TrainConfig
 from archspec.train import checkpoint
+from archspec.train.augment import Augmenter, mixed_loss, with_normalize
 from archspec.train.data import (
     Data,
     IndexBatches,
@@ -39,9 +41,12 @@ from archspec.train.data import (
     settle,
     shard,
 )
+from archspec.train.ema import EMA
 from archspec.train.metrics import MetricsLog, Tally
+from archspec.train.precision import Precision, channels_last, compile_failed, compiled, warn
 from archspec.train.runtime import Runtime
 from archspec.train.schedule import learning_rate, momentum
+from archspec.train.stopping import EarlyStopState
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -66,6 +71,7 @@ class Progress:
     tally: Tally = field(default_factory=Tally)
     best: float | None = None
     best_epoch: int | None = None
+    stop: EarlyStopState = field(default_factory=EarlyStopState)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +81,7 @@ class Progress:
             "tally": self.tally.to_list(),
             "best": self.best,
             "best_epoch": self.best_epoch,
+            "early_stop": self.stop.to_json(),
         }
 
     @staticmethod
@@ -86,6 +93,7 @@ class Progress:
             Tally.from_list(data["tally"]),
             data["best"],
             data["best_epoch"],
+            EarlyStopState.from_json(data.get("early_stop")),
         )
 
 
@@ -112,9 +120,11 @@ class Trainer:
         runtime: Runtime,
         log: MetricsLog | None,
         save: Callable[[str, Progress], None],
+        workdir: Path | None = None,
     ) -> None:
         self.network = network
         self.config = config
+        data = with_normalize(data, config.augment)
         self.data = data
         self.rt = runtime
         self.log = log
@@ -122,15 +132,32 @@ class Trainer:
         self.listeners: list[Listener] = []
         network.to(runtime.device)
         network.logits_only = True
+        self.rank = len(network.plan.input_shape) - 1
+        self.memory_format = torch.contiguous_format
+        if config.channels_last and channels_last(network, len(network.plan.input_shape)):
+            self.memory_format = torch.channels_last
+        self.ema = EMA(network, config.ema) if config.ema is not None else None
         self.model: nn.Module = network
-        if runtime.distributed:
+        self.sharded = runtime.distributed and config.distributed.strategy == "fsdp"
+        if self.sharded:
+            from archspec.train import fsdp
+
+            fsdp.check_supported(config)
+            fsdp.shard(network)
+        elif runtime.distributed:
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
+        self.eager = self.model
+        self.forward: Callable[..., torch.Tensor] = self.model
+        if config.compile:
+            cache = workdir / "compile_cache" if workdir is not None else None
+            self.forward = compiled(self.model, cache) or self.model
+        self.precision = Precision(config.precision, runtime.device)
+        self.augment = Augmenter(config.augment, data.normalizer, self.rank)
         self.optimizer = make_optimizer(config, network.parameters())
         self.loss_fn = nn.CrossEntropyLoss(
             label_smoothing=config.loss.label_smoothing, reduction="sum"
         )
-        self.rank = len(network.plan.input_shape) - 1
         self.scale, self.shift = data.normalizer.coefficients(self.rank, runtime.device)
         self.stream: IndexBatches | None = None
         if isinstance(data.train, Samples):  # decoded in loader workers, batch by batch
@@ -154,23 +181,42 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = checkpoint.model_tensors(self.network)
-        optim, optim_meta = checkpoint.optimizer_tensors(self.optimizer)
+        """Full tensors and metadata; with FSDP a collective that every rank joins."""
+        if self.sharded:
+            from archspec.train import fsdp
+
+            tensors = {checkpoint.MODEL + k: v for k, v in fsdp.model_tensors(self.network).items()}
+            full = fsdp.optimizer_state(self.network, self.optimizer)
+            optim, optim_meta = checkpoint.split_optimizer_state(full)
+        else:
+            tensors = checkpoint.model_tensors(self.network)
+            optim, optim_meta = checkpoint.optimizer_tensors(self.optimizer)
         tensors.update(optim)
         tensors.update(checkpoint.rng_tensors())
+        if self.ema is not None:
+            tensors.update(self.ema.tensors())
         return tensors, {"progress": self.progress.to_json(), "optimizer": optim_meta}
 
     def restore(self, ckpt: checkpoint.Checkpoint, origin: Any) -> None:
-        checkpoint.load_weights(self.network, ckpt, origin)
-        checkpoint.restore_optimizer(self.optimizer, ckpt)
+        if self.sharded:
+            from archspec.train import fsdp
+
+            checkpoint.check_optimizer(self.optimizer, ckpt)
+            state = checkpoint.optimizer_state(ckpt)
+            fsdp.load(self.network, self.optimizer, ckpt.model_state(), state)
+        else:
+            checkpoint.load_weights(self.network, ckpt, origin)
+            checkpoint.restore_optimizer(self.optimizer, ckpt)
         checkpoint.restore_rng(ckpt)
+        if self.ema is not None:
+            self.ema.restore(ckpt.tensors, origin)
         self.progress = Progress.from_json(ckpt.meta["progress"])
 
     # ------------------------------------------------------------------ loop
     def run(self) -> Progress:
         previous = self._install_interrupt_handler()
         try:
-            while self.progress.epoch < self.config.epochs:
+            while self.progress.epoch < self.config.epochs and not self.progress.stop.stopped:
                 self._epoch()
         finally:
             for signum, handler in previous.items():
@@ -212,15 +258,21 @@ class Trainer:
     def _step(self, x_raw: torch.Tensor, y: torch.Tensor, n_global: int) -> None:
         """One optimisation step on this rank's part of a global batch of ``n_global``."""
         p = self.progress
-        x = self.inputs(x_raw)
         lr = self._set_hyperparameters(p.global_step)
-        out = self.model(x)
-        loss_sum = self.loss_fn(out, y)
-        # Each rank's summed loss over the global batch size, times world (DDP averages
-        # gradients): the update is exactly the single-process mean over the global batch.
-        (loss_sum * (self.rt.world / n_global)).backward()
-        correct_here = (out.argmax(1) == y).sum().to(loss_sum.dtype)
-        stats = torch.stack([loss_sum.detach(), correct_here, loss_sum.new_tensor(len(y))])
+        stats = torch.zeros(3, dtype=torch.float64)
+        micro = list(
+            zip(
+                x_raw.tensor_split(self.config.accumulate),
+                y.tensor_split(self.config.accumulate),
+                strict=True,
+            )
+        )
+        for i, (xm, ym) in enumerate(micro):
+            # gradients of all but the last micro-batch stay local (no DDP all-reduce)
+            last = i == len(micro) - 1
+            sync = self._no_sync() if self.rt.distributed and not last else nullcontext()
+            with sync:
+                stats += self._micro_step(xm, ym, n_global)
         loss_value, correct, n_seen = self.rt.sum(stats.tolist())  # n_seen < n_global: skipped
         if not math.isfinite(loss_value):
             self.optimizer.zero_grad(set_to_none=True)
@@ -229,8 +281,10 @@ class Trainer:
                 f"(lr {lr:.3g}); training stopped and nothing was saved after the last checkpoint",
                 "lower the learning rate (--lr), add batchnorm, or check the data for NaNs",
             )
-        self.optimizer.step()
+        self.precision.step(self.optimizer, self.config.clip_grad_norm, self._params)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.network)
         p.tally.add(loss_value, correct, int(n_seen))
         p.step_in_epoch += 1
         p.global_step += 1
@@ -255,6 +309,43 @@ class Trainer:
                     "lr": lr,
                 }
             )
+
+    def _micro_step(self, x_raw: torch.Tensor, y_raw: torch.Tensor, n_global: int) -> torch.Tensor:
+        """Forward and backward of one micro-batch; returns its (loss sum, correct, size).
+        An empty share (a tiny last batch) still runs: every rank joins the collectives."""
+        x, y, mixed = self.augment(x_raw, y_raw)
+        x = x.contiguous(memory_format=self.memory_format)
+        with self.precision.autocast():
+            out = self._forward(x)
+            loss_sum = mixed_loss(
+                self.loss_fn, self.config.loss.label_smoothing, out.float(), y, mixed
+            )
+        # Each rank's summed loss over the global batch size, times world (DDP averages
+        # gradients): the update is exactly the single-process mean over the global batch.
+        self.precision.backward(loss_sum * (self.rt.world / n_global))
+        correct = (out.argmax(1) == y).sum()
+        size = loss_sum.new_tensor(len(y_raw))
+        return torch.stack([loss_sum.detach(), correct.to(loss_sum.dtype), size]).double().cpu()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.forward(x)
+        except Exception as exc:  # torch.compile fails at the first call, in many ways
+            if self.forward is self.eager:
+                raise
+            compile_failed(exc)
+            self.forward = self.eager
+            out: torch.Tensor = self.eager(x)
+            return out
+
+    def _no_sync(self) -> Any:
+        """DDP's no_sync; FSDP reduces each micro-batch's gradients (still exact)."""
+        ddp: Any = self.model
+        return ddp.no_sync() if hasattr(ddp, "no_sync") else nullcontext()
+
+    @property
+    def _params(self) -> list[nn.Parameter]:
+        return list(self.network.parameters())
 
     def _set_hyperparameters(self, step: int) -> float:
         c = self.config
@@ -284,6 +375,14 @@ class Trainer:
         if self.data.val is not None:
             val = self.evaluate(self.data.val, self.data.val.y)
             record.update(val_loss=val.mean_loss, val_acc=val.accuracy)
+            if self.ema is not None:
+                ema = self.evaluate(self.data.val, self.data.val.y, network=self.ema.module)
+                record.update(ema_val_loss=ema.mean_loss, ema_val_acc=ema.accuracy)
+        rule = self.config.early_stop
+        if rule is not None and rule.metric not in record and p.epoch == 0:
+            warn(f"early_stop watches {rule.metric} but there is no validation set; ignored")
+        if rule is not None and p.stop.update(rule, record):
+            record["early_stop"] = True
         metric = record.get("val_acc", record["train_acc"])
         improved = p.best is None or metric > p.best
         if improved:
@@ -300,9 +399,15 @@ class Trainer:
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self, x: Part, y: torch.Tensor, classes: int | None = None) -> Tally:
+    def evaluate(
+        self,
+        x: Part | torch.Tensor,
+        y: torch.Tensor,
+        classes: int | None = None,
+        network: nn.Module | None = None,
+    ) -> Tally:
         return evaluate(
-            self.network,
+            network or self.network,
             x,
             y,
             self.inputs,
@@ -338,7 +443,7 @@ class Trainer:
 
 @torch.no_grad()
 def evaluate(
-    network: Network,
+    network: nn.Module,
     x: Part | torch.Tensor,
     y: torch.Tensor,
     prepare: Callable[[torch.Tensor], torch.Tensor],
@@ -353,11 +458,14 @@ def evaluate(
     was_training = network.training
     network.eval()
     mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
+    longest = -(-len(y) // rt.world)  # every rank runs as many batches (FSDP gathers in each)
     stats = torch.zeros(3, dtype=torch.float64)
     k = classes or 0
     confusion = torch.zeros((k, k), dtype=torch.int64) if k else None
     part = Split(x, y, (), "") if isinstance(x, torch.Tensor) else x
+    needed, done = -(-longest // batch_size), 0
     for x_raw, yb in eval_batches(part, mine, batch_size, rt.device):
+        done += 1
         xb = prepare(x_raw)
         out = network(xb)
         pred = out.argmax(1)
@@ -367,8 +475,19 @@ def evaluate(
         if confusion is not None:
             flat = (yb * k + pred).cpu()
             confusion += torch.bincount(flat, minlength=k * k).view(k, k)
+    if done < needed:  # a shorter share: empty batches keep the ranks' collectives in step
+        empty = _empty_batch(part, rt.device)
+        for _ in range(done, needed):
+            network(prepare(empty))
     network.train(was_training)
     total = rt.sum(stats.tolist())
     if confusion is not None:
         confusion = rt.sum_tensor(confusion)
     return Tally(*total), confusion
+
+
+def _empty_batch(part: Part, device: torch.device) -> torch.Tensor:
+    """A batch of no samples of ``part``, shaped like its samples."""
+    if isinstance(part, Samples):
+        return torch.empty((0, *part.sample_shape), dtype=part.dtype, device=device)
+    return part.x[:0].to(device)

@@ -38,7 +38,8 @@ from archspec.io import write_error, write_text
 from archspec.language.train import TrainConfig
 from archspec.shapes import memory
 from archspec.text import slug, terminal
-from archspec.train import checkpoint
+from archspec.train import checkpoint, ema
+from archspec.train.augment import with_normalize
 from archspec.train.data import Data, part_bytes, prepare
 from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
@@ -63,6 +64,7 @@ class Options:
     download: bool = True
     out: Path | None = None
     quiet: bool = False
+    tensorboard: bool = False
     argv: list[str] = field(default_factory=list)
 
 
@@ -252,6 +254,7 @@ def _setup(
         data_dir=opts.data_dir,
         download=opts.download,
     )
+    data = with_normalize(data, config.augment)  # a `normalize` op's statistics, if any
     _check_classes(spec, data)
     plan = spec.plan()
     free = memory.available_bytes() if runtime.device.type == "cpu" else _cuda_free(runtime)
@@ -413,16 +416,21 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     log = MetricsLog(run.dir / "metrics.jsonl") if run.runtime.is_main else None
 
     def save(which: str, progress: Progress) -> None:
-        if run.runtime.is_main:
+        if run.runtime.is_main or trainer.sharded:  # FSDP: every rank joins the gather
             tensors, meta = trainer.state()
+        if run.runtime.is_main:
             checkpoint.save(
                 run.checkpoints / f"{which}.safetensors", tensors, {**meta, **run.meta()}
             )
 
-    trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save)
+    trainer = Trainer(run.network, run.config, run.data, run.runtime, log, save, run.dir)
+    if opts.tensorboard and run.runtime.is_main:
+        from archspec.train.tensorboard import TensorBoard
+
+        trainer.listeners.append(TensorBoard(run.dir / "tensorboard", trainer.steps_per_epoch))
     if ckpt is not None:
         last = run.checkpoints / "last.safetensors"
-        checkpoint.restore_optimizer(trainer.optimizer, ckpt)  # checked against the spec
+        checkpoint.check_optimizer(trainer.optimizer, ckpt)  # checked against the spec
         checkpoint.check_progress(ckpt.meta, run.config.epochs, trainer.steps_per_epoch, last)
         trainer.restore(ckpt, last)
         if log is not None:
@@ -463,6 +471,13 @@ def _execute(run: Run, ckpt: checkpoint.Checkpoint | None, opts: Options) -> Pat
     return run.dir
 
 
+def _ema_test(run: Run, trainer: Trainer) -> float:
+    """Test accuracy of the EMA weights (``ema:``), next to the trained weights'."""
+    assert run.data.test is not None and trainer.ema is not None
+    tally = trainer.evaluate(run.data.test, run.data.test.y, network=trainer.ema.module)
+    return tally.accuracy
+
+
 def _record_skipped(run: Run) -> None:
     """Bad files left out (data.on_bad_file: skip): how many, and the first few paths."""
     skipped = run.data.skipped
@@ -500,11 +515,20 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
             ],
             "confusion": confusion.tolist(),
         }
+    if trainer.ema is not None and test is not None:
+        test["ema_accuracy"] = _ema_test(run, trainer)
+    weights = trainer.state()[0] if trainer.sharded else checkpoint.model_tensors(run.network)
     if not run.runtime.is_main:
         return
+    if trainer.ema is not None:
+        checkpoint.save(run.dir / "model_ema.safetensors", ema.weights(trainer.ema), run.meta())
     checkpoint.save(
         run.dir / "model.safetensors",
-        {k[len(checkpoint.MODEL) :]: v for k, v in checkpoint.model_tensors(run.network).items()},
+        {
+            k[len(checkpoint.MODEL) :]: v
+            for k, v in weights.items()
+            if k.startswith(checkpoint.MODEL)
+        },
         run.meta(),
     )
     if test is not None:
@@ -519,6 +543,7 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
         best_epoch=p.best_epoch,
         best_metric=p.best,
         test_accuracy=test["accuracy"] if test else None,
+        stopped_early=p.stop.stopped,
     )
     if not opts.quiet:
         from archspec.train.summary import print_summary
