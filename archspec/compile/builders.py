@@ -14,14 +14,19 @@ from typing import TypeVar
 from torch import nn
 
 from archspec.compile.modules import GlobalPool, Merge, by_rank, padded
+from archspec.compile.sequence import Attention, LearnedTensor, PositionalEmbedding, Recurrent
 from archspec.shapes.geometry import (
     AdaptivePoolGeometry,
+    AttentionGeometry,
     ConvGeometry,
     ConvTransposeGeometry,
     Geometry,
+    LearnedGeometry,
     PoolGeometry,
+    RecurrentGeometry,
     UpsampleGeometry,
 )
+from archspec.shapes.kinds.attention import AttentionParams
 from archspec.shapes.kinds.conv import ConvParams, ConvTransposeParams
 from archspec.shapes.kinds.dense import DenseParams
 from archspec.shapes.kinds.elementwise import (
@@ -31,8 +36,10 @@ from archspec.shapes.kinds.elementwise import (
     GeluParams,
     LeakyReluParams,
 )
+from archspec.shapes.kinds.learned import ParameterParams, PositionalEmbeddingParams
 from archspec.shapes.kinds.merge import UpsampleParams
 from archspec.shapes.kinds.pool import AdaptivePoolParams, GlobalPoolParams, PoolParams
+from archspec.shapes.kinds.recurrent import RecurrentParams
 from archspec.shapes.params import Params
 from archspec.shapes.plan import PlanNode
 
@@ -169,6 +176,32 @@ def _merge(op: str) -> Builder:
     return lambda node: Merge(op)
 
 
+# --------------------------------------------------------------------------- sequences
+def attention(node: PlanNode) -> nn.Module:
+    p = params(node, AttentionParams)
+    g = geometry(node, AttentionGeometry)
+    return Attention(g, dropout=p.dropout, causal=p.causal, bias=p.bias)
+
+
+def _recurrent(cls: type[nn.RNNBase]) -> Builder:
+    def build(node: PlanNode) -> nn.Module:
+        p = params(node, RecurrentParams)
+        return Recurrent(cls, geometry(node, RecurrentGeometry), p.dropout, p.bias)
+
+    return build
+
+
+def parameter(node: PlanNode) -> nn.Module:
+    p = params(node, ParameterParams)
+    std = p.std if p.init == "normal" else None
+    return LearnedTensor(geometry(node, LearnedGeometry).shape, std)
+
+
+def positional_embedding(node: PlanNode) -> nn.Module:
+    std = params(node, PositionalEmbeddingParams).std
+    return PositionalEmbedding(geometry(node, LearnedGeometry).shape, std)
+
+
 BUILDERS: dict[str, Builder] = {
     "conv": conv,
     "conv_transpose": conv_transpose,
@@ -193,6 +226,11 @@ BUILDERS: dict[str, Builder] = {
     "multiply": _merge("multiply"),
     "concat": _merge("concat"),
     "upsample": upsample,
+    "attention": attention,
+    "lstm": _recurrent(nn.LSTM),
+    "gru": _recurrent(nn.GRU),
+    "parameter": parameter,
+    "positional_embedding": positional_embedding,
 }
 
 __all__ = ["BUILDERS", "Builder", "NoBuilderError", "build_node", "by_rank", "geometry", "params"]

@@ -8,14 +8,23 @@ Each kind's builder is in :data:`archspec.compile.builders.BUILDERS`, under the 
 
 from __future__ import annotations
 
-from archspec.shapes.kinds import conv, dense, elementwise, merge, pool
+from archspec.shapes.kinds import (
+    attention,
+    conv,
+    dense,
+    elementwise,
+    learned,
+    merge,
+    pool,
+    recurrent,
+)
 from archspec.shapes.kinds.base import Kind, ShapeError
 from archspec.shapes.plan import PlanNode
 
 REGISTRY: dict[str, Kind] = {}
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, elementwise, dense, merge):
+for _module in (conv, pool, elementwise, dense, merge, attention, recurrent, learned):
     for _kind in _module.KINDS:
         REGISTRY[_kind.name] = _kind
         for _alias in _kind.aliases:

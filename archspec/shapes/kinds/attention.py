@@ -1,0 +1,101 @@
+"""``attention``: multi-head scaled dot-product attention over ``[T, D]`` sequences.
+
+Self-attention reads one sequence; cross-attention (``from: [query, context]``) lets a
+``[T, D]`` query attend over a ``[S, K]`` context. The learned parameters are laid out
+like ``torch.nn.MultiheadAttention``'s (``in_proj_weight``/``in_proj_bias``/``out_proj``,
+or ``q_proj_weight``/``k_proj_weight``/``v_proj_weight`` when K ≠ D), so its weights copy
+over by order.
+
+Counting rule (per example, ``h`` heads of ``D/h`` features each)::
+
+    params = D·D (query) + 2·K·D (key, value) + D·D (output) [+ 3·D + D biases]
+    MACs   = T·D·D            query projection
+           + 2·S·K·D          key and value projections
+           + T·S·D            scores Q·Kᵀ (h heads × T·S·D/h)
+           + T·S·D            weights × values
+           + T·D·D            output projection
+
+Softmax, scaling and masking are not multiply-accumulates and are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from annotated_types import Ge, Lt
+from pydantic import Field as PydanticField
+
+from archspec.shapes.geometry import AttentionGeometry
+from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params, PosInt, ShapeError
+from archspec.shapes.plan import PlanNode, format_shape
+
+
+def need_sequence(x: In, kind: str, what: str = "input") -> tuple[int, int]:
+    """``(T, D)`` of a sequence input, or a located explanation of what is needed."""
+    if len(x.shape) != 2:
+        raise ShapeError(
+            f"{kind} needs a [tokens, features] sequence as its {what}, but receives "
+            f"{format_shape(x.shape)}",
+            "give the network `input: [T, D]` (time or tokens first, features last), "
+            "or feed it the output of another sequence layer",
+        )
+    return x.shape[0], x.shape[1]
+
+
+class AttentionParams(Params):
+    """Multi-head attention (torch's scaled_dot_product_attention once built)."""
+
+    shorthand = "heads"
+    heads: PosInt = PydanticField(
+        1, description="Number of attention heads; must divide the features D.", examples=[1, 8]
+    )
+    dropout: Annotated[float, Ge(0), Lt(1)] = PydanticField(
+        0.0,
+        description="Dropout on the attention weights while training, in [0, 1).",
+        examples=[0.0, 0.1],
+    )
+    causal: Bool = PydanticField(
+        False,
+        description="Mask future positions: token t attends to positions ≤ t only.",
+        examples=[False, True],
+    )
+    bias: Bool = PydanticField(
+        True, description="Learn biases on the four projections.", examples=[True, False]
+    )
+
+
+def infer_attention(p: AttentionParams, ins: Sequence[In]) -> Out:
+    t, d = need_sequence(ins[0], "attention", "query")
+    s, k = need_sequence(ins[-1], "attention", "context") if len(ins) == 2 else (t, d)
+    if d % p.heads:
+        raise ShapeError(
+            f"attention with {p.heads} heads needs features divisible by {p.heads}, "
+            f"but the query has {d}",
+            f"use heads that divide {d}, or project the features first",
+            field="heads",
+        )
+    weights = d * d + 2 * k * d + d * d
+    params = weights + (4 * d if p.bias else 0)
+    macs = t * d * d + 2 * s * k * d + 2 * t * s * d + t * d * d
+    geometry = AttentionGeometry(embed=d, key_features=k, heads=p.heads, query_len=t, key_len=s)
+    return Out(shape=(t, d), field=None, params=params, macs=macs, geometry=geometry)
+
+
+def describe_attention(node: PlanNode) -> str:
+    assert isinstance(node.params, AttentionParams)
+    extra = " causal" if node.params.causal else ""
+    cross = " cross" if len(node.inputs) == 2 else ""
+    return f"{node.params.heads} heads{cross}{extra}"
+
+
+KINDS = (
+    Kind(
+        "attention",
+        AttentionParams,
+        infer_attention,
+        "Multi-head self-attention over a [T, D] sequence, or cross-attention over a second input.",
+        inputs=(1, 2),
+        describe=describe_attention,
+    ),
+)
