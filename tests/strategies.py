@@ -53,6 +53,8 @@ ACTIVATIONS = (
     "log_softmax",
 )
 KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout")
+# Kinds that read a [T, D] sequence: drawn on 2-D shapes (a [C, L] grid read as [T, D]).
+SEQUENCE = ("attention", "lstm", "gru")
 # How often a kind is tried, most interesting first (Hypothesis favours early choices).
 WEIGHTS = {
     "conv": 5,
@@ -66,6 +68,11 @@ WEIGHTS = {
     "batchnorm": 2,
     "dropout": 1,
     **dict.fromkeys(ACTIVATIONS, 1),
+    "attention": 2,
+    "lstm": 2,
+    "gru": 2,
+    "parameter": 1,
+    "positional_embedding": 1,
 }
 CHOICES = tuple(kind for kind, weight in WEIGHTS.items() for _ in range(weight))
 # Kinds tried as a last layer that archspec should reject: those with shape rules.
@@ -77,6 +84,9 @@ WILD_WEIGHTS = {
     "upsample": 1,
     "adaptive_pool": 1,
     "global_pool": 1,
+    "attention": 2,
+    "lstm": 1,
+    "gru": 1,
 }
 WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
 # Parameter names a spec may also write (`filters: 8` for `depth: 8`).
@@ -86,6 +96,8 @@ KEY_ALIASES = {
     "dense": {"units": "features"},
     "dropout": {"p": "rate"},
     "leaky_relu": {"slope": "negative_slope"},
+    "lstm": {"units": "hidden", "returns": "return"},
+    "gru": {"units": "hidden", "returns": "return"},
 }
 
 
@@ -407,6 +419,47 @@ def batchnorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     return p
 
 
+@st.composite
+def attention_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    features = shape[-1]
+    if wild:
+        p["heads"] = draw(st.integers(1, 6))
+    elif chance(draw, 70):
+        p["heads"] = draw(st.sampled_from(divisors(features)))
+    if chance(draw, 20):
+        p["dropout"] = draw(floats(0.0, 0.5))
+    if chance(draw, 40):
+        p["causal"] = draw(st.booleans())
+    if chance(draw, 30):
+        p["bias"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def recurrent_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"units": draw(st.integers(1, 6))}
+    if chance(draw, 40):
+        p["layers"] = draw(st.integers(1, 3))
+    if chance(draw, 40):
+        p["bidirectional"] = draw(st.booleans())
+    if chance(draw, 50):
+        p["returns"] = draw(st.sampled_from(["sequence", "last"]))
+    if p.get("layers", 1) > 1 and chance(draw, 30):
+        p["dropout"] = draw(floats(0.0, 0.5))
+    if chance(draw, 20):
+        p["bias"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def parameter_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"shape": draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))}
+    if chance(draw, 30):
+        p["init"] = draw(st.sampled_from(["zeros", "normal"]))
+    return p
+
+
 def optional(key: str, values: st.SearchStrategy[Any]) -> ParamStrategy:
     """Parameters that are empty or ``{key: value}``."""
     return lambda shape, wild: st.one_of(st.just({}), st.fixed_dictionaries({key: values}))
@@ -442,6 +495,11 @@ PARAMS: dict[str, ParamStrategy] = {
     "add": nothing,
     "multiply": nothing,
     "concat": nothing,
+    "attention": attention_params,
+    "lstm": recurrent_params,
+    "gru": recurrent_params,
+    "parameter": parameter_params,
+    "positional_embedding": optional("std", floats(0.01, 1.0)),
 }
 
 
@@ -509,7 +567,9 @@ class Growing:
         if wild:
             return WILD
         if len(shape) == 1:
-            return tuple(k for k in CHOICES if k not in SPATIAL)
+            return tuple(k for k in CHOICES if k not in (*SPATIAL, *SEQUENCE))
+        if len(shape) != 2:
+            return tuple(k for k in CHOICES if k not in ("dense", *SEQUENCE))
         return tuple(k for k in CHOICES if k != "dense")
 
     def try_layer(self, draw: st.DrawFn, kind: str | None = None, tries: int = 2) -> bool:
@@ -601,6 +661,8 @@ def _keep_size(draw: st.DrawFn, entry: Entry, shape: Shape) -> Entry:
 def valid_nets(draw: st.DrawFn, must_have: str | None = None, max_steps: int = 6) -> Net:
     """A network archspec accepts; with ``must_have``, one containing that kind."""
     ranks = (1, 2, 3) if must_have in SPATIAL else (0, 1, 2, 3)
+    if must_have in SEQUENCE:
+        ranks = (1,)
     g = Growing(draw(input_shapes(ranks)))
     if must_have is None:
         g.grow(draw, draw(st.integers(1, max_steps)))
@@ -647,6 +709,7 @@ def rejected_nets(draw: st.DrawFn) -> Net:
 __all__ = [
     "MERGES",
     "PARAMS",
+    "SEQUENCE",
     "SINGLE",
     "SPATIAL",
     "Entry",

@@ -29,6 +29,9 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
 3. *dense on an unflattened input*: archspec asks for ``flatten``; the torch
    layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
    (it then mixes along the last axis).
+4. *A sequence kind (attention, lstm, gru) on a flat vector*: torch reads an
+   ``(N, F)`` batch as one unbatched ``(T=N, D=F)`` sequence and runs, mixing the
+   batch; archspec asks for a ``[T, D]`` input.
 
 Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
 random sizes, and checks that every registered kind has a strategy and a
@@ -49,6 +52,7 @@ from hypothesis import HealthCheck, currently_in_test_context, event, given, set
 from hypothesis import strategies as st
 from strategies import (
     PARAMS,
+    SEQUENCE,
     SPATIAL,
     Entry,
     Net,
@@ -250,6 +254,62 @@ def ref_dense(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     return counted(nn.Linear(x.shape[1], p["units"], bias=p.get("bias", True)), x)
 
 
+def ref_attention(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    """torch's own nn.MultiheadAttention; its shape checks are asserts, read as refusals."""
+    if len(xs) > 2:
+        raise TypeError("nn.MultiheadAttention takes one query and one key/value sequence")
+    q, c = xs[0], xs[-1]
+    try:
+        mha = nn.MultiheadAttention(
+            q.shape[-1],
+            p.get("heads", 1),
+            dropout=p.get("dropout", 0.0),
+            bias=p.get("bias", True),
+            batch_first=True,
+            kdim=c.shape[-1],
+            vdim=c.shape[-1],
+        ).eval()
+        mask = None
+        if p.get("causal", False):
+            mask = torch.ones(q.shape[-2], c.shape[-2], dtype=torch.bool).triu(1)
+        y, _ = mha(q, c, c, need_weights=False, attn_mask=mask)
+    except AssertionError as exc:
+        raise ValueError(f"nn.MultiheadAttention refuses: {exc}") from exc
+    return y, sum(w.numel() for w in mha.parameters())
+
+
+def ref_recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Reference:
+    def ref(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+        (x,) = xs
+        rnn = cls(
+            x.shape[-1],
+            p["units"],
+            p.get("layers", 1),
+            bias=p.get("bias", True),
+            batch_first=True,
+            dropout=p.get("dropout", 0.0),
+            bidirectional=p.get("bidirectional", False),
+        ).eval()
+        out, state = rnn(x)
+        if p.get("returns", "sequence") == "last":
+            h = state[0] if isinstance(state, tuple) else state
+            out = torch.cat([h[-2], h[-1]], -1) if p.get("bidirectional") else h[-1]
+        return out, sum(w.numel() for w in rnn.parameters())
+
+    return ref
+
+
+def ref_parameter(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    token = nn.Parameter(torch.zeros(1, *p["shape"]))
+    return token.expand(xs[0].shape[0], *p["shape"]), token.numel()
+
+
+def ref_positional_embedding(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    table = nn.Parameter(torch.zeros(1, *x.shape[1:]).normal_(std=p.get("std", 0.02)))
+    return x + table, table.numel()
+
+
 def module(make: Callable[[Mapping[str, Any]], nn.Module]) -> Reference:
     """A reference for a one-input layer that is one ``nn`` module."""
     return lambda p, xs: counted(make(p), *xs)
@@ -283,6 +343,11 @@ REFERENCE: dict[str, Reference] = {
     "add": merge(torch.add),
     "multiply": merge(torch.mul),
     "concat": lambda p, xs: (torch.cat(list(xs), dim=1), 0),
+    "attention": ref_attention,
+    "lstm": ref_recurrent(nn.LSTM),
+    "gru": ref_recurrent(nn.GRU),
+    "parameter": ref_parameter,
+    "positional_embedding": ref_positional_embedding,
 }
 
 
@@ -320,6 +385,8 @@ def archspec_only(node: Node, ins: Sequence[Tensor]) -> str | None:
     """The documented reason archspec rejects a layer torch runs (module docstring), if any."""
     if node.kind in SPATIAL and ins[0].dim() == 2:
         return "spatial kind on a flat vector (torch reads (N, F) as unbatched)"
+    if node.kind in SEQUENCE and any(x.dim() == 2 for x in ins):
+        return "sequence kind on a flat vector (torch reads (N, F) as one unbatched sequence)"
     if node.kind in ("add", "multiply"):
         try:
             torch.broadcast_shapes(*(x.shape for x in ins))  # type: ignore[no-untyped-call]

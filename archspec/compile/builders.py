@@ -183,7 +183,7 @@ def attention(node: PlanNode) -> nn.Module:
     return Attention(g, dropout=p.dropout, causal=p.causal, bias=p.bias)
 
 
-def _recurrent(cls: type[nn.RNNBase]) -> Builder:
+def _recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Builder:
     def build(node: PlanNode) -> nn.Module:
         p = params(node, RecurrentParams)
         return Recurrent(cls, geometry(node, RecurrentGeometry), p.dropout, p.bias)

@@ -53,12 +53,12 @@ class Attention(nn.Module):
         c = x if context is None else context
         d = x.shape[-1]
         if self.packed:
-            wq, wk, wv = self.in_proj_weight.split(d)
+            wq, wk, wv = torch.split(self.in_proj_weight, d)
         else:
             wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
         bq = bk = bv = None
         if self.in_proj_bias is not None:
-            bq, bk, bv = self.in_proj_bias.split(d)
+            bq, bk, bv = torch.split(self.in_proj_bias, d)
         q, k, v = F.linear(x, wq, bq), F.linear(c, wk, bk), F.linear(c, wv, bv)
         n, t, s, h = x.shape[0], x.shape[1], c.shape[1], self.heads
         q = q.view(n, t, h, d // h).transpose(1, 2)
@@ -87,7 +87,9 @@ class Recurrent(nn.Module):
     names (``rnn.weight_ih_l0``…), in torch's order.
     """
 
-    def __init__(self, cls: type[nn.RNNBase], g: RecurrentGeometry, dropout: float, bias: bool):
+    def __init__(
+        self, cls: type[nn.LSTM] | type[nn.GRU], g: RecurrentGeometry, dropout: float, bias: bool
+    ):
         super().__init__()
         self.rnn = cls(
             g.input_size,

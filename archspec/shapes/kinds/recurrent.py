@@ -45,9 +45,9 @@ class RecurrentParams(Params):
     )
     returns: Literal["sequence", "last"] = PydanticField(
         "sequence",
-        validation_alias=AliasChoices("return", "returns"),
+        validation_alias=AliasChoices("returns", "return"),
         description="sequence: every step's output [T, H·dirs]; last: the top layer's final "
-        "hidden state [H·dirs]. Written `return:`.",
+        "hidden state [H·dirs]; `return` also accepted.",
         examples=["sequence", "last"],
     )
     dropout: Annotated[float, Ge(0), Lt(1)] = PydanticField(
