@@ -54,7 +54,7 @@ ACTIVATIONS = (
 )
 KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout")
 # Kinds that read a [T, D] sequence: drawn on 2-D shapes (a [C, L] grid read as [T, D]).
-SEQUENCE = ("attention", "lstm", "gru")
+SEQUENCE = ("attention", "transformer_encoder_layer", "lstm", "gru")
 # How often a kind is tried, most interesting first (Hypothesis favours early choices).
 WEIGHTS = {
     "conv": 5,
@@ -69,6 +69,7 @@ WEIGHTS = {
     "dropout": 1,
     **dict.fromkeys(ACTIVATIONS, 1),
     "attention": 2,
+    "transformer_encoder_layer": 1,
     "lstm": 2,
     "gru": 2,
     "parameter": 1,
@@ -85,6 +86,7 @@ WILD_WEIGHTS = {
     "adaptive_pool": 1,
     "global_pool": 1,
     "attention": 2,
+    "transformer_encoder_layer": 1,
     "lstm": 1,
     "gru": 1,
 }
@@ -437,6 +439,17 @@ def attention_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
 
 
 @st.composite
+def encoder_layer_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {k: v for k, v in draw(attention_params(shape, wild)).items() if k != "bias"}
+    p["feedforward"] = draw(st.integers(1, 8))
+    if chance(draw, 30):
+        p["activation"] = draw(st.sampled_from(["relu", "gelu"]))
+    if chance(draw, 30):
+        p["norm_first"] = draw(st.booleans())
+    return p
+
+
+@st.composite
 def recurrent_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p: Params = {"units": draw(st.integers(1, 6))}
     if chance(draw, 40):
@@ -496,6 +509,7 @@ PARAMS: dict[str, ParamStrategy] = {
     "multiply": nothing,
     "concat": nothing,
     "attention": attention_params,
+    "transformer_encoder_layer": encoder_layer_params,
     "lstm": recurrent_params,
     "gru": recurrent_params,
     "parameter": parameter_params,
@@ -616,10 +630,11 @@ class Growing:
         a = self.branch(draw, None, draw(lengths), wild, self.entries)
         b = self.branch(draw, start, draw(lengths), wild, [*self.entries, *a])
         ends = [a[-1].name if a else self.current, b[-1].name if b else start]
-        if chance(draw, 15):
+        chosen = kind or draw(st.sampled_from(MERGES))
+        most = REGISTRY[chosen].inputs[1]
+        if chance(draw, 15) and (most is None or most > 2):  # attention takes at most 2
             ends.append(draw(st.sampled_from([self.current, start])))
         self.count += 1
-        chosen = kind or draw(st.sampled_from(MERGES))
         merge = Entry(f"l{self.count}", chosen, {}, tuple(ends), named=chance(draw, 60))
         return [*a, *b, merge]
 

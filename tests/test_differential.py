@@ -29,7 +29,7 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
 3. *dense on an unflattened input*: archspec asks for ``flatten``; the torch
    layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
    (it then mixes along the last axis).
-4. *A sequence kind (attention, lstm, gru) on a flat vector*: torch reads an
+4. *A sequence kind (attention, transformer_encoder_layer, lstm, gru) on a flat vector*: torch reads an
    ``(N, F)`` batch as one unbatched ``(T=N, D=F)`` sequence and runs, mixing the
    batch; archspec asks for a ``[T, D]`` input.
 
@@ -278,6 +278,27 @@ def ref_attention(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, i
     return y, sum(w.numel() for w in mha.parameters())
 
 
+def ref_encoder_layer(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    try:
+        layer = nn.TransformerEncoderLayer(
+            x.shape[-1],
+            p.get("heads", 1),
+            p["feedforward"],
+            p.get("dropout", 0.1),
+            activation=p.get("activation", "relu"),
+            batch_first=True,
+            norm_first=p.get("norm_first", False),
+        ).eval()
+        mask = None
+        if p.get("causal", False):
+            mask = torch.ones(x.shape[-2], x.shape[-2], dtype=torch.bool).triu(1)
+        y = layer(x, src_mask=mask)
+    except AssertionError as exc:
+        raise ValueError(f"nn.TransformerEncoderLayer refuses: {exc}") from exc
+    return y, sum(w.numel() for w in layer.parameters())
+
+
 def ref_recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Reference:
     def ref(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
         (x,) = xs
@@ -344,6 +365,7 @@ REFERENCE: dict[str, Reference] = {
     "multiply": merge(torch.mul),
     "concat": lambda p, xs: (torch.cat(list(xs), dim=1), 0),
     "attention": ref_attention,
+    "transformer_encoder_layer": ref_encoder_layer,
     "lstm": ref_recurrent(nn.LSTM),
     "gru": ref_recurrent(nn.GRU),
     "parameter": ref_parameter,

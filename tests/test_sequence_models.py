@@ -68,11 +68,25 @@ class GruClassifier(nn.Module):
         return out
 
 
+class TransformerClassifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.randn(1, 32, 8) * 0.02)
+        layer = nn.TransformerEncoderLayer(8, 2, 64, activation="gelu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32 * 8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.encoder(x + self.pos_embedding).flatten(1))
+        return out
+
+
 @pytest.mark.parametrize(
     ("spec", "reference", "params"),
     [
         ("lstm_forecaster", LstmForecaster, 13_324),
         ("gru_classifier", GruClassifier, 6_850),
+        ("transformer_classifier", TransformerClassifier, 4_116),
     ],
 )
 def test_sequence_spec_equals_torch(spec: str, reference: type[nn.Module], params: int) -> None:

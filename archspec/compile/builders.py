@@ -14,7 +14,13 @@ from typing import TypeVar
 from torch import nn
 
 from archspec.compile.modules import GlobalPool, Merge, by_rank, padded
-from archspec.compile.sequence import Attention, LearnedTensor, PositionalEmbedding, Recurrent
+from archspec.compile.sequence import (
+    Attention,
+    EncoderLayer,
+    LearnedTensor,
+    PositionalEmbedding,
+    Recurrent,
+)
 from archspec.shapes.geometry import (
     AdaptivePoolGeometry,
     AttentionGeometry,
@@ -26,7 +32,7 @@ from archspec.shapes.geometry import (
     RecurrentGeometry,
     UpsampleGeometry,
 )
-from archspec.shapes.kinds.attention import AttentionParams
+from archspec.shapes.kinds.attention import AttentionParams, EncoderLayerParams
 from archspec.shapes.kinds.conv import ConvParams, ConvTransposeParams
 from archspec.shapes.kinds.dense import DenseParams
 from archspec.shapes.kinds.elementwise import (
@@ -183,6 +189,21 @@ def attention(node: PlanNode) -> nn.Module:
     return Attention(g, dropout=p.dropout, causal=p.causal, bias=p.bias)
 
 
+def transformer_encoder_layer(node: PlanNode) -> nn.Module:
+    p = params(node, EncoderLayerParams)
+    g = geometry(node, AttentionGeometry)
+    return EncoderLayer(
+        g.embed,
+        p.heads,
+        p.feedforward,
+        p.dropout,
+        activation=p.activation,
+        batch_first=True,
+        norm_first=p.norm_first,
+        causal=p.causal,
+    )
+
+
 def _recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Builder:
     def build(node: PlanNode) -> nn.Module:
         p = params(node, RecurrentParams)
@@ -227,6 +248,7 @@ BUILDERS: dict[str, Builder] = {
     "concat": _merge("concat"),
     "upsample": upsample,
     "attention": attention,
+    "transformer_encoder_layer": transformer_encoder_layer,
     "lstm": _recurrent(nn.LSTM),
     "gru": _recurrent(nn.GRU),
     "parameter": parameter,

@@ -80,6 +80,21 @@ class Attention(nn.Module):
         return f"heads={self.heads}, dropout={self.dropout}, causal={self.causal}"
 
 
+class EncoderLayer(nn.TransformerEncoderLayer):
+    """``nn.TransformerEncoderLayer`` (its parameters, in its order), optionally causal."""
+
+    def __init__(self, *args: object, causal: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.causal = causal
+
+    def forward(self, src: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        if not self.causal:
+            return super().forward(src)
+        t = src.shape[1]
+        mask = torch.ones(t, t, dtype=torch.bool, device=src.device).triu(1)
+        return super().forward(src, src_mask=mask, is_causal=True)
+
+
 class Recurrent(nn.Module):
     """``nn.LSTM``/``nn.GRU`` (batch first) returning the sequence or the last hidden state.
 

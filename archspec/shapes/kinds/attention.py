@@ -21,7 +21,7 @@ Softmax, scaling and masking are not multiply-accumulates and are not counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from annotated_types import Ge, Lt
 from pydantic import Field as PydanticField
@@ -89,6 +89,57 @@ def describe_attention(node: PlanNode) -> str:
     return f"{node.params.heads} heads{cross}{extra}"
 
 
+class EncoderLayerParams(Params):
+    """torch's nn.TransformerEncoderLayer (batch first): self-attention and a feed-forward
+    network, each with a residual connection and a layer norm."""
+
+    shorthand = "heads"
+    heads: PosInt = PydanticField(
+        1, description="Number of attention heads; must divide the features D.", examples=[4]
+    )
+    feedforward: PosInt = PydanticField(
+        2048,
+        description="Hidden units of the feed-forward network (torch's dim_feedforward).",
+        examples=[64, 2048],
+    )
+    dropout: Annotated[float, Ge(0), Lt(1)] = PydanticField(
+        0.1, description="Dropout (attention weights and residual branches).", examples=[0.1]
+    )
+    activation: Literal["relu", "gelu"] = PydanticField(
+        "relu", description="The feed-forward network's activation.", examples=["relu", "gelu"]
+    )
+    norm_first: Bool = PydanticField(
+        False,
+        description="Pre-norm (layer norm before each sub-block) instead of post-norm.",
+        examples=[False, True],
+    )
+    causal: Bool = PydanticField(
+        False, description="Mask future positions in the self-attention.", examples=[True]
+    )
+
+
+def infer_encoder_layer(p: EncoderLayerParams, ins: Sequence[In]) -> Out:
+    """Counting: attention (above, S = T, K = D) + D·F + F + F·D + D + two layer norms 4·D;
+    MACs: attention + 2·T·D·F."""
+    (x,) = ins
+    attention = infer_attention(AttentionParams(heads=p.heads), ins)
+    t, d = x.shape
+    f = p.feedforward
+    return Out(
+        shape=(t, d),
+        field=None,
+        params=attention.params + 2 * d * f + f + d + 4 * d,
+        macs=attention.macs + 2 * t * d * f,
+        geometry=attention.geometry,
+    )
+
+
+def describe_encoder_layer(node: PlanNode) -> str:
+    assert isinstance(node.params, EncoderLayerParams)
+    p = node.params
+    return f"{p.heads} heads ff {p.feedforward}{' pre-norm' if p.norm_first else ''}"
+
+
 KINDS = (
     Kind(
         "attention",
@@ -97,5 +148,13 @@ KINDS = (
         "Multi-head self-attention over a [T, D] sequence, or cross-attention over a second input.",
         inputs=(1, 2),
         describe=describe_attention,
+    ),
+    Kind(
+        "transformer_encoder_layer",
+        EncoderLayerParams,
+        infer_encoder_layer,
+        "A transformer encoder layer over a [T, D] sequence (torch's "
+        "nn.TransformerEncoderLayer, batch first).",
+        describe=describe_encoder_layer,
     ),
 )
