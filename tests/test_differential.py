@@ -29,8 +29,8 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
 3. *dense on an unflattened input*: archspec asks for ``flatten``; the torch
    layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
    (it then mixes along the last axis).
-4. *A sequence kind (attention, transformer_encoder_layer, lstm, gru) on a flat vector*: torch reads an
-   ``(N, F)`` batch as one unbatched ``(T=N, D=F)`` sequence and runs, mixing the
+4. *A sequence kind (attention, transformer_encoder_layer, lstm, gru) on a flat
+   vector*: torch reads an ``(N, F)`` batch as one unbatched ``(T=N, D=F)`` sequence and runs, mixing the
    batch; archspec asks for a ``[T, D]`` input.
 
 Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
