@@ -30,8 +30,8 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
    layer ``nn.Linear(C, units)`` only runs when the last axis happens to equal C
    (it then mixes along the last axis).
 4. *A sequence kind (attention, transformer_encoder_layer, lstm, gru) on a flat
-   vector*: torch reads an ``(N, F)`` batch as one unbatched ``(T=N, D=F)`` sequence and runs, mixing the
-   batch; archspec asks for a ``[T, D]`` input.
+   vector*: torch reads an ``(N, F)`` batch as one unbatched ``(T=N, D=F)``
+   sequence and runs, mixing the batch; archspec asks for a ``[T, D]`` input.
 
 Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
 random sizes, and checks that every registered kind has a strategy and a
