@@ -520,6 +520,9 @@ def _one(shape: tuple[int, ...], layer: str, **params: Any) -> Net:
 
 
 EDGES_ACCEPTED = {
+    "stacked-bidirectional-lstm-upper-layers-read-both-directions": _one(
+        (5, 3), "lstm", units=4, layers=2, bidirectional=True
+    ),
     "conv-padding-differs-per-axis": _one((1, 8, 10), "conv", depth=2, kernel=3, padding=[0, 3]),
     "conv-reflect-padding-size-minus-1": _one(
         (1, 4, 4), "conv", depth=1, kernel=3, padding=3, padding_mode="reflect"
