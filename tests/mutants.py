@@ -442,6 +442,55 @@ MUTANTS: tuple[Mutant, ...] = (
         "return tuple(max(axis) for axis in zip(*shapes, strict=True))",
         "return tuple(shapes[0])",
     ),
+    # --- shapes/kinds/attention.py, recurrent.py, learned.py: the sequence kinds
+    Mutant(
+        "attention: no bias counted on the output projection",
+        "shapes/kinds/attention.py",
+        "params = weights + (4 * d if p.bias else 0)",
+        "params = weights + (3 * d if p.bias else 0)",
+    ),
+    Mutant(
+        "attention: key/value projections sized by the query's features",
+        "shapes/kinds/attention.py",
+        "weights = d * d + 2 * k * d + d * d",
+        "weights = d * d + 2 * d * d + d * d",
+    ),
+    Mutant(
+        "attention: heads need not divide the features",
+        "shapes/kinds/attention.py",
+        "    if d % p.heads:\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "attention: accepts any rank",
+        "shapes/kinds/attention.py",
+        "    if len(x.shape) != 2:\n",
+        "    if len(x.shape) < 1:\n",
+    ),
+    Mutant(
+        "recurrent: upper layers read the input size",
+        "shapes/kinds/recurrent.py",
+        "features = d if layer == 0 else h * dirs",
+        "features = d if layer == 0 else h",
+    ),
+    Mutant(
+        "recurrent: one bias vector per gate set, not two",
+        "shapes/kinds/recurrent.py",
+        "p.layers * dirs * 2 * gates * h if p.bias else 0",
+        "p.layers * dirs * gates * h if p.bias else 0",
+    ),
+    Mutant(
+        "recurrent: `return: last` forgets the backward direction",
+        "shapes/kinds/recurrent.py",
+        'shape = (h * dirs,) if p.returns == "last" else (t, h * dirs)',
+        'shape = (h,) if p.returns == "last" else (t, h * dirs)',
+    ),
+    Mutant(
+        "learned: positional embedding counts one row",
+        "shapes/kinds/learned.py",
+        "shape=x.shape, field=x.field, params=numel(x.shape)",
+        "shape=x.shape, field=x.field, params=x.shape[-1]",
+    ),
 )
 
 

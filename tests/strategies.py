@@ -74,6 +74,8 @@ ACTIVATIONS = (
 )
 NORMS = ("groupnorm", "instancenorm", "layernorm", "local_response_norm")
 KEEP_SHAPE = (*ACTIVATIONS, "batchnorm", "dropout", "drop_path", "layer_scale", "groupnorm")
+# Kinds that read a [T, D] sequence: drawn on 2-D shapes (a [C, L] grid read as [T, D]).
+SEQUENCE = ("attention", "transformer_encoder_layer", "lstm", "gru")
 # How often a kind is tried, most interesting first (Hypothesis favours early choices).
 WEIGHTS = {
     "conv": 5,
@@ -103,6 +105,12 @@ WEIGHTS = {
     "select": 1,
     "slice": 1,
     "mean": 1,
+    "attention": 2,
+    "transformer_encoder_layer": 1,
+    "lstm": 2,
+    "gru": 2,
+    "parameter": 1,
+    "positional_embedding": 1,
 }
 CHOICES = tuple(kind for kind, weight in WEIGHTS.items() for _ in range(weight))
 # Kinds tried as a last layer that archspec should reject: those with shape rules.
@@ -131,6 +139,10 @@ WILD_WEIGHTS = {
     "channel_shuffle": 1,
     "pixel_shuffle": 1,
     "pixel_unshuffle": 1,
+    "attention": 2,
+    "transformer_encoder_layer": 1,
+    "lstm": 1,
+    "gru": 1,
 }
 WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
 # Parameter names a spec may also write (`filters: 8` for `depth: 8`).
@@ -141,6 +153,8 @@ KEY_ALIASES = {
     "dropout": {"p": "rate"},
     "drop_path": {"p": "rate"},
     "leaky_relu": {"slope": "negative_slope"},
+    "lstm": {"units": "hidden", "returns": "return"},
+    "gru": {"units": "hidden", "returns": "return"},
 }
 
 
@@ -554,6 +568,23 @@ def mean_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
 
 
 @st.composite
+def attention_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {}
+    features = shape[-1]
+    if wild:
+        p["heads"] = draw(st.integers(1, 6))
+    elif chance(draw, 70):
+        p["heads"] = draw(st.sampled_from(divisors(features)))
+    if chance(draw, 20):
+        p["dropout"] = draw(floats(0.0, 0.5))
+    if chance(draw, 40):
+        p["causal"] = draw(st.booleans())
+    if chance(draw, 30):
+        p["bias"] = draw(st.booleans())
+    return p
+
+
+@st.composite
 def sides_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     """pad/crop amounts: both sides, or before/after; wild: beyond the input."""
     sizes = spatial(shape)
@@ -607,6 +638,33 @@ def norm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
 
 
 @st.composite
+def encoder_layer_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {k: v for k, v in draw(attention_params(shape, wild)).items() if k != "bias"}
+    p["feedforward"] = draw(st.integers(1, 8))
+    if chance(draw, 30):
+        p["activation"] = draw(st.sampled_from(["relu", "gelu"]))
+    if chance(draw, 30):
+        p["norm_first"] = draw(st.booleans())
+    return p
+
+
+@st.composite
+def recurrent_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"units": draw(st.integers(1, 6))}
+    if chance(draw, 40):
+        p["layers"] = draw(st.integers(1, 3))
+    if chance(draw, 40):
+        p["bidirectional"] = draw(st.booleans())
+    if chance(draw, 50):
+        p["returns"] = draw(st.sampled_from(["sequence", "last"]))
+    if p.get("layers", 1) > 1 and chance(draw, 30):
+        p["dropout"] = draw(floats(0.0, 0.5))
+    if chance(draw, 20):
+        p["bias"] = draw(st.booleans())
+    return p
+
+
+@st.composite
 def layernorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p = draw(norm_params(shape, wild))
     if chance(draw, 50):
@@ -648,6 +706,14 @@ def softplus_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
         p["beta"] = draw(floats(0.1, 3.0))
     if chance(draw, 30):
         p["threshold"] = draw(floats(0.5, 20.0))
+    return p
+
+
+@st.composite
+def parameter_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    p: Params = {"shape": draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))}
+    if chance(draw, 30):
+        p["init"] = draw(st.sampled_from(["zeros", "normal"]))
     return p
 
 
@@ -711,6 +777,12 @@ PARAMS: dict[str, ParamStrategy] = {
     "select": select_params,
     "slice": slice_params,
     "mean": mean_params,
+    "attention": attention_params,
+    "transformer_encoder_layer": encoder_layer_params,
+    "lstm": recurrent_params,
+    "gru": recurrent_params,
+    "parameter": parameter_params,
+    "positional_embedding": optional("std", floats(0.01, 1.0)),
 }
 
 
@@ -778,8 +850,10 @@ class Growing:
         if wild:
             return WILD
         if len(shape) == 1:
-            return tuple(k for k in CHOICES if k not in SPATIAL)
-        return CHOICES  # dense: on sequences yes, on grids no (archspec decides, by layout)
+            return tuple(k for k in CHOICES if k not in (*SPATIAL, *SEQUENCE))
+        # dense and the sequence kinds: on sequences yes, on grids no (archspec decides, by
+        # layout)
+        return CHOICES
 
     def try_layer(self, draw: st.DrawFn, kind: str | None = None, tries: int = 2) -> bool:
         """Append one accepted layer (of ``kind``, or a random one); False if none fits."""
@@ -825,10 +899,11 @@ class Growing:
         a = self.branch(draw, None, draw(lengths), wild, self.entries)
         b = self.branch(draw, start, draw(lengths), wild, [*self.entries, *a])
         ends = [a[-1].name if a else self.current, b[-1].name if b else start]
-        if chance(draw, 15):
+        chosen = kind or draw(st.sampled_from(MERGES))
+        most = REGISTRY[chosen].inputs[1]
+        if chance(draw, 15) and (most is None or most > 2):  # attention takes at most 2
             ends.append(draw(st.sampled_from([self.current, start])))
         self.count += 1
-        chosen = kind or draw(st.sampled_from(MERGES))
         params: Params = {}
         if chosen == "concat" and chance(draw, 30):
             params["axis"] = axis(draw, len(self.shapes[ends[0]]), wild)
@@ -875,11 +950,17 @@ def _keep_size(draw: st.DrawFn, entry: Entry, shape: Shape) -> Entry:
 def valid_nets(draw: st.DrawFn, must_have: str | None = None, max_steps: int = 6) -> Net:
     """A network archspec accepts; with ``must_have``, one containing that kind."""
     ranks = (1, 2, 3) if must_have in SPATIAL else (0, 1, 2, 3)
+    if must_have in SEQUENCE:
+        ranks = (1, 2)  # a grid, then to_tokens: sequences come from grids (or layers)
     g = Growing(draw(input_shapes(ranks)))
     if must_have is None:
         g.grow(draw, draw(st.integers(1, max_steps)))
     else:
-        g.grow(draw, draw(st.integers(0, 2)))
+        if must_have in SEQUENCE:
+            if not g.try_layer(draw, "to_tokens", 2):
+                reject()
+        else:
+            g.grow(draw, draw(st.integers(0, 2)))
         forced = (
             g.try_merge(draw, must_have) if must_have in MERGES else g.try_layer(draw, must_have, 8)
         )
@@ -921,6 +1002,7 @@ def rejected_nets(draw: st.DrawFn) -> Net:
 __all__ = [
     "MERGES",
     "PARAMS",
+    "SEQUENCE",
     "SINGLE",
     "SPATIAL",
     "Entry",

@@ -36,6 +36,10 @@ is excluded by :func:`archspec_only` with the reason, and counted as a Hypothesi
    Plan of the accepted part of the net (:func:`layout_of`).
 5. *pixel_shuffle/unshuffle on a 1-D or 3-D grid*: torch reads the leading axes
    as batch axes and runs; archspec asks for an image ``[C, H, W]``.
+6. *A sequence kind (attention, transformer_encoder_layer, lstm, gru) on a grid or a
+   flat vector*: torch reads ``(N, C, L)`` as a batch of ``[T=C, D=L]`` sequences, and
+   an ``(N, F)`` batch as one unbatched ``(T=N, D=F)`` sequence; archspec asks for a
+   sequence ``[T, D]`` (``to_tokens`` turns a grid into one).
 
 Also here: each formula of ``archspec/shapes/arith.py`` against the torch op on
 random sizes, and checks that every registered kind has a strategy and a
@@ -57,6 +61,7 @@ from hypothesis import HealthCheck, currently_in_test_context, event, given, set
 from hypothesis import strategies as st
 from strategies import (
     PARAMS,
+    SEQUENCE,
     SPATIAL,
     Entry,
     Net,
@@ -372,6 +377,83 @@ def ref_crop(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     return x[tuple(index)], 0
 
 
+def ref_attention(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    """torch's own nn.MultiheadAttention; its shape checks are asserts, read as refusals."""
+    if len(xs) > 2:
+        raise TypeError("nn.MultiheadAttention takes one query and one key/value sequence")
+    q, c = xs[0], xs[-1]
+    try:
+        mha = nn.MultiheadAttention(
+            q.shape[-1],
+            p.get("heads", 1),
+            dropout=p.get("dropout", 0.0),
+            bias=p.get("bias", True),
+            batch_first=True,
+            kdim=c.shape[-1],
+            vdim=c.shape[-1],
+        ).eval()
+        mask = None
+        if p.get("causal", False):
+            mask = torch.ones(q.shape[-2], c.shape[-2], dtype=torch.bool).triu(1)
+        y, _ = mha(q, c, c, need_weights=False, attn_mask=mask)
+    except AssertionError as exc:
+        raise ValueError(f"nn.MultiheadAttention refuses: {exc}") from exc
+    return y, sum(w.numel() for w in mha.parameters())
+
+
+def ref_encoder_layer(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    try:
+        layer = nn.TransformerEncoderLayer(
+            x.shape[-1],
+            p.get("heads", 1),
+            p["feedforward"],
+            p.get("dropout", 0.1),
+            activation=p.get("activation", "relu"),
+            batch_first=True,
+            norm_first=p.get("norm_first", False),
+        ).eval()
+        mask = None
+        if p.get("causal", False):
+            mask = torch.ones(x.shape[-2], x.shape[-2], dtype=torch.bool).triu(1)
+        y = layer(x, src_mask=mask)
+    except AssertionError as exc:
+        raise ValueError(f"nn.TransformerEncoderLayer refuses: {exc}") from exc
+    return y, sum(w.numel() for w in layer.parameters())
+
+
+def ref_recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Reference:
+    def ref(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+        (x,) = xs
+        rnn = cls(
+            x.shape[-1],
+            p["units"],
+            p.get("layers", 1),
+            bias=p.get("bias", True),
+            batch_first=True,
+            dropout=p.get("dropout", 0.0),
+            bidirectional=p.get("bidirectional", False),
+        ).eval()
+        out, state = rnn(x)
+        if p.get("returns", "sequence") == "last":
+            h = state[0] if isinstance(state, tuple) else state
+            out = torch.cat([h[-2], h[-1]], -1) if p.get("bidirectional") else h[-1]
+        return out, sum(w.numel() for w in rnn.parameters())
+
+    return ref
+
+
+def ref_parameter(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    token = nn.Parameter(torch.zeros(1, *p["shape"]))
+    return token.expand(xs[0].shape[0], *p["shape"]), token.numel()
+
+
+def ref_positional_embedding(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    (x,) = xs
+    table = nn.Parameter(torch.zeros(1, *x.shape[1:]).normal_(std=p.get("std", 0.02)))
+    return x + table, table.numel()
+
+
 def module(make: Callable[[Mapping[str, Any]], nn.Module]) -> Reference:
     """A reference for a one-input layer that is one ``nn`` module."""
     return lambda p, xs: counted(make(p), *xs)
@@ -440,6 +522,12 @@ REFERENCE: dict[str, Reference] = {
         xs[0].mean(dim=tuple(dim(a, xs[0]) for a in p["axes"]), keepdim=p.get("keepdims", False)),
         0,
     ),
+    "attention": ref_attention,
+    "transformer_encoder_layer": ref_encoder_layer,
+    "lstm": ref_recurrent(nn.LSTM),
+    "gru": ref_recurrent(nn.GRU),
+    "parameter": ref_parameter,
+    "positional_embedding": ref_positional_embedding,
 }
 
 
@@ -478,6 +566,8 @@ def archspec_only(node: Node, ins: Sequence[Tensor], net: Net) -> str | None:
     if node.kind in SPATIAL and ins[0].dim() == 2:
         return "spatial kind on a flat vector (torch reads (N, F) as unbatched)"
     layouts = [layout_of(net, name) for name in node.inputs]
+    if node.kind in SEQUENCE and layouts[0] not in ("sequence", "tensor"):
+        return f"sequence kind on a {layouts[0]} (torch reads (N, C, L) or (N, F) as sequences)"
     if node.kind in (*SPATIAL, "to_tokens") and layouts[0] in ("sequence", "tensor"):
         return f"{node.kind} on a {layouts[0]}, not a grid (torch reads any axis as channels)"
     if node.kind == "from_tokens" and layouts[0] == "grid":
@@ -615,6 +705,9 @@ def _one(shape: tuple[int, ...], layer: str, **params: Any) -> Net:
 
 
 EDGES_ACCEPTED = {
+    "stacked-bidirectional-lstm-upper-layers-read-both-directions": _one(
+        (5, 3), "lstm", units=4, layers=2, bidirectional=True
+    ),
     "conv-padding-differs-per-axis": _one((1, 8, 10), "conv", depth=2, kernel=3, padding=[0, 3]),
     "conv-reflect-padding-size-minus-1": _one(
         (1, 4, 4), "conv", depth=1, kernel=3, padding=3, padding_mode="reflect"

@@ -29,19 +29,30 @@ from archspec.compile.modules import (
     by_rank,
     padded,
 )
+from archspec.compile.sequence import (
+    Attention,
+    EncoderLayer,
+    LearnedTensor,
+    PositionalEmbedding,
+    Recurrent,
+)
 from archspec.shapes.geometry import (
     AdaptivePoolGeometry,
+    AttentionGeometry,
     AxesGeometry,
     ConvGeometry,
     ConvTransposeGeometry,
     FlattenGeometry,
     Geometry,
+    LearnedGeometry,
     PadGeometry,
     PoolGeometry,
+    RecurrentGeometry,
     ReshapeGeometry,
     SliceGeometry,
     UpsampleGeometry,
 )
+from archspec.shapes.kinds.attention import AttentionParams, EncoderLayerParams
 from archspec.shapes.kinds.conv import ConvParams, ConvTransposeParams
 from archspec.shapes.kinds.dense import DenseParams
 from archspec.shapes.kinds.elementwise import (
@@ -55,6 +66,7 @@ from archspec.shapes.kinds.elementwise import (
     PreluParams,
     SoftplusParams,
 )
+from archspec.shapes.kinds.learned import ParameterParams, PositionalEmbeddingParams
 from archspec.shapes.kinds.merge import UpsampleParams
 from archspec.shapes.kinds.norm import (
     GroupNormParams,
@@ -64,6 +76,7 @@ from archspec.shapes.kinds.norm import (
 )
 from archspec.shapes.kinds.padding import PadParams
 from archspec.shapes.kinds.pool import AdaptivePoolParams, GlobalPoolParams, PoolParams
+from archspec.shapes.kinds.recurrent import RecurrentParams
 from archspec.shapes.kinds.shuffle import ChannelShuffleParams, PixelShuffleParams
 from archspec.shapes.kinds.tensor import FromTokensParams, MeanParams
 from archspec.shapes.params import Params
@@ -261,6 +274,47 @@ def _merge(op: str) -> Builder:
     return lambda node: Merge(op)
 
 
+# --------------------------------------------------------------------------- sequences
+def attention(node: PlanNode) -> nn.Module:
+    p = params(node, AttentionParams)
+    g = geometry(node, AttentionGeometry)
+    return Attention(g, dropout=p.dropout, causal=p.causal, bias=p.bias)
+
+
+def transformer_encoder_layer(node: PlanNode) -> nn.Module:
+    p = params(node, EncoderLayerParams)
+    g = geometry(node, AttentionGeometry)
+    return EncoderLayer(
+        g.embed,
+        p.heads,
+        p.feedforward,
+        p.dropout,
+        activation=p.activation,
+        batch_first=True,
+        norm_first=p.norm_first,
+        causal=p.causal,
+    )
+
+
+def _recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Builder:
+    def build(node: PlanNode) -> nn.Module:
+        p = params(node, RecurrentParams)
+        return Recurrent(cls, geometry(node, RecurrentGeometry), p.dropout, p.bias)
+
+    return build
+
+
+def parameter(node: PlanNode) -> nn.Module:
+    p = params(node, ParameterParams)
+    std = p.std if p.init == "normal" else None
+    return LearnedTensor(geometry(node, LearnedGeometry).shape, std)
+
+
+def positional_embedding(node: PlanNode) -> nn.Module:
+    std = params(node, PositionalEmbeddingParams).std
+    return PositionalEmbedding(geometry(node, LearnedGeometry).shape, std)
+
+
 BUILDERS: dict[str, Builder] = {
     "conv": conv,
     "conv_transpose": conv_transpose,
@@ -312,6 +366,12 @@ BUILDERS: dict[str, Builder] = {
     "select": _slice(drop=True),
     "slice": _slice(drop=False),
     "mean": lambda node: Mean(geometry(node, AxesGeometry).axes, params(node, MeanParams).keepdims),
+    "attention": attention,
+    "transformer_encoder_layer": transformer_encoder_layer,
+    "lstm": _recurrent(nn.LSTM),
+    "gru": _recurrent(nn.GRU),
+    "parameter": parameter,
+    "positional_embedding": positional_embedding,
 }
 
 __all__ = ["BUILDERS", "Builder", "NoBuilderError", "build_node", "by_rank", "geometry", "params"]

@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from archspec.shapes.arith import same_pads
+from archspec.shapes.geometry import AttentionGeometry, RecurrentGeometry
 from archspec.shapes.plan import Plan, PlanNode, numel
 
 Rule = Callable[[PlanNode], int]
@@ -278,6 +279,41 @@ def _flops_lrn(node: PlanNode) -> int:
     return _out(node) * (2 * int(_fields(node).size) + 4)
 
 
+def _attention_extra(node: PlanNode) -> int:
+    """What attention adds to 2 per MAC: a scale and softmax (1 + 3) per score (heads·T·S),
+    and the projections' bias adds (T·D query, S·D key and value each, T·D output)."""
+    g = node.geometry
+    assert isinstance(g, AttentionGeometry)
+    t, s, d = g.query_len, g.key_len, g.embed
+    biases = (2 * t * d + 2 * s * d) if getattr(node.params, "bias", True) else 0
+    return 4 * g.heads * t * s + biases
+
+
+def _flops_attention(node: PlanNode) -> int:
+    return 2 * node.macs + _attention_extra(node)
+
+
+def _flops_encoder_layer(node: PlanNode) -> int:
+    """Attention (above) + the feed-forward's bias adds (T·F + T·D) and activation (T·F,
+    GELU 5) + two layer norms (8 per element) + two residual adds, T·D each."""
+    t, d = node.shape
+    f = int(_fields(node).feedforward)
+    act = 5 if _fields(node).activation == "gelu" else 1
+    return 2 * node.macs + _attention_extra(node) + t * f * (1 + act) + t * d * (1 + 16 + 2)
+
+
+def _flops_recurrent(node: PlanNode) -> int:
+    """2 per MAC, then per step, direction, layer and hidden unit: the input and hidden gate
+    sums plus their two biases (3 per gate) and the cell update — LSTM: 3 sigmoids (4 each),
+    2 tanh, f·c + i·g and o·tanh(c) (3); GRU: 2 sigmoids, a tanh, r·(W·h + b), (1 − z)·n + z·h
+    (3 + 1)."""
+    g = node.geometry
+    assert isinstance(g, RecurrentGeometry)
+    gates, update = (4, 3 * 4 + 2 + 3) if node.kind == "lstm" else (3, 2 * 4 + 1 + 4)
+    steps = node.in_shapes[0][0] * g.layers * (2 if g.bidirectional else 1)
+    return 2 * node.macs + steps * g.hidden * (3 * gates + update)
+
+
 # Kinds whose count under a tool's convention has not been measured against the tool yet:
 # `check --convention TOOL` says so for a spec that uses one (tests/test_conventions.py keeps
 # this set exact), instead of guessing what the tool counts.
@@ -287,6 +323,8 @@ TOOL_PENDING = frozenset(
         "layer_scale", "groupnorm", "instancenorm", "layernorm", "local_response_norm",
         "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "pad", "crop", "reshape",
         "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean",
+        "attention", "transformer_encoder_layer", "lstm", "gru", "parameter",
+        "positional_embedding",
     }
 )  # fmt: skip
 
@@ -337,6 +375,13 @@ FLOP_RULES: dict[str, Rule] = {
     "pixel_unshuffle": _zero,
     "pad": _zero,
     "crop": _zero,  # one add per input element, one divide per output (≈ the adds)
+    # sequences
+    "attention": _flops_attention,
+    "transformer_encoder_layer": _flops_encoder_layer,
+    "lstm": _flops_recurrent,
+    "gru": _flops_recurrent,
+    "parameter": _zero,
+    "positional_embedding": _per_element(1),  # x + P
     "add": _flops_merge,
     "multiply": _flops_merge,
     "concat": _zero,

@@ -93,13 +93,48 @@ class PadGeometry(Geometry):
         return len(self.pads)
 
 
+@dataclass(frozen=True)
+class AttentionGeometry(Geometry):
+    """Multi-head attention of a ``[T, D]`` query over a ``[S, K]`` key/value sequence."""
+
+    embed: int  # D, the query's (and output's) features
+    key_features: int  # K (= D for self-attention)
+    heads: int
+    query_len: int  # T
+    key_len: int  # S
+
+    @property
+    def same_features(self) -> bool:
+        """One packed ``in_proj_weight`` (like nn.MultiheadAttention) when K = D."""
+        return self.embed == self.key_features
+
+
+@dataclass(frozen=True)
+class RecurrentGeometry(Geometry):
+    """An LSTM/GRU stack over a ``[T, D]`` sequence."""
+
+    input_size: int  # D
+    hidden: int
+    layers: int
+    bidirectional: bool
+    last: bool  # return the final hidden state(s) instead of the whole sequence
+
+
+@dataclass(frozen=True)
+class LearnedGeometry(Geometry):
+    shape: Ints  # the learned tensor's shape, without the leading 1 torch stores
+
+
 __all__ = [
     "AdaptivePoolGeometry",
+    "AttentionGeometry",
     "ConvGeometry",
     "ConvTransposeGeometry",
     "Geometry",
+    "LearnedGeometry",
     "PadGeometry",
     "PoolGeometry",
+    "RecurrentGeometry",
     "UpsampleGeometry",
 ]
 

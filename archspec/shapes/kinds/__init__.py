@@ -9,13 +9,16 @@ Each kind's builder is in :data:`archspec.compile.builders.BUILDERS`, under the 
 from __future__ import annotations
 
 from archspec.shapes.kinds import (
+    attention,
     conv,
     dense,
     elementwise,
+    learned,
     merge,
     norm,
     padding,
     pool,
+    recurrent,
     shuffle,
     tensor,
 )
@@ -25,7 +28,20 @@ from archspec.shapes.plan import PlanNode
 REGISTRY: dict[str, Kind] = {}
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, elementwise, norm, shuffle, padding, dense, merge, tensor):
+for _module in (
+    conv,
+    pool,
+    elementwise,
+    norm,
+    shuffle,
+    padding,
+    dense,
+    merge,
+    tensor,
+    attention,
+    recurrent,
+    learned,
+):
     for _kind in _module.KINDS:
         REGISTRY[_kind.name] = _kind
         for _alias in _kind.aliases:

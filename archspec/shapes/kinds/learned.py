@@ -1,0 +1,91 @@
+"""Learned tensors: ``parameter`` (e.g. a class token) and ``positional_embedding``.
+
+``parameter: {shape: [1, 768]}`` outputs a learned tensor of that shape for every example
+(its input only gives the batch size); torch stores it as ``[1, *shape]``, like
+torchvision's ViT ``class_token`` ``[1, 1, 768]``. ``positional_embedding`` adds a learned
+tensor of its input's shape — for a ``[T, D]`` sequence torchvision ViT's
+``pos_embedding`` ``[1, T, D]``. Counting: the tensor's elements; MACs 0 (an addition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from annotated_types import Gt, Le
+from pydantic import Field as PydanticField
+
+from archspec.shapes.geometry import LearnedGeometry
+from archspec.shapes.kinds.base import In, Kind, Out, Params, PerDim
+from archspec.shapes.plan import Layout, PlanNode, format_shape, numel
+
+
+class ParameterParams(Params):
+    """A learned tensor, repeated over the batch."""
+
+    shorthand = "shape"
+    shape: PerDim = PydanticField(
+        description="Its shape without the batch axis: [1, 768] for a class token.",
+        examples=[[1, 768], [16]],
+    )
+    init: Literal["zeros", "normal"] = PydanticField(
+        "zeros",
+        description="Initial values: zeros (torchvision's class token) or normal(0, std).",
+        examples=["zeros", "normal"],
+    )
+    std: Annotated[float, Gt(0), Le(10)] = PydanticField(
+        0.02, description="Standard deviation when init is normal.", examples=[0.02]
+    )
+
+
+def infer_parameter(p: ParameterParams, ins: Sequence[In]) -> Out:
+    """Its layout follows its shape: ``[D]`` flat, ``[T, D]`` a sequence, else a tensor."""
+    rank = len(p.shape)
+    layout: Layout = "flat" if rank == 1 else "sequence" if rank == 2 else "tensor"
+    return Out(
+        shape=p.shape,
+        field=None,
+        params=numel(p.shape),
+        geometry=LearnedGeometry(p.shape),
+        layout=layout,
+    )
+
+
+class PositionalEmbeddingParams(Params):
+    """A learned tensor of the input's shape, added to it."""
+
+    std: Annotated[float, Gt(0), Le(10)] = PydanticField(
+        0.02,
+        description="Standard deviation of the normal initialisation (ViT: 0.02).",
+        examples=[0.02],
+    )
+
+
+def infer_positional_embedding(p: PositionalEmbeddingParams, ins: Sequence[In]) -> Out:
+    (x,) = ins
+    return Out(
+        shape=x.shape, field=x.field, params=numel(x.shape), geometry=LearnedGeometry(x.shape)
+    )
+
+
+def describe_learned(node: PlanNode) -> str:
+    return format_shape(node.shape)
+
+
+KINDS = (
+    Kind(
+        "parameter",
+        ParameterParams,
+        infer_parameter,
+        "A learned tensor (e.g. a class token), repeated over the batch.",
+        describe=describe_learned,
+    ),
+    Kind(
+        "positional_embedding",
+        PositionalEmbeddingParams,
+        infer_positional_embedding,
+        "Add a learned tensor of the input's shape (learned positions of a [T, D] sequence).",
+        aliases=("pos_embedding",),
+        describe=describe_learned,
+    ),
+)
