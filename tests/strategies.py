@@ -713,7 +713,11 @@ def softplus_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
 def parameter_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p: Params = {"shape": draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))}
     if chance(draw, 30):
-        p["init"] = draw(st.sampled_from(["zeros", "normal"]))
+        p["init"] = draw(st.sampled_from(["zeros", "normal", "constant"]))
+        if p["init"] == "constant" and chance(draw, 50):
+            p["value"] = draw(st.floats(-2.0, 2.0))
+    if chance(draw, 30):
+        p["batch_axis"] = draw(st.booleans())
     return p
 
 

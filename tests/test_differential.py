@@ -444,7 +444,8 @@ def ref_recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Reference:
 
 
 def ref_parameter(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
-    token = nn.Parameter(torch.zeros(1, *p["shape"]))
+    shape = p["shape"] if p.get("batch_axis", True) is False else [1, *p["shape"]]
+    token = nn.Parameter(torch.zeros(shape))
     return token.expand(xs[0].shape[0], *p["shape"]), token.numel()
 
 

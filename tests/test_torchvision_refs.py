@@ -25,6 +25,7 @@ CASES = [
     ("mobilenet_v3_small", "mobilenet_v3_small", 2_542_856),
     ("efficientnet_b0", "efficientnet_b0", 5_288_548),
     ("regnet_y_400mf", "regnet_y_400mf", 4_344_144),
+    ("convnext_tiny", "convnext_tiny", 28_589_128),
 ]
 
 
@@ -58,6 +59,10 @@ def compare(
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 1.5)
+    with torch.no_grad():  # ConvNeXt's 1e-6 layer scales would hide its blocks; ViT's zero token
+        for name, value in reference.named_parameters():
+            if name.endswith(("layer_scale", "class_token")):
+                value.uniform_(0.2, 1.0)
     plan = archspec.load(SPECS / f"{spec}.yaml").plan(input_shape=input_shape)
     assert plan.total_params == count == sum(p.numel() for p in reference.parameters())
     network = build(plan).eval()

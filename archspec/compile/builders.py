@@ -306,8 +306,8 @@ def _recurrent(cls: type[nn.LSTM] | type[nn.GRU]) -> Builder:
 
 def parameter(node: PlanNode) -> nn.Module:
     p = params(node, ParameterParams)
-    std = p.std if p.init == "normal" else None
-    return LearnedTensor(geometry(node, LearnedGeometry).shape, std)
+    shape = geometry(node, LearnedGeometry).shape
+    return LearnedTensor(shape, p.init, std=p.std, value=p.value, batch_axis=p.batch_axis)
 
 
 def positional_embedding(node: PlanNode) -> nn.Module:

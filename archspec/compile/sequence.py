@@ -130,16 +130,22 @@ class Recurrent(nn.Module):
 
 
 class LearnedTensor(nn.Module):
-    """A learned ``[1, *shape]`` tensor, repeated over the input's batch."""
+    """A learned ``[1, *shape]`` tensor (or ``shape`` itself without ``batch_axis``),
+    repeated over the input's batch."""
 
-    def __init__(self, shape: tuple[int, ...], std: float | None) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], init: str, *, std: float, value: float, batch_axis: bool
+    ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, *shape))
-        if std is not None:
+        self.shape = shape
+        self.weight = nn.Parameter(torch.zeros((1, *shape) if batch_axis else shape))
+        if init == "normal":
             nn.init.normal_(self.weight, std=std)
+        elif init == "constant":
+            nn.init.constant_(self.weight, value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight.expand(x.shape[0], *self.weight.shape[1:])
+        return self.weight.expand(x.shape[0], *self.shape)
 
 
 class PositionalEmbedding(nn.Module):

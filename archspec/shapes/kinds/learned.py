@@ -2,7 +2,9 @@
 
 ``parameter: {shape: [1, 768]}`` outputs a learned tensor of that shape for every example
 (its input only gives the batch size); torch stores it as ``[1, *shape]``, like
-torchvision's ViT ``class_token`` ``[1, 1, 768]``. ``positional_embedding`` adds a learned
+torchvision's ViT ``class_token`` ``[1, 1, 768]``, or as ``shape`` itself with
+``batch_axis: false``, like ConvNeXt's ``layer_scale`` ``[C, 1, 1]`` (registered before the
+block it scales, so a spec writes it first and multiplies later). ``positional_embedding`` adds a learned
 tensor of its input's shape — for a ``[T, D]`` sequence torchvision ViT's
 ``pos_embedding`` ``[1, T, D]``. Counting: the tensor's elements; MACs 0 (an addition).
 """
@@ -16,7 +18,7 @@ from annotated_types import Gt, Le
 from pydantic import Field as PydanticField
 
 from archspec.shapes.geometry import LearnedGeometry
-from archspec.shapes.kinds.base import In, Kind, Out, Params, PerDim
+from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params, PerDim
 from archspec.shapes.plan import Layout, PlanNode, format_shape, numel
 
 
@@ -28,13 +30,24 @@ class ParameterParams(Params):
         description="Its shape without the batch axis: [1, 768] for a class token.",
         examples=[[1, 768], [16]],
     )
-    init: Literal["zeros", "normal"] = PydanticField(
+    init: Literal["zeros", "normal", "constant"] = PydanticField(
         "zeros",
-        description="Initial values: zeros (torchvision's class token) or normal(0, std).",
-        examples=["zeros", "normal"],
+        description="Initial values: zeros (torchvision's class token), normal(0, std), or "
+        "every element `value` (ConvNeXt's layer scale: 1e-6).",
+        examples=["zeros", "normal", "constant"],
     )
     std: Annotated[float, Gt(0), Le(10)] = PydanticField(
         0.02, description="Standard deviation when init is normal.", examples=[0.02]
+    )
+    value: float = PydanticField(
+        0.0, description="Every element's initial value when init is constant.", examples=[1e-6]
+    )
+    batch_axis: Bool = PydanticField(
+        True,
+        description="Store it as [1, *shape] (torchvision ViT's class token [1, 1, 768]); "
+        "false stores exactly `shape` (ConvNeXt's layer scale [C, 1, 1]). Either way the "
+        "output is repeated over the batch.",
+        examples=[True, False],
     )
 
 
