@@ -26,6 +26,7 @@ CASES = [
     ("efficientnet_b0", "efficientnet_b0", 5_288_548),
     ("regnet_y_400mf", "regnet_y_400mf", 4_344_144),
     ("convnext_tiny", "convnext_tiny", 28_589_128),
+    ("vit_b_16", "vit_b_16", 86_567_656),
 ]
 
 
@@ -59,10 +60,12 @@ def compare(
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 1.5)
-    with torch.no_grad():  # ConvNeXt's 1e-6 layer scales would hide its blocks; ViT's zero token
-        for name, value in reference.named_parameters():
-            if name.endswith(("layer_scale", "class_token")):
+    with torch.no_grad():  # tensors initialised to 0 (ViT's head and class token, biases) or
+        for name, value in reference.named_parameters():  # ConvNeXt's 1e-6 layer scales would
+            if name.endswith("layer_scale"):  # hide what they multiply
                 value.uniform_(0.2, 1.0)
+            elif not value.any():
+                value.normal_(std=0.02)
     plan = archspec.load(SPECS / f"{spec}.yaml").plan(input_shape=input_shape)
     assert plan.total_params == count == sum(p.numel() for p in reference.parameters())
     network = build(plan).eval()
