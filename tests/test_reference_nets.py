@@ -96,6 +96,8 @@ def check_count(file: str, expected: int, output: tuple[int, ...]) -> archspec.S
         ("mobilenet_v3_small.yaml", 2_542_856, (1000,)),  # …mobilenet_v3_small
         ("efficientnet_b0.yaml", 5_288_548, (1000,)),  # …efficientnet_b0
         ("regnet_y_400mf.yaml", 4_344_144, (1000,)),  # …regnet_y_400mf
+        ("convnext_tiny.yaml", 28_589_128, (1000,)),  # …convnext_tiny
+        ("vit_b_16.yaml", 86_567_656, (1000,)),  # …vit_b_16
         ("lenet5.yaml", 61_706, (10,)),  # LeCun et al. 1998, C1-S2-C3-S4-C5-F6-output
         ("mnist_cnn.yaml", 3_274_634, (10,)),  # the TensorFlow "Deep MNIST" tutorial net
     ],
