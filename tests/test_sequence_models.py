@@ -81,12 +81,44 @@ class TransformerClassifier(nn.Module):
         return out
 
 
+class TemporalBlock(nn.Module):
+    """Bai et al.'s TCN block without weight norm: two causal dilated convs (left padding
+    dilation·(k-1)), relu and dropout after each, a 1×1 shortcut when widths differ."""
+
+    def __init__(self, cin: int, cout: int, dilation: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(cin, cout, 3, dilation=dilation)
+        self.conv2 = nn.Conv1d(cout, cout, 3, dilation=dilation)
+        self.downsample = nn.Conv1d(cin, cout, 1) if cin != cout else None
+        self.drop = nn.Dropout(0.1)
+        self.left = 2 * dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.drop(torch.relu(self.conv1(nn.functional.pad(x, (self.left, 0)))))
+        y = self.drop(torch.relu(self.conv2(nn.functional.pad(y, (self.left, 0)))))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return torch.relu(y + shortcut)
+
+
+class Tcn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        widths = [(3, 32, 1), (32, 32, 2), (32, 32, 4), (32, 32, 8)]
+        self.blocks = nn.Sequential(*(TemporalBlock(*w) for w in widths))
+        self.head = nn.Linear(32, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, T, D]
+        out: torch.Tensor = self.head(self.blocks(x.transpose(1, 2))[:, :, -1])
+        return out
+
+
 @pytest.mark.parametrize(
     ("spec", "reference", "params"),
     [
         ("lstm_forecaster", LstmForecaster, 13_324),
         ("gru_classifier", GruClassifier, 6_850),
         ("transformer_classifier", TransformerClassifier, 4_116),
+        ("tcn", Tcn, 22_374),
     ],
 )
 def test_sequence_spec_equals_torch(spec: str, reference: type[nn.Module], params: int) -> None:
@@ -94,6 +126,23 @@ def test_sequence_spec_equals_torch(spec: str, reference: type[nn.Module], param
     assert loaded.plan().total_params == params
     torch.manual_seed(0)
     assert_same_function(reference(), loaded.build(), loaded.plan().input_shape)
+
+
+def test_tcn_is_causal_with_a_61_step_field() -> None:
+    """The last step's output changes with the last input step, and not at all with the
+    steps more than 60 before it (receptive field 1 + 2·2·(1+2+4+8) = 61)."""
+    network = archspec.load(ROOT / "specs" / "tcn.yaml").build().eval()
+    torch.manual_seed(0)
+    x = torch.randn(2, 128, 3)
+    with torch.no_grad():
+        base = network(x)
+        early, late, edge = x.clone(), x.clone(), x.clone()
+        early[:, : 128 - 61] += 5.0  # every step the field does not reach
+        edge[:, 128 - 61] += 5.0  # the oldest step it does
+        late[:, -1] += 5.0
+        torch.testing.assert_close(network(early), base, rtol=0, atol=0)
+        assert not torch.allclose(network(edge), base)
+        assert not torch.allclose(network(late), base)
 
 
 @pytest.mark.parametrize(
