@@ -4,8 +4,8 @@
 (its input only gives the batch size); torch stores it as ``[1, *shape]``, like
 torchvision's ViT ``class_token`` ``[1, 1, 768]``, or as ``shape`` itself with
 ``batch_axis: false``, like ConvNeXt's ``layer_scale`` ``[C, 1, 1]`` (registered before the
-block it scales, so a spec writes it first and multiplies later). ``positional_embedding`` adds a learned
-tensor of its input's shape — for a ``[T, D]`` sequence torchvision ViT's
+block it scales, so a spec writes it first and multiplies later). ``positional_embedding``
+adds a learned tensor of its input's shape — for a ``[T, D]`` sequence torchvision ViT's
 ``pos_embedding`` ``[1, T, D]``. Counting: the tensor's elements; MACs 0 (an addition).
 """
 
