@@ -229,3 +229,25 @@ def test_bundled_ucr_set_when_aeon_is_installed() -> None:
 
     train = read_ts(bundled_folder("ItalyPowerDemand") / "ItalyPowerDemand_TRAIN.ts")
     assert train.x.shape == (67, 24, 1) and set(train.labels) == {"1", "2"}
+
+
+def test_parameter_stored_without_batch_axis_and_constant_init() -> None:
+    """ConvNeXt's layer scale: stored as [C, 1, 1] (not [1, C, 1, 1]), every element 1e-6,
+    repeated over the batch and multiplied into a [C, H, W] map by broadcasting."""
+    spec = archspec.loads(
+        "input: [4, 3, 5]\nlayers:\n"
+        "  - parameter: {shape: [4, 1, 1], init: constant, value: 1.0e-6, batch_axis: false}\n"
+        "    name: gamma\n"
+        "  - multiply:\n    from: [input, gamma]\n"
+    )
+    assert spec.plan().total_params == 4
+    network = spec.build()
+    (weight,) = network.parameters()
+    assert tuple(weight.shape) == (4, 1, 1)
+    assert torch.equal(weight, torch.full((4, 1, 1), 1e-6))
+    x = torch.randn(2, 4, 3, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), x * 1e-6)
+    default = archspec.loads("input: [4, 3, 5]\nlayers: [{parameter: {shape: [4, 1, 1]}}]\n")
+    (stored,) = default.build().parameters()
+    assert tuple(stored.shape) == (1, 4, 1, 1) and not stored.any()  # ViT's class token way
