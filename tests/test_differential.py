@@ -567,8 +567,9 @@ def archspec_only(node: Node, ins: Sequence[Tensor], net: Net) -> str | None:
     if node.kind in SPATIAL and ins[0].dim() == 2:
         return "spatial kind on a flat vector (torch reads (N, F) as unbatched)"
     layouts = [layout_of(net, name) for name in node.inputs]
-    if node.kind in SEQUENCE and layouts[0] not in ("sequence", "tensor"):
-        return f"sequence kind on a {layouts[0]} (torch reads (N, C, L) or (N, F) as sequences)"
+    odd = [layout for layout in layouts if layout not in ("sequence", "tensor")]
+    if node.kind in SEQUENCE and odd:  # the query, or attention's context (found by Hypothesis)
+        return f"sequence kind on a {odd[0]} (torch reads (N, C, L) or (N, F) as sequences)"
     if node.kind in (*SPATIAL, "to_tokens") and layouts[0] in ("sequence", "tensor"):
         return f"{node.kind} on a {layouts[0]}, not a grid (torch reads any axis as channels)"
     if node.kind == "from_tokens" and layouts[0] == "grid":
