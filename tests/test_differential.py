@@ -705,8 +705,12 @@ def _one(shape: tuple[int, ...], layer: str, **params: Any) -> Net:
 
 
 EDGES_ACCEPTED = {
-    "stacked-bidirectional-lstm-upper-layers-read-both-directions": _one(
-        (5, 3), "lstm", units=4, layers=2, bidirectional=True
+    "stacked-bidirectional-lstm-upper-layers-read-both-directions": Net(
+        (3, 5),  # a grid [C, L]; to_tokens makes it the sequence [5, 3]
+        (
+            Entry("l0", "to_tokens", {}),
+            Entry("l1", "lstm", {"units": 4, "layers": 2, "bidirectional": True}),
+        ),
     ),
     "conv-padding-differs-per-axis": _one((1, 8, 10), "conv", depth=2, kernel=3, padding=[0, 3]),
     "conv-reflect-padding-size-minus-1": _one(
