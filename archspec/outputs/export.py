@@ -217,7 +217,9 @@ def _exporting(fmt: str, source: Source) -> Iterator[None]:
 def _torchscript(source: Source, dest: Path) -> None:
     import torch
 
-    with _exporting("torchscript", source):
+    # Traced without autograd: nn.TransformerEncoderLayer takes its fused inference path only
+    # then, and a trace that saw both paths fails torch's check ("graphs differed").
+    with _exporting("torchscript", source), torch.no_grad():
         traced = torch.jit.trace(source.network, example_input(source))  # type: ignore[no-untyped-call]
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={"archspec.json": json.dumps(metadata(source))})
