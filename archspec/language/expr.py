@@ -15,6 +15,7 @@ exactly the name of a variable. Other strings (``same``, ``fashion-mnist``,
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 import operator
 import re
@@ -131,7 +132,7 @@ def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
     unknown = [name for name in _names(tree) if name not in env]
     if unknown:
         suggestion = suggest(unknown[0], env)
-        known = ", ".join(sorted(env)) or "none"
+        known = _defined(env)
         raise ExprError(
             f"unknown variable '{unknown[0]}' in expression '{text}'",
             suggestion or f"define it under `vars:` (defined: {known})",
@@ -245,6 +246,17 @@ def _number(value: Any, text: str) -> int | float:
             "use numeric variables in expressions",
         )
     return value
+
+
+def _defined(env: Mapping[str, Scalar], limit: int = 20) -> str:
+    """``a, b, c`` (sorted) for a hint; past ``limit`` variables the first ``limit`` defined
+    and the count: a hint is one line, and a spec may define 100,000 variables and misspell
+    each (issue #13: listing all of them made the output quadratic)."""
+    if not env:
+        return "none"
+    if len(env) <= limit:
+        return ", ".join(sorted(env))
+    return f"{', '.join(sorted(itertools.islice(env, limit)))}, … ({len(env):,} in all)"
 
 
 def unknown_name_hint(text: str, env: Mapping[str, Scalar]) -> str:

@@ -105,8 +105,6 @@ def _from_run(target: Path, which: str) -> Source:
 
 
 def _from_spec(target: str, seed: int | None) -> Source:
-    import torch
-
     from archspec.api import load
 
     path = bundled.resolve(target)
@@ -116,6 +114,8 @@ def _from_spec(target: str, seed: int | None) -> Source:
         )
     spec = load(path)
     _check_memory(spec, path)
+    import torch  # after the spec is checked: an invalid one is refused without it
+
     chosen = seed if seed is not None else (spec.train.seed if spec.train is not None else 0)
     torch.manual_seed(chosen)  # the same initial weights `archspec train` starts from
     network = spec.build().eval()
