@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,24 @@ def test_a_repeat_past_the_limit_is_refused_after_one_instance(
     line = render(text, max_layers=10_000)
     assert line.startswith(at) and "the network expands to more than 10,000 layers" in line
     assert len(asked) <= 12  # the relu, the first instance, its 10 relus
+
+
+def test_the_default_limit_is_10000_and_the_flag_raises_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's default is 10,000 layers (issue #13: every command within the cost bar);
+    `check`, `summary` and `graph` take `--max-layers` for bigger specs."""
+    from archspec.cli import main
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(relus(10_001))
+    assert main(["check", "--no-memory-check", str(spec)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{spec}:10003:5: layers[10000]: the network expands to more than ")
+    assert "10,000 layers — lower `repeat:` counts or raise the layer limit (--max-layers)" in line
+    assert main(["graph", str(spec), "-o", str(tmp_path / "g.mmd")]) == 1
+    assert "more than 10,000 layers" in capsys.readouterr().err
+    assert main(["check", "--max-layers", "10001", "--no-memory-check", str(spec)]) == 0
+    assert main(["graph", "--max-layers", "10001", str(spec), "-o", str(tmp_path / "g.mmd")]) == 0
+    assert "(mermaid, 10001 layers)" in capsys.readouterr().out
+    assert main(["graph", "--max-layers", "0", str(spec), "-o", str(tmp_path / "g.mmd")]) == 2
