@@ -120,8 +120,9 @@ def _from_spec(target: str, seed: int | None) -> Source:
     torch.manual_seed(chosen)  # the same initial weights `archspec train` starts from
     network = spec.build().eval()
     data = {k: v for k, v in dict(spec.data).items() if k != "extends"}
-    text = f"# exported by archspec {__version__} from {path}\n" + yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: a 1 MB spec took ~1.5 s
+    text = f"# exported by archspec {__version__} from {path}\n" + yaml.dump(
+        data, Dumper=dumper, sort_keys=False, allow_unicode=True
     )
     meta = {"spec": text, "name": spec.name, "trained": False, "seed": chosen}
     return Source(spec, network, meta, f"{path} (initialised with seed {chosen})")
