@@ -119,9 +119,9 @@ def test_quadratic_alias_blowup_is_refused(tmp_path: Path) -> None:
             "the network expands to more than 10 layers",
         ),
         (
-            "input: [4]\nlayers:\n  - relu:\n    repeat: 100001\n",
+            "input: [4]\nlayers:\n  - relu:\n    repeat: 10001\n",
             [],
-            "repeat must be a whole number from 0 to 100,000",
+            "repeat must be a whole number from 0 to 10,000",  # the default --max-layers
         ),
         (
             "input: [4]\nvars: {n: 2}\nlayers:\n  - dense: '" + " + ".join(["n"] * 70) + "'\n",

@@ -231,6 +231,11 @@ class Expander:
         for four). Asked before each layer is added, so ``--max-layers N`` accepts N."""
         if len(self.nodes) < self.max_nodes and not self.overflowed:
             return True
+        self._overflow(path)
+        return False
+
+    def _overflow(self, path: DataPath) -> None:
+        """Report the limit once, at ``path``, and stop every loop."""
         if not self.overflowed:
             self.overflowed = True
             self.problem(
@@ -238,7 +243,6 @@ class Expander:
                 f"the network expands to more than {self.max_nodes:,} layers",
                 "lower `repeat:` counts or raise the layer limit (--max-layers)",
             )
-        return False
 
     def _explicit_names(self, entries: list[Any]) -> set[str]:
         return {str(e["name"]) for e in entries if isinstance(e, dict) and "name" in e}
@@ -477,7 +481,13 @@ class Expander:
         scope, name = use.scope, use.name
         group = (*scope.group, scope.prefix + name) if name and use.repeat > 1 else scope.group
         current = use.sources
+        before = len(self.nodes)
         for r in range(use.repeat):
+            if r == 1 and before + (len(self.nodes) - before) * use.repeat > self.max_nodes:
+                # every instance expands alike: `repeat: 99999` is refused after its first
+                # instance, not after expanding up to the limit
+                self._overflow(use.path)
+                return poison(use.path)
             if not self._room(use.path):
                 return poison(use.path)
             local = (f"{name}.{r}" if use.repeat > 1 else name) if name else scope.fresh(base)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from archspec.errors import DataPath, Location, Problem, SpecError
+from archspec.errors import DataPath, Location, Problem, SpecError, bounded_suggestions
 from archspec.language.expr import ExprError, Scalar, evaluate_tree, resolve
 from archspec.language.extends import read_spec
 from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
@@ -27,7 +27,10 @@ from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, 
 from archspec.shapes import kinds
 from archspec.shapes.plan import Layout, default_layout
 
-DEFAULT_MAX_LAYERS = 100_000
+# The largest real networks (ResNet-152, DenseNet-264, ViT-H) have under 2,000 layers; 10,000
+# keeps every command on a spec at the limit under 5 s of CPU (issue #13, tests/worst_cases.py:
+# 100,000 trivial layers took 7.5 s to check and 22 s to verify). `--max-layers` raises it.
+DEFAULT_MAX_LAYERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,16 @@ def validate_document(
     """The validated spec and the problems found; raises when nothing can be inferred.
 
     Layers whose parameters are invalid are left out of ``layers`` (their
-    problems are returned), so shape inference can still check the others.
+    problems are returned), so shape inference can still check the others. The
+    "did you mean" searches of one spec share a bounded budget (:func:`bounded_suggestions`).
     """
+    with bounded_suggestions():
+        return _validate_document(doc, path, max_layers)
+
+
+def _validate_document(
+    doc: Document, path: Path | None, max_layers: int
+) -> tuple[Validated, list[Problem]]:
     source = doc.source
     data = doc.data
     if not isinstance(data, dict):
