@@ -174,7 +174,7 @@ class Split(nn.Module):
         self.axis, self.sizes = axis, tuple(sizes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(x.split(self.sizes, dim=self.axis + 1))
+        return tuple(torch.split(x, list(self.sizes), dim=self.axis + 1))
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}, sizes={self.sizes}"
