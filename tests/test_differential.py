@@ -912,3 +912,19 @@ def test_adaptive_window_matches_torch(size: int, out: int) -> None:
     eye = torch.eye(size, dtype=torch.float64).unsqueeze(0)  # (1, size, size)
     pooled = F.adaptive_avg_pool1d(eye, out)[0]  # (size, out)
     assert adaptive_window(size, out) == int((pooled > 0).sum(dim=0).max())
+
+
+def test_chunk_accepts_exactly_what_torch_chunk_cuts_into_parts() -> None:
+    """Every axis size up to 24 and 2–9 parts: archspec accepts a chunk exactly when
+    ``torch.chunk`` makes that many pieces, with torch's sizes (ceil-sized, the last smaller)."""
+    for size in range(1, 25):
+        for parts in range(2, 10):
+            pieces = torch.zeros(1, size).chunk(parts, dim=1)
+            text = f"input: [{size}]\noutput: p0\nlayers:\n  - chunk: {parts}\n"
+            text += f"    outputs: [{', '.join(f'p{i}' for i in range(parts))}]\n"
+            if len(pieces) != parts:
+                with pytest.raises(SpecError, match=r"torch\.chunk makes"):
+                    archspec.loads(text).plan()
+                continue
+            node = archspec.loads(text).plan().nodes[0]
+            assert node.shapes == tuple((p.shape[1],) for p in pieces), (size, parts)
