@@ -928,3 +928,25 @@ def test_chunk_accepts_exactly_what_torch_chunk_cuts_into_parts() -> None:
                 continue
             node = archspec.loads(text).plan().nodes[0]
             assert node.shapes == tuple((p.shape[1],) for p in pieces), (size, parts)
+
+
+def test_split_accepts_exactly_the_sizes_torch_split_takes() -> None:
+    """Two or three sizes around each axis size up to 12: archspec accepts a split exactly
+    when ``torch.split`` does (the sizes add up to the axis), with its pieces' shapes."""
+    for size in range(2, 13):
+        for sizes in [(a, b) for a in range(1, size + 2) for b in range(1, size + 2 - a)] + [
+            (1, 1, size - 2),
+            (1, 1, size - 1),
+        ]:
+            if min(sizes) < 1:
+                continue
+            text = f"input: [3, {size}]\noutput: p0\nlayers:\n  - split: {{sizes: {list(sizes)}"
+            text += f", axis: 1}}\n    outputs: [{', '.join(f'p{i}' for i in range(len(sizes)))}]\n"
+            try:
+                pieces = torch.zeros(1, 3, size).split(list(sizes), dim=2)
+            except RuntimeError:
+                with pytest.raises(SpecError, match=r"split sizes .* add up to"):
+                    archspec.loads(text).plan()
+                continue
+            node = archspec.loads(text).plan().nodes[0]
+            assert node.shapes == tuple(tuple(p.shape[1:]) for p in pieces), (size, sizes)

@@ -205,3 +205,13 @@ def test_compiled_unit_equals_plain_torch() -> None:
         expected = torch.nn.functional.channel_shuffle(torch.cat([x1, conv(x2)], dim=1), 2)
         assert torch.equal(network(x), expected)
     assert network.trace(x)["chunk1"] == ((4, 6, 6), (4, 6, 6))
+
+
+def test_diff_sees_a_reader_switch_outputs() -> None:
+    """Reading x1 instead of x2 is a change, although the producer is the same layer."""
+    from archspec.outputs import diff
+
+    switched = UNIT.replace("from: x2", "from: x1").replace("[x1, b2]", "[x2, b2]")
+    d = diff.diff_plans(archspec.loads(UNIT).plan(), archspec.loads(switched).plan())
+    changed = {row.new.name: row.changed for row in d.layers if row.new and row.changed}
+    assert changed == {"b2": ("inputs",), "concat1": ("inputs",)}
