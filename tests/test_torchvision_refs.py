@@ -25,6 +25,7 @@ CASES = [
     ("mobilenet_v3_small", "mobilenet_v3_small", 2_542_856),
     ("efficientnet_b0", "efficientnet_b0", 5_288_548),
     ("regnet_y_400mf", "regnet_y_400mf", 4_344_144),
+    ("shufflenet_v2_x1_0", "shufflenet_v2_x1_0", 2_278_604),
 ]
 
 
