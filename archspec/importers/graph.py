@@ -75,9 +75,10 @@ class ImportFailed(ArchspecError):
         self.lines = lines
 
     def render(self) -> str:
-        # One line per operation; the hint on its own last line, so every line stays parseable.
-        tail = [f"archspec: {self.hint}"] if self.hint else []
-        return "\n".join([*self.lines, *tail])
+        # One line per operation, each starting "archspec: " as the first one will (cli.py
+        # prefixes it); the hint on its own last line.
+        rest = [f"archspec: {line}" for line in [*self.lines[1:], *([self.hint] if self.hint else [])]]
+        return "\n".join([self.lines[0], *rest])
 
 
 def legal_name(text: str, taken: set[str] | None = None) -> str:

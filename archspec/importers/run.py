@@ -89,6 +89,16 @@ def import_torch(
     return result
 
 
+def import_keras(path: Path, out: Path, partial: bool, name: str | None = None) -> Result:
+    """A Keras ``model.to_json()`` file → a checked spec (architecture only), written."""
+    from archspec.importers import keras
+
+    imported = keras.read(path, partial, name)
+    result = checked(imported, out, partial)
+    io.write_text(out, result.text)
+    return result
+
+
 def _compare(model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]) -> float:
     """The largest difference between the source's value and the spec's output."""
     import torch

@@ -11,7 +11,9 @@ spec's layer names (equal to the module paths wherever calls fold into blocks).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import operator
 import sys
 from collections.abc import Callable
@@ -55,7 +57,20 @@ def load_factory(source: str) -> nn.Module:
         if not hasattr(target, part):
             raise ArchspecError(f"{module_name} has no attribute '{attr}'", "check the name")
         target = getattr(target, part)
-    model = target() if not isinstance(target, nn.Module) else target
+    if isinstance(target, nn.Module):
+        return target
+    if not callable(target):
+        raise ArchspecError(
+            f"{source} is a {type(target).__name__}, not a model factory",
+            "point at a function or class that builds the model",
+        )
+    try:
+        model = target()
+    except Exception as exc:  # the user's code
+        raise ArchspecError(
+            f"{source}() failed: {type(exc).__name__}: {exc}",
+            "the factory must build the model with no arguments",
+        ) from exc
     if not isinstance(model, nn.Module):
         raise ArchspecError(
             f"{source} returned {type(model).__name__}, not a torch.nn.Module",
@@ -75,11 +90,14 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], name: str, partial: bo
         ) from exc
     example = torch.randn(2, *input_shape)
     try:
-        ShapeProp(graph).propagate(example)
+        with contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints a traceback
+            ShapeProp(graph).propagate(example)
     except Exception as exc:
+        cause = exc.__cause__ or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
         raise ArchspecError(
             f"the model fails on a random input of shape {list(example.shape)}: "
-            f"{type(exc).__name__}: {exc}",
+            f"{type(cause).__name__}: {first}",
             "check --input (channels first, without the batch axis)",
         ) from exc
     return _Mapper(model, graph, input_shape, name, partial).run()
@@ -122,7 +140,6 @@ class _Mapper:
         self.ops: list[Op] = []
         self.unsupported: list[Unsupported] = []
         self.called: dict[str, int] = {}
-        self.failed: set[fx.Node] = set()  # unsupported, and what reads them (said once)
 
     def run(self) -> Imported:
         nodes = list(self.graph.graph.nodes)
@@ -142,20 +159,24 @@ class _Mapper:
                 continue
             if _shape(node) is None and node.op != "call_module":
                 continue  # a Python value (x.size(0)); reshapes read real shapes instead
-            if any(arg in self.failed for arg in node.all_input_nodes):
-                self.failed.add(node)
-                continue
             try:
                 self._node(node)
             except Skip as exc:
-                self.failed.add(node)
                 self.unsupported.append(Unsupported(_where(node), exc.what))
-                if self.partial and stopped is None:
+                if self.partial:
                     stopped = self.unsupported[-1]
                     break
+                self._pass_through(node)  # to find the unsupported ops after this one too
         if stopped is not None:
             return self._partial(stopped)
         return Imported(self.name, self.shape, self.ops, output, self.unsupported)
+
+    def _pass_through(self, node: fx.Node) -> None:
+        """Let the layers after an unsupported op read its input instead (no spec is
+        written then; this only lets them be checked and listed)."""
+        tensors = [a for a in node.all_input_nodes if a in self.keys]
+        if tensors:
+            self.keys[node] = self.keys[tensors[0]]
 
     def _output(self, node: fx.Node) -> str:
         (value,) = node.args
