@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 def small() -> nn.Module:
     """A plain stack: every layer a torch.nn module in a Sequential."""
+    torch.manual_seed(0)  # the same weights on every call: tests rebuild it as the reference
     return nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1, bias=False),
         nn.BatchNorm2d(8),
@@ -59,11 +60,12 @@ class Unit(nn.Module):
         return x + self.gate(self.act(self.norm(self.conv(x))))
 
 
-class Branchy(nn.Module):
+class Branchy(nn.Module):  # seeded: the same weights on every construction
     """Blocks used several times, a concatenation, functional calls, a flat head."""
 
     def __init__(self) -> None:
         super().__init__()
+        torch.manual_seed(0)
         self.stem = nn.Conv2d(3, 8, 3, padding=1)
         self.left = nn.Conv2d(8, 8, 1)
         self.right = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.LeakyReLU(0.1))
@@ -83,11 +85,12 @@ class Branchy(nn.Module):
         return self.output(self.head(x))
 
 
-class Unsupported(nn.Module):
+class Unsupported(nn.Module):  # seeded: the same weights on every construction
     """Two operations archspec has no kind for, then more layers."""
 
     def __init__(self) -> None:
         super().__init__()
+        torch.manual_seed(0)
         self.conv = nn.Conv2d(3, 4, 3)
         self.lstm_like = nn.Conv2d(4, 4, 1)
         self.fc = nn.Linear(4, 2)
@@ -112,4 +115,27 @@ class Shared(nn.Module):
         return self.conv(self.conv(x))
 
 
+
+
+
+def _seeded(name: str) -> nn.Module:
+    """torchvision's ``name`` with seeded weights and random batch-norm statistics (so batch
+    norm is not an identity), the same on every call: the test rebuilds it as the reference."""
+    from tvref import models
+
+    torch.manual_seed(0)
+    model: nn.Module = getattr(models(), name)()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def resnet18() -> nn.Module:
+    return _seeded("resnet18")
+
+
+def mobilenet_v2() -> nn.Module:
+    return _seeded("mobilenet_v2")
 NOT_A_MODULE = 42

@@ -19,7 +19,6 @@ from typing import Any
 
 from archspec.importers.graph import INPUT, Imported, ImportFailed, Op, Unsupported
 
-MISSING = "<missing>"  # the value of a layer that could not be mapped
 MAX_BYTES = 64 * 2**20  # a config of 100,000 layers is ~50 MB
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 _MODEL_MODULES = {"keras", "keras.models", "keras.src.models.functional", "keras.src.models.sequential"}
@@ -219,11 +218,6 @@ class _Mapper:
         kind = str(layer.get("class_name"))
         config = layer.get("config", {})
         lname = self._name(layer)
-        if MISSING in inputs:  # after an unsupported layer: only say whether this one maps
-            if kind not in LAYERS:
-                self.unsupported.append(Unsupported(_where(i, layer), f"{kind} has no archspec kind"))
-            self.out[lname] = MISSING
-            return MISSING
         try:
             rule = LAYERS.get(kind)
             if rule is None:
@@ -238,8 +232,9 @@ class _Mapper:
             self.unsupported.append(Unsupported(f"{_where(i, layer)}", exc.what))
             if self.partial:
                 return None
-            self.out[lname] = MISSING
-            return MISSING
+            # No spec is written; the layers after it are checked as if it passed its input on.
+            self.out[lname] = inputs[0]
+            return inputs[0]
         key = ""
         for step, (op_kind, params, new_rank) in enumerate(steps):
             key = f"{lname}#{step}"
