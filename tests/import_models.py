@@ -115,9 +115,6 @@ class Shared(nn.Module):
         return self.conv(self.conv(x))
 
 
-
-
-
 def _seeded(name: str) -> nn.Module:
     """torchvision's ``name`` with seeded weights and random batch-norm statistics (so batch
     norm is not an identity), the same on every call: the test rebuilds it as the reference."""
@@ -138,4 +135,6 @@ def resnet18() -> nn.Module:
 
 def mobilenet_v2() -> nn.Module:
     return _seeded("mobilenet_v2")
+
+
 NOT_A_MODULE = 42

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import import_models
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -21,8 +22,6 @@ from tvref import needs_torchvision
 
 import archspec
 from archspec.cli import main
-
-import import_models  # noqa: E402  (tests/ is on sys.path)
 
 
 def _import(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -36,9 +35,16 @@ def _round_trip(
 ) -> tuple[archspec.Spec, torch.nn.Module, dict[str, torch.Tensor], str, str]:
     spec_file, weights = tmp_path / "net.yaml", tmp_path / "net.safetensors"
     code, out, err = _import(
-        capsys, f"import_models:{factory}", "--input", shape, "--trust-code",
-        "-o", str(spec_file), "--weights", str(weights),
-    )  # fmt: skip
+        capsys,
+        f"import_models:{factory}",
+        "--input",
+        shape,
+        "--trust-code",
+        "-o",
+        str(spec_file),
+        "--weights",
+        str(weights),
+    )
     assert code == 0, err
     assert "outputs equal to the source's" in out
     reference = getattr(import_models, factory)().eval()
@@ -58,7 +64,7 @@ def _round_trip(
 def test_resnet18_is_a_short_spec_with_torchvisions_names_and_outputs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    spec, reference, tensors, text, err = _round_trip(capsys, tmp_path, "resnet18", "3x224x224")
+    spec, reference, tensors, text, _ = _round_trip(capsys, tmp_path, "resnet18", "3x224x224")
     assert spec.plan().total_params == 11_689_512
     assert len(text.splitlines()) <= 60, text
     # one basic block, used by layer1 (repeat: 2) and as block 1 of each later stage
@@ -70,14 +76,14 @@ def test_resnet18_is_a_short_spec_with_torchvisions_names_and_outputs(
 
 @needs_torchvision
 def test_mobilenet_v2_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    spec, reference, tensors, text, err = _round_trip(capsys, tmp_path, "mobilenet_v2", "3x224x224")
+    spec, reference, tensors, text, _ = _round_trip(capsys, tmp_path, "mobilenet_v2", "3x224x224")
     assert spec.plan().total_params == 3_504_872
     assert set(tensors) == set(reference.state_dict())
     assert "inverted_residual" in text and "- {sequential_3: null, name: features}" not in text
 
 
 def test_a_plain_stack_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    spec, reference, tensors, text, err = _round_trip(capsys, tmp_path, "small", "3x16x16")
+    spec, reference, tensors, text, _ = _round_trip(capsys, tmp_path, "small", "3x16x16")
     assert spec.plan().total_params == 802
     assert set(tensors) == set(reference.state_dict())
     assert "{conv: {depth: 16, kernel: [3, 1], stride: [2, 1]}, name: '4'}" in text
@@ -92,7 +98,10 @@ def test_blocks_concat_functions_and_renames(
     assert "- {unit: null, repeat: 3, name: units}" in text
     assert "{concat: null, name: concat_1, from: [left, right]}" in text
     # a module with two inputs is inlined; a layer called `output` is renamed
-    renamed = {k.replace("merge.proj", "merge_proj").replace("output.", "output_.") for k in reference.state_dict()}
+    renamed = {
+        k.replace("merge.proj", "merge_proj").replace("output.", "output_.")
+        for k in reference.state_dict()
+    }
     assert set(tensors) == renamed
     assert "renamed: merge.proj → merge_proj" in err
 
@@ -119,9 +128,17 @@ def test_partial_writes_up_to_the_first_unsupported_op(
 ) -> None:
     out, weights = tmp_path / "p.yaml", tmp_path / "p.safetensors"
     code, _, err = _import(
-        capsys, "import_models:Unsupported", "--input", "3x16x16", "--trust-code",
-        "-o", str(out), "--partial", "--weights", str(weights),
-    )  # fmt: skip
+        capsys,
+        "import_models:Unsupported",
+        "--input",
+        "3x16x16",
+        "--trust-code",
+        "-o",
+        str(out),
+        "--partial",
+        "--weights",
+        str(weights),
+    )
     assert code == 0, err
     assert "stopped at <top level>: function mul with a constant" in err
     spec = archspec.load(out)
@@ -166,9 +183,14 @@ def test_bad_torch_sources_fail_in_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, factory: str, shape: str, message: str
 ) -> None:
     code, _, err = _import(
-        capsys, f"import_models:{factory}", "--input", shape, "--trust-code",
-        "-o", str(tmp_path / "x.yaml"),
-    )  # fmt: skip
+        capsys,
+        f"import_models:{factory}",
+        "--input",
+        shape,
+        "--trust-code",
+        "-o",
+        str(tmp_path / "x.yaml"),
+    )
     assert code == 1
     assert err.splitlines()[0].startswith(message), err
     assert not (tmp_path / "x.yaml").exists()
@@ -197,14 +219,18 @@ def _k3(cls: str, name: str, inbound: list[str] | None = None, **config: Any) ->
         "name": name,
     }
     if inbound is not None:
-        layer["inbound_nodes"] = [
-            {
-                "args": [
-                    [_tensor(s) for s in inbound] if len(inbound) > 1 else _tensor(inbound[0])
-                ],
-                "kwargs": {},
-            }
-        ] if inbound else []
+        layer["inbound_nodes"] = (
+            [
+                {
+                    "args": [
+                        [_tensor(s) for s in inbound] if len(inbound) > 1 else _tensor(inbound[0])
+                    ],
+                    "kwargs": {},
+                }
+            ]
+            if inbound
+            else []
+        )
     return layer
 
 
@@ -240,32 +266,95 @@ def _functional(layers: list[dict[str, Any]], output: str) -> dict[str, Any]:
 
 
 def _keras_functional() -> dict[str, Any]:
-    conv = {"strides": [1, 1], "data_format": "channels_last", "dilation_rate": [1, 1],
-            "groups": 1, "kernel_initializer": GLOROT, "bias_initializer": {
-                "module": "keras.initializers", "class_name": "Zeros", "config": {},
-                "registered_name": None}}  # fmt: skip
+    conv = {
+        "strides": [1, 1],
+        "data_format": "channels_last",
+        "dilation_rate": [1, 1],
+        "groups": 1,
+        "kernel_initializer": GLOROT,
+        "bias_initializer": {
+            "module": "keras.initializers",
+            "class_name": "Zeros",
+            "config": {},
+            "registered_name": None,
+        },
+    }
     return _functional(
         [
             _k3("InputLayer", "input_layer", [], batch_shape=[None, 32, 32, 3], sparse=False),
-            _k3("Conv2D", "conv_a", ["input_layer"], filters=16, kernel_size=[3, 3],
-                padding="same", activation="relu", use_bias=True, **conv),
-            _k3("BatchNormalization", "bn", ["conv_a"], axis=-1, momentum=0.99, epsilon=0.001,
-                center=True, scale=True),
-            _k3("Conv2D", "conv_b", ["bn"], filters=16, kernel_size=[3, 3], padding="same",
-                activation="linear", use_bias=False, **conv),
+            _k3(
+                "Conv2D",
+                "conv_a",
+                ["input_layer"],
+                filters=16,
+                kernel_size=[3, 3],
+                padding="same",
+                activation="relu",
+                use_bias=True,
+                **conv,
+            ),
+            _k3(
+                "BatchNormalization",
+                "bn",
+                ["conv_a"],
+                axis=-1,
+                momentum=0.99,
+                epsilon=0.001,
+                center=True,
+                scale=True,
+            ),
+            _k3(
+                "Conv2D",
+                "conv_b",
+                ["bn"],
+                filters=16,
+                kernel_size=[3, 3],
+                padding="same",
+                activation="linear",
+                use_bias=False,
+                **conv,
+            ),
             _k3("ReLU", "relu6", ["conv_b"], max_value=6.0, negative_slope=0.0, threshold=0.0),
             _k3("Add", "add", ["relu6", "bn"]),
-            _k3("Conv2D", "conv_c", ["add"], filters=8, kernel_size=[1, 1], padding="valid",
-                activation="linear", use_bias=True, **conv),
+            _k3(
+                "Conv2D",
+                "conv_c",
+                ["add"],
+                filters=8,
+                kernel_size=[1, 1],
+                padding="valid",
+                activation="linear",
+                use_bias=True,
+                **conv,
+            ),
             _k3("Concatenate", "concat", ["add", "conv_c"], axis=-1),
-            _k3("AveragePooling2D", "pool", ["concat"], pool_size=[2, 2], padding="valid",
-                strides=[2, 2], data_format="channels_last"),
-            _k3("GlobalAveragePooling2D", "gap", ["pool"], data_format="channels_last",
-                keepdims=False),
+            _k3(
+                "AveragePooling2D",
+                "pool",
+                ["concat"],
+                pool_size=[2, 2],
+                padding="valid",
+                strides=[2, 2],
+                data_format="channels_last",
+            ),
+            _k3(
+                "GlobalAveragePooling2D",
+                "gap",
+                ["pool"],
+                data_format="channels_last",
+                keepdims=False,
+            ),
             _k3("Dropout", "drop", ["gap"], rate=0.3, seed=None, noise_shape=None),
-            _k3("Dense", "dense", ["drop"], units=10, activation="softmax", use_bias=True,
-                kernel_initializer=GLOROT),
-        ],  # fmt: skip
+            _k3(
+                "Dense",
+                "dense",
+                ["drop"],
+                units=10,
+                activation="softmax",
+                use_bias=True,
+                kernel_initializer=GLOROT,
+            ),
+        ],
         "dense",
     )
 
@@ -278,7 +367,7 @@ def _write(tmp_path: Path, data: Any, name: str = "model.json") -> Path:
 
 def test_keras_functional_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "k.yaml"
-    code, stdout, err = _import(capsys, str(_write(tmp_path, _keras_functional())), "-o", str(out))
+    code, _, err = _import(capsys, str(_write(tmp_path, _keras_functional())), "-o", str(out))
     assert code == 0, err
     plan = archspec.load(out).plan()
     assert plan.input_shape == (3, 32, 32)  # channels-last [32, 32, 3] → channels first
@@ -292,8 +381,11 @@ def test_keras_functional_config(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "{add: null, from: [relu6, relu_1]}" in text or "from: [relu6, " in text
 
 
-def test_keras2_functional_conv1d_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_keras2_functional_conv1d_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """tf.keras 2 writes batch_input_shape and inbound nodes as nested lists."""
+
     def layer(cls: str, name: str, inbound: str | None, **config: Any) -> dict[str, Any]:
         return {
             "class_name": cls,
@@ -308,14 +400,34 @@ def test_keras2_functional_conv1d_config(capsys: pytest.CaptureFixture[str], tmp
             "name": "tcn",
             "layers": [
                 layer("InputLayer", "input_1", None, batch_input_shape=[None, 100, 4]),
-                layer("Conv1D", "c1", "input_1", filters=8, kernel_size=[5], strides=[1],
-                      padding="causal", dilation_rate=[1], activation="relu", use_bias=True),
+                layer(
+                    "Conv1D",
+                    "c1",
+                    "input_1",
+                    filters=8,
+                    kernel_size=[5],
+                    strides=[1],
+                    padding="causal",
+                    dilation_rate=[1],
+                    activation="relu",
+                    use_bias=True,
+                ),
                 layer("MaxPooling1D", "p1", "c1", pool_size=[2], strides=[2], padding="valid"),
-                layer("Conv1D", "c2", "p1", filters=8, kernel_size=[3], strides=[1],
-                      padding="valid", dilation_rate=[1], activation="linear", use_bias=True),
+                layer(
+                    "Conv1D",
+                    "c2",
+                    "p1",
+                    filters=8,
+                    kernel_size=[3],
+                    strides=[1],
+                    padding="valid",
+                    dilation_rate=[1],
+                    activation="linear",
+                    use_bias=True,
+                ),
                 layer("GlobalMaxPooling1D", "g", "c2"),
                 layer("Dense", "out", "g", units=3, activation="linear", use_bias=True),
-            ],  # fmt: skip
+            ],
             "input_layers": [["input_1", 0, 0]],
             "output_layers": [["out", 0, 0]],
         },
@@ -335,9 +447,21 @@ def test_keras2_functional_conv1d_config(capsys: pytest.CaptureFixture[str], tmp
     ("mutate", "message"),
     [
         (
-            lambda layers: layers.insert(2, _k3("Lambda", "evil", function={
-                "class_name": "__lambda__", "config": {
-                    "code": "4wEAAAAAAAAAAAAAAAEAAAADAAAA", "defaults": None, "closure": None}})),
+            lambda layers: layers.insert(
+                2,
+                _k3(
+                    "Lambda",
+                    "evil",
+                    function={
+                        "class_name": "__lambda__",
+                        "config": {
+                            "code": "4wEAAAAAAAAAAAAAAAEAAAADAAAA",
+                            "defaults": None,
+                            "closure": None,
+                        },
+                    },
+                ),
+            ),
             "layers[2] 'evil' (Lambda): a Lambda layer holds Python code; archspec never runs it",
         ),
         (
@@ -349,12 +473,17 @@ def test_keras2_functional_conv1d_config(capsys: pytest.CaptureFixture[str], tmp
             "layers[1] 'conv_a' (Conv2D): registered_name 'os.system' names a custom object",
         ),
         (
-            lambda layers: layers[1]["config"].update(kernel_initializer={
-                "module": "os", "class_name": "system", "config": {"command": "touch x"},
-                "registered_name": "system"}),
+            lambda layers: layers[1]["config"].update(
+                kernel_initializer={
+                    "module": "os",
+                    "class_name": "system",
+                    "config": {"command": "touch x"},
+                    "registered_name": "system",
+                }
+            ),
             "layers[1] 'conv_a' (Conv2D).config.kernel_initializer: module 'os' is not Keras'",
         ),
-    ],  # fmt: skip
+    ],
 )
 def test_hostile_keras_configs_are_refused_with_their_location(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, mutate: Any, message: str
@@ -378,8 +507,9 @@ def test_keras_unsupported_layers_listed_or_partial(
 ) -> None:
     data = _keras_functional()
     data["config"]["layers"][4] = _k3("LSTM", "relu6", ["conv_b"], units=4)
-    data["config"]["layers"][8] = _k3("MaxPooling2D", "pool", ["concat"], pool_size=[2, 2],
-                                      padding="same", strides=[2, 2])  # fmt: skip
+    data["config"]["layers"][8] = _k3(
+        "MaxPooling2D", "pool", ["concat"], pool_size=[2, 2], padding="same", strides=[2, 2]
+    )
     source, out = _write(tmp_path, data), tmp_path / "k.yaml"
     code, _, err = _import(capsys, str(source), "-o", str(out))
     assert code == 1
@@ -399,7 +529,7 @@ def test_keras_unsupported_layers_listed_or_partial(
     [
         ("{not json", "not JSON"),
         ('{"class_name": "Sequential", "config": {"layers": []}}', "config.layers is missing"),
-        ('[1, 2]', "the top level is 'list', not a Sequential or Functional model"),
+        ("[1, 2]", "the top level is 'list', not a Sequential or Functional model"),
     ],
 )
 def test_bad_keras_files(

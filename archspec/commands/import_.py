@@ -89,13 +89,19 @@ def _report(args: argparse.Namespace, result: Any) -> None:
     if args.weights is not None:
         print(f"wrote {args.weights} ({result.tensors} tensors under the spec's layer names)")
     if result.max_diff is not None:
-        print(f"outputs equal to the source's on a random input (max |difference| {result.max_diff:.2g})")
+        print(
+            "outputs equal to the source's on a random input "
+            f"(max |difference| {result.max_diff:.2g})"
+        )
     for name, path in sorted(result.renamed.items()):
         print(f"renamed: {path} → {name}", file=sys.stderr)
     if result.left_out:
         shown = ", ".join(result.left_out[:5])
         more = f" and {len(result.left_out) - 5} more" if len(result.left_out) > 5 else ""
-        print(f"archspec: note: not used by the forward pass, left out: {shown}{more}", file=sys.stderr)
+        print(
+            f"archspec: note: not used by the forward pass, left out: {shown}{more}",
+            file=sys.stderr,
+        )
     if result.stopped is not None:
         print(
             f"archspec: --partial: stopped at {result.stopped.line()}; the spec ends before it",

@@ -19,7 +19,16 @@ from typing import Any
 
 import yaml
 
-from archspec.importers.graph import INPUT, Imported, Op, Scope, block_name, defaults, legal_name, uniform
+from archspec.importers.graph import (
+    INPUT,
+    Imported,
+    Op,
+    Scope,
+    block_name,
+    defaults,
+    legal_name,
+    uniform,
+)
 from archspec.language.graph import RESERVED
 from archspec.shapes import kinds
 
@@ -174,7 +183,8 @@ def _entries(node: Node, prefix: str, source: str) -> None:
                     continue
                 j = producer[key]
                 if j not in named:
-                    kind = items[j].op.kind if items[j].op is not None else "layer"
+                    made = items[j].op
+                    kind = made.kind if made is not None else "layer"
                     counts[kind] += 1
                     named[j] = legal_name(f"{kind}_{counts[kind]}", taken)
                     entries[j].name = named[j]

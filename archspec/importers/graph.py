@@ -77,7 +77,9 @@ class ImportFailed(ArchspecError):
     def render(self) -> str:
         # One line per operation, each starting "archspec: " as the first one will (cli.py
         # prefixes it); the hint on its own last line.
-        rest = [f"archspec: {line}" for line in [*self.lines[1:], *([self.hint] if self.hint else [])]]
+        rest = [
+            f"archspec: {line}" for line in [*self.lines[1:], *([self.hint] if self.hint else [])]
+        ]
         return "\n".join([self.lines[0], *rest])
 
 

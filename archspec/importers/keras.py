@@ -21,7 +21,12 @@ from archspec.importers.graph import INPUT, Imported, ImportFailed, Op, Unsuppor
 
 MAX_BYTES = 64 * 2**20  # a config of 100,000 layers is ~50 MB
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
-_MODEL_MODULES = {"keras", "keras.models", "keras.src.models.functional", "keras.src.models.sequential"}
+_MODEL_MODULES = {
+    "keras",
+    "keras.models",
+    "keras.src.models.functional",
+    "keras.src.models.sequential",
+}
 
 
 class Skip(Exception):
@@ -42,7 +47,9 @@ def read(path: Path, partial: bool, name: str | None = None) -> Imported:
     except OSError as exc:
         raise ImportFailed([f"cannot read {path}: {exc.strerror or exc}"]) from exc
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
-        raise ImportFailed([f"{path}: not JSON: {str(exc)[:200]}"], "give model.to_json()'s text") from exc
+        raise ImportFailed(
+            [f"{path}: not JSON: {str(exc)[:200]}"], "give model.to_json()'s text"
+        ) from exc
     return from_config(data, str(path), partial, name)
 
 
@@ -57,12 +64,16 @@ def from_config(data: Any, file: str, partial: bool, name: str | None = None) ->
     if module is not None and module not in _MODEL_MODULES:
         raise ImportFailed([f"{file}: model module {module!r} is not Keras'"], "nothing was run")
     config = data.get("config")
-    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise ImportFailed([f"{file}: the model has no config object"])
+    layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ImportFailed([f"{file}: config.layers is missing or empty"])
     hostile = [f"{file}: {line}" for line in _hostile(layers)]
     if hostile:
-        raise ImportFailed(hostile, "archspec reads Keras configs as data and never runs their code")
+        raise ImportFailed(
+            hostile, "archspec reads Keras configs as data and never runs their code"
+        )
     label = name or str(config.get("name") or "keras-model")
     mapper = _Mapper(file, partial)
     if data["class_name"] == "Sequential":
@@ -101,7 +112,9 @@ def _objects(value: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _where(i: int, layer: Any) -> str:
     name = layer.get("config", {}).get("name") if isinstance(layer, dict) else None
-    name = name if isinstance(name, str) else (layer.get("name") if isinstance(layer, dict) else None)
+    name = (
+        name if isinstance(name, str) else (layer.get("name") if isinstance(layer, dict) else None)
+    )
     kind = layer.get("class_name") if isinstance(layer, dict) else None
     return f"layers[{i}]" + (f" '{name}'" if name else "") + (f" ({kind})" if kind else "")
 
@@ -133,18 +146,25 @@ class _Mapper:
             shape = _shape(config) or (list(built) if isinstance(built, list) else None)
         input_shape = self._input(shape)
         previous = INPUT
-        for i, layer in enumerate(layers, start=1 if first.get("class_name") == "InputLayer" else 0):
+        for i, layer in enumerate(
+            layers, start=1 if first.get("class_name") == "InputLayer" else 0
+        ):
             key = self._layer(i, layer, [previous])
             if key is None:
                 break
             previous = key
         return self._done(name, input_shape, previous)
 
-    def functional(self, config: dict[str, Any], layers: list[dict[str, Any]], name: str) -> Imported:
+    def functional(
+        self, config: dict[str, Any], layers: list[dict[str, Any]], name: str
+    ) -> Imported:
         inputs, outputs = config.get("input_layers"), config.get("output_layers")
         if _count(inputs) != 1 or _count(outputs) != 1:
             raise ImportFailed(
-                [f"{self.file}: {_count(inputs)} inputs and {_count(outputs)} outputs (archspec takes one each)"]
+                [
+                    f"{self.file}: {_count(inputs)} inputs and {_count(outputs)} outputs "
+                    "(archspec takes one each)"
+                ]
             )
         by_name = {self._name(layer): (i, layer) for i, layer in enumerate(layers)}
         input_shape: tuple[int, ...] | None = None
@@ -158,7 +178,9 @@ class _Mapper:
                 continue
             sources = _inbound(layer)
             if sources is None:
-                raise ImportFailed([f"{self.file}: {_where(i, layer)}: called more than once (shared layer)"])
+                raise ImportFailed(
+                    [f"{self.file}: {_where(i, layer)}: called more than once (shared layer)"]
+                )
             if any(s not in self.out for s in sources):
                 continue  # reads a layer that was not imported (already reported)
             key = self._layer(i, layer, [self.out[s] for s in sources])
@@ -171,7 +193,9 @@ class _Mapper:
             raise ImportFailed([f"{self.file}: output layer {final!r} is not among the layers"])
         return self._done(name, input_shape, self.out.get(final, ""))
 
-    def _ordered(self, layers: list[dict[str, Any]], by_name: dict[str, tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    def _ordered(
+        self, layers: list[dict[str, Any]], by_name: dict[str, tuple[int, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]:
         """Layers in an order where each comes after the layers it reads (Kahn)."""
         order: list[tuple[int, dict[str, Any]]] = []
         placed: set[str] = set()
@@ -195,14 +219,20 @@ class _Mapper:
         return str(layer.get("name") or layer.get("config", {}).get("name"))
 
     def _input(self, shape: list[Any] | None) -> tuple[int, ...]:
-        if shape is None or len(shape) < 2 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
+        if (
+            shape is None
+            or len(shape) < 2
+            or not all(isinstance(d, int) and d > 0 for d in shape[1:])
+        ):
             raise ImportFailed(
                 [f"{self.file}: the input shape {shape} is not fully known"],
                 "give the model an InputLayer with a batch_shape of whole sizes",
             )
         dims = [int(d) for d in shape[1:]]
         if len(dims) > 4:
-            raise ImportFailed([f"{self.file}: a {len(dims)}-axis input (archspec takes at most 4)"])
+            raise ImportFailed(
+                [f"{self.file}: a {len(dims)}-axis input (archspec takes at most 4)"]
+            )
         self.rank[INPUT] = len(dims)
         return tuple(dims if len(dims) == 1 else [dims[-1], *dims[:-1]])  # channels first
 
@@ -210,7 +240,9 @@ class _Mapper:
         if self.partial and self.unsupported:
             output = self.ops[-1].key if self.ops else ""
             if not self.ops:
-                raise ImportFailed([self.unsupported[0].line()], "nothing before it can be imported")
+                raise ImportFailed(
+                    [self.unsupported[0].line()], "nothing before it can be imported"
+                )
         return Imported(name, input_shape, self.ops, output, self.unsupported)
 
     def _layer(self, i: int, layer: dict[str, Any], inputs: list[str]) -> str | None:
@@ -239,7 +271,13 @@ class _Mapper:
         for step, (op_kind, params, new_rank) in enumerate(steps):
             key = f"{lname}#{step}"
             self.ops.append(
-                Op(key, op_kind, params, inputs if step == 0 else [self.ops[-1].key], lname if step == 0 else "")
+                Op(
+                    key,
+                    op_kind,
+                    params,
+                    inputs if step == 0 else [self.ops[-1].key],
+                    lname if step == 0 else "",
+                )
             )
             self.rank[key] = rank if new_rank is None else new_rank
         self.out[lname] = key
@@ -276,7 +314,11 @@ def _inbound(layer: dict[str, Any]) -> list[str] | None:
 
 def _history(value: Any, names: list[str]) -> None:
     if isinstance(value, dict):
-        history = value.get("config", {}).get("keras_history") if isinstance(value.get("config"), dict) else None
+        history = (
+            value.get("config", {}).get("keras_history")
+            if isinstance(value.get("config"), dict)
+            else None
+        )
         if isinstance(history, list) and history:
             names.append(str(history[0]))
             return
@@ -315,7 +357,9 @@ ACTIVATIONS: dict[str, Step | None] = {
 def _activation(config: dict[str, Any], key: str = "activation") -> list[Step]:
     value = config.get(key, "linear")
     if isinstance(value, dict):  # {"module": "keras.activations", "config": "relu", …}
-        value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
+        value = (
+            value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
+        )
     if value is None:
         value = "linear"
     if not isinstance(value, str) or value not in ACTIVATIONS:
@@ -328,7 +372,9 @@ def _activation(config: dict[str, Any], key: str = "activation") -> list[Step]:
 
 def _ints(value: Any, rank: int, what: str) -> tuple[int, ...]:
     values = [value] * rank if isinstance(value, int) else list(value or [])
-    if len(values) != rank or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if len(values) != rank or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
         raise Skip(f"{what} {value!r} for a {rank}-D input")
     return tuple(values)
 
@@ -336,7 +382,10 @@ def _ints(value: Any, rank: int, what: str) -> tuple[int, ...]:
 def _dense(config: dict[str, Any], rank: int, inputs: int) -> list[Step]:
     if rank != 1:
         raise Skip(f"Dense on a {rank}-axis input (archspec's dense needs a flat input here)")
-    return [("dense", {"units": config["units"], "bias": bool(config.get("use_bias", True))}, 1), *_activation(config)]
+    return [
+        ("dense", {"units": config["units"], "bias": bool(config.get("use_bias", True))}, 1),
+        *_activation(config),
+    ]
 
 
 def _conv(dims: int) -> LayerRule:
@@ -365,7 +414,9 @@ def _pool(kind: str, dims: int) -> LayerRule:
         if rank != dims + 1:
             raise Skip(f"{kind} pooling {dims}-D on a {rank}-axis input")
         if config.get("padding", "valid") != "valid":
-            raise Skip("pooling with padding 'same' (Keras pads unevenly; archspec's pool pads evenly)")
+            raise Skip(
+                "pooling with padding 'same' (Keras pads unevenly; archspec's pool pads evenly)"
+            )
         size = _ints(config.get("pool_size", 2), dims, "pool_size")
         strides = config.get("strides")
         stride = size if strides is None else _ints(strides, dims, "strides")
@@ -404,7 +455,17 @@ def _batchnorm(config: dict[str, Any], rank: int, inputs: int) -> list[Step]:
     if center != scale:
         raise Skip("BatchNormalization with only one of center/scale")
     momentum = 1.0 - float(config.get("momentum", 0.99))  # Keras keeps this much of the old mean
-    return [("batchnorm", {"eps": float(config.get("epsilon", 1e-3)), "momentum": round(momentum, 12), "affine": center}, None)]
+    return [
+        (
+            "batchnorm",
+            {
+                "eps": float(config.get("epsilon", 1e-3)),
+                "momentum": round(momentum, 12),
+                "affine": center,
+            },
+            None,
+        )
+    ]
 
 
 def _act_layer(config: dict[str, Any], rank: int, inputs: int) -> list[Step]:
@@ -412,7 +473,11 @@ def _act_layer(config: dict[str, Any], rank: int, inputs: int) -> list[Step]:
 
 
 def _relu_layer(config: dict[str, Any], rank: int, inputs: int) -> list[Step]:
-    top, slope, threshold = config.get("max_value"), config.get("negative_slope", 0.0), config.get("threshold", 0.0)
+    top, slope, threshold = (
+        config.get("max_value"),
+        config.get("negative_slope", 0.0),
+        config.get("threshold", 0.0),
+    )
     if threshold:
         raise Skip(f"ReLU with threshold {threshold}")
     if top is None and not slope:

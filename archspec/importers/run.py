@@ -64,7 +64,6 @@ def import_torch(
 ) -> Result:
     """``pkg.module:factory`` → a checked spec whose built network (with the imported
     weights) gives the module's outputs; writes the spec (and the weights) atomically."""
-    import torch
     from safetensors.torch import save_file
 
     from archspec.importers import torch_source
@@ -99,7 +98,9 @@ def import_keras(path: Path, out: Path, partial: bool, name: str | None = None) 
     return result
 
 
-def _compare(model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]) -> float:
+def _compare(
+    model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]
+) -> float:
     """The largest difference between the source's value and the spec's output."""
     import torch
     import torch.fx as fx
@@ -122,7 +123,9 @@ def _compare(model: nn.Module, network: nn.Module, imported: Imported, shape: tu
         got = network(x)
     expected = values[key]
     if got.shape != expected.shape:
-        raise AssertionError(f"the spec gives {tuple(got.shape)}, the source {tuple(expected.shape)}")
+        raise AssertionError(
+            f"the spec gives {tuple(got.shape)}, the source {tuple(expected.shape)}"
+        )
     diff = float((got - expected).abs().max())
     scale = float(expected.abs().max()) + 1.0
     if not diff <= 1e-4 * scale:

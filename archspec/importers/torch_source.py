@@ -133,9 +133,20 @@ class _Mapped:
 
 class _Mapper:
     def __init__(
-        self, model: nn.Module, graph: fx.GraphModule, shape: tuple[int, ...], name: str, partial: bool
+        self,
+        model: nn.Module,
+        graph: fx.GraphModule,
+        shape: tuple[int, ...],
+        name: str,
+        partial: bool,
     ) -> None:
-        self.model, self.graph, self.shape, self.name, self.partial = model, graph, shape, name, partial
+        self.model, self.graph, self.shape, self.name, self.partial = (
+            model,
+            graph,
+            shape,
+            name,
+            partial,
+        )
         self.keys: dict[fx.Node, str] = {}  # mapped node → the key its value has
         self.ops: list[Op] = []
         self.unsupported: list[Unsupported] = []
@@ -241,7 +252,7 @@ class _Mapper:
         if node.op == "get_attr":
             raise Skip(f"tensor attribute '{node.target}' used directly (not through a layer)")
         key = node.target if node.op == "call_function" else f".{node.target}"
-        rule2 = FUNCTIONS.get(key)  # type: ignore[call-overload]
+        rule2 = FUNCTIONS.get(key)
         if rule2 is None:
             raise Skip(f"{_describe(node)} has no archspec kind")
         return rule2(node, shape)
@@ -259,7 +270,7 @@ def _describe(node: fx.Node) -> str:
 
 def _tensor_args(node: fx.Node, count: int) -> list[fx.Node]:
     args = [a for a in node.args if isinstance(a, fx.Node) and _shape(a) is not None]
-    if len(args) != count or len(node.all_input_nodes) != count and node.op == "call_module":
+    if len(args) != count or (len(node.all_input_nodes) != count and node.op == "call_module"):
         raise Skip(f"{_describe(node)} with {len(args)} tensor inputs")
     return args[:count]
 
@@ -282,7 +293,9 @@ def _axis(dim: int, rank: int, what: str) -> int:
 ModuleRule = Callable[[Any, tuple[int, ...], tuple[int, ...]], tuple[str, dict[str, Any]]]
 
 
-def _conv(m: nn.Conv1d | nn.Conv2d | nn.Conv3d, x: tuple[int, ...], y: tuple[int, ...]) -> tuple[str, dict[str, Any]]:
+def _conv(
+    m: nn.Conv1d | nn.Conv2d | nn.Conv3d, x: tuple[int, ...], y: tuple[int, ...]
+) -> tuple[str, dict[str, Any]]:
     padding: Any = m.padding
     if padding == "valid":
         padding = 0
@@ -373,16 +386,23 @@ def _softmax(kind: str) -> ModuleRule:
 
 
 def _flatten(m: nn.Flatten, x: tuple[int, ...], y: tuple[int, ...]) -> tuple[str, dict[str, Any]]:
-    return "flatten", {"start": _axis(m.start_dim, len(x), "Flatten"), "end": _axis(m.end_dim, len(x), "Flatten")}
+    return "flatten", {
+        "start": _axis(m.start_dim, len(x), "Flatten"),
+        "end": _axis(m.end_dim, len(x), "Flatten"),
+    }
 
 
-def _layernorm(m: nn.LayerNorm, x: tuple[int, ...], y: tuple[int, ...]) -> tuple[str, dict[str, Any]]:
+def _layernorm(
+    m: nn.LayerNorm, x: tuple[int, ...], y: tuple[int, ...]
+) -> tuple[str, dict[str, Any]]:
     if len(m.normalized_shape) != 1 or (m.elementwise_affine and m.bias is None):
         raise Skip("LayerNorm over more than the last axis, or without a bias")
     return "layernorm", {"over": "last", "eps": m.eps, "affine": m.elementwise_affine}
 
 
-def _groupnorm(m: nn.GroupNorm, x: tuple[int, ...], y: tuple[int, ...]) -> tuple[str, dict[str, Any]]:
+def _groupnorm(
+    m: nn.GroupNorm, x: tuple[int, ...], y: tuple[int, ...]
+) -> tuple[str, dict[str, Any]]:
     return "groupnorm", {"groups": m.num_groups, "eps": m.eps, "affine": m.affine}
 
 
@@ -403,7 +423,9 @@ def _prelu(m: nn.PReLU, x: tuple[int, ...], y: tuple[int, ...]) -> tuple[str, di
 def _upsample(m: nn.Upsample, x: tuple[int, ...], y: tuple[int, ...]) -> tuple[str, dict[str, Any]]:
     scale = m.scale_factor
     if m.mode != "nearest" or scale is None:
-        raise Skip(f"Upsample(mode={m.mode!r}, size=…): archspec upsamples by a whole scale, nearest or linear")
+        raise Skip(
+            f"Upsample(mode={m.mode!r}, size=…): archspec upsamples by a whole scale, nearest"
+        )
     scales = _tuple(scale)
     if any(float(s) != int(s) for s in scales):
         raise Skip(f"Upsample with a fractional scale {scale}")
@@ -503,7 +525,9 @@ def _flatten_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
     (x,) = _tensor_args(node, 1)
     rank = len(_shape(x) or ())
     start, end = _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1)
-    return _Mapped("flatten", {"start": _axis(start, rank, "flatten"), "end": _axis(end, rank, "flatten")}, [x])
+    return _Mapped(
+        "flatten", {"start": _axis(start, rank, "flatten"), "end": _axis(end, rank, "flatten")}, [x]
+    )
 
 
 def _reshape(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
@@ -556,7 +580,9 @@ def _relu_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
 
 
 def _gelu_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
-    return _Mapped("gelu", {"approximate": node.kwargs.get("approximate", "none")}, _tensor_args(node, 1))
+    return _Mapped(
+        "gelu", {"approximate": node.kwargs.get("approximate", "none")}, _tensor_args(node, 1)
+    )
 
 
 FUNCTIONS: dict[Any, FunctionRule] = {
@@ -614,5 +640,7 @@ def weights(model: nn.Module, names: dict[str, str]) -> dict[str, torch.Tensor]:
 
 def left_out(model: nn.Module, names: dict[str, str]) -> list[str]:
     """Source ``state_dict`` keys no spec layer holds (modules the forward pass never calls)."""
-    held = {f"{path}.{key}" for path in names.values() for key in model.get_submodule(path).state_dict()}
+    held = {
+        f"{path}.{key}" for path in names.values() for key in model.get_submodule(path).state_dict()
+    }
     return [key for key in model.state_dict() if key not in held]
