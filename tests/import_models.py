@@ -78,7 +78,7 @@ class Branchy(nn.Module):  # seeded: the same weights on every construction
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.stem(x))
         x = torch.cat([self.left(x), self.right(x)], dim=1)
-        y = self.units(x)
+        y = self.units(torch.cat([x], dim=1))  # one tensor: DenseNet's first layer does this
         x = self.merge(y, x)
         x = x.mean([2, 3])
         x = F.gelu(self.norm(x))
@@ -135,6 +135,10 @@ def resnet18() -> nn.Module:
 
 def mobilenet_v2() -> nn.Module:
     return _seeded("mobilenet_v2")
+
+
+def efficientnet_b0() -> nn.Module:
+    return _seeded("efficientnet_b0")
 
 
 NOT_A_MODULE = 42

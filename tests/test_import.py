@@ -82,6 +82,17 @@ def test_mobilenet_v2_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert "inverted_residual" in text and "- {sequential_3: null, name: features}" not in text
 
 
+@needs_torchvision
+def test_efficientnet_b0_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Squeeze-excite (a multiply of two layers) and torchvision's stochastic_depth function."""
+    spec, reference, tensors, text, _ = _round_trip(
+        capsys, tmp_path, "efficientnet_b0", "3x224x224"
+    )
+    assert spec.plan().total_params == 5_288_548
+    assert set(tensors) == set(reference.state_dict())
+    assert "drop_path" in text and "multiply" in text
+
+
 def test_a_plain_stack_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     spec, reference, tensors, text, _ = _round_trip(capsys, tmp_path, "small", "3x16x16")
     assert spec.plan().total_params == 802

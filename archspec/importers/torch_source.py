@@ -31,6 +31,10 @@ from archspec.errors import ArchspecError, UsageError
 from archspec.importers.graph import INPUT, Imported, ImportFailed, Op, Scope, Unsupported
 
 
+class _Unreadable(Exception):
+    """Reads the value of an unsupported op that could not be passed through: already said."""
+
+
 class Skip(Exception):
     """This node cannot be mapped: ``what`` says which op and why."""
 
@@ -172,6 +176,8 @@ class _Mapper:
                 continue  # a Python value (x.size(0)); reshapes read real shapes instead
             try:
                 self._node(node)
+            except _Unreadable:
+                continue
             except Skip as exc:
                 self.unsupported.append(Unsupported(_where(node), exc.what))
                 if self.partial:
@@ -212,6 +218,11 @@ class _Mapper:
         return imported
 
     def _node(self, node: fx.Node) -> None:
+        if any(arg not in self.keys for arg in node.all_input_nodes if _shape(arg) is not None):
+            if self.unsupported:
+                raise _Unreadable
+        if node.op == "get_attr":
+            raise Skip(f"tensor attribute '{node.target}' used directly (not through a layer)")
         shape = _shape(node)
         if shape is None:
             raise Skip(f"{_describe(node)} returns a tuple or non-tensor value")
@@ -249,10 +260,8 @@ class _Mapper:
             (x,) = _tensor_args(node, 1)
             kind, params = rule(module, _shape(x) or (), shape)
             return _Mapped(kind, params, [x])
-        if node.op == "get_attr":
-            raise Skip(f"tensor attribute '{node.target}' used directly (not through a layer)")
         key = node.target if node.op == "call_function" else f".{node.target}"
-        rule2 = FUNCTIONS.get(key)
+        rule2 = FUNCTIONS.get(key) or BY_NAME.get(_qualified(node.target))
         if rule2 is None:
             raise Skip(f"{_describe(node)} has no archspec kind")
         return rule2(node, shape)
@@ -513,10 +522,12 @@ def _binary(kind: str) -> FunctionRule:
     return rule
 
 
-def _cat(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+def _cat(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     tensors = _arg(node, 0, "tensors", ())
     if not isinstance(tensors, list | tuple) or not all(isinstance(t, fx.Node) for t in tensors):
         raise Skip(f"{_describe(node)} of non-layer values")
+    if len(tensors) == 1:  # DenseNet's first layer: cat([x]) is x
+        return None
     dim = _arg(node, 1, "dim", 0)
     return _Mapped("concat", {"axis": _axis(dim, len(shape), "cat")}, list(tensors))
 
@@ -584,6 +595,24 @@ def _gelu_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
         "gelu", {"approximate": node.kwargs.get("approximate", "none")}, _tensor_args(node, 1)
     )
 
+
+def _stochastic_depth(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+    """torchvision.ops.stochastic_depth(x, p, mode, training): per-sample ("row") drop path."""
+    (x,) = _tensor_args(node, 1)
+    mode = _arg(node, 2, "mode", "row")
+    if mode != "row":
+        raise Skip(f"stochastic_depth mode {mode!r} (archspec's drop_path drops per sample)")
+    return _Mapped("drop_path", {"p": float(_arg(node, 1, "p", 0.0))}, [x])
+
+
+def _qualified(target: Any) -> str:
+    return f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}"
+
+
+# Functions of other libraries, by qualified name (torchvision need not be installed).
+BY_NAME: dict[str, FunctionRule] = {
+    "torchvision.ops.stochastic_depth.stochastic_depth": _stochastic_depth,
+}
 
 FUNCTIONS: dict[Any, FunctionRule] = {
     operator.add: _binary("add"),
