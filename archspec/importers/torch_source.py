@@ -218,9 +218,9 @@ class _Mapper:
         return imported
 
     def _node(self, node: fx.Node) -> None:
-        if any(arg not in self.keys for arg in node.all_input_nodes if _shape(arg) is not None):
-            if self.unsupported:
-                raise _Unreadable
+        unread = [a for a in node.all_input_nodes if _shape(a) is not None and a not in self.keys]
+        if unread and self.unsupported:
+            raise _Unreadable
         if node.op == "get_attr":
             raise Skip(f"tensor attribute '{node.target}' used directly (not through a layer)")
         shape = _shape(node)
