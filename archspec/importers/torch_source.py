@@ -186,7 +186,9 @@ class _Mapper:
                 self._pass_through(node)  # to find the unsupported ops after this one too
         if stopped is not None:
             return self._partial(stopped)
-        return Imported(self.name, self.shape, self.ops, output, self.unsupported)
+        # Values computed but never used by the output (an unused branch) are left out.
+        ops = _reaching(self.ops, output) if output and not self.unsupported else self.ops
+        return Imported(self.name, self.shape, ops, output, self.unsupported)
 
     def _pass_through(self, node: fx.Node) -> None:
         """Let the layers after an unsupported op read its input instead (no spec is
@@ -209,11 +211,7 @@ class _Mapper:
         """The ops up to the first unsupported one, pruned to what reaches the last of them."""
         if not self.ops:
             raise ImportFailed([stopped.line()], "nothing before it can be imported")
-        needed = {self.ops[-1].key}
-        for op in reversed(self.ops):
-            if op.key in needed:
-                needed.update(op.inputs)
-        ops = [op for op in self.ops if op.key in needed]
+        ops = _reaching(self.ops, self.ops[-1].key)
         imported = Imported(self.name, self.shape, ops, ops[-1].key, [stopped])
         return imported
 
@@ -265,6 +263,15 @@ class _Mapper:
         if rule2 is None:
             raise Skip(f"{_describe(node)} has no archspec kind")
         return rule2(node, shape)
+
+
+def _reaching(ops: list[Op], output: str) -> list[Op]:
+    """The ops the value ``output`` depends on, in order."""
+    needed = {output}
+    for op in reversed(ops):
+        if op.key in needed:
+            needed.update(op.inputs)
+    return [op for op in ops if op.key in needed]
 
 
 def _describe(node: fx.Node) -> str:
