@@ -64,7 +64,9 @@ class Spec:
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
         if shape not in self._plans:
             v = self._v
-            self._plans[shape] = infer(v.name, shape, v.layers, v.output, v.source, v.input_layout)
+            self._plans[shape] = infer(
+                v.name, shape, v.layers, v.output, v.source, v.input_layout, v.output_port
+            )
         return self._plans[shape]
 
     def build(

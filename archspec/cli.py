@@ -31,6 +31,7 @@ COMMANDS = (
     "fit",
     "lsp",
     "view",
+    "import",
 )
 
 
@@ -87,6 +88,10 @@ def command(verb: str) -> ModuleType:
             from archspec.commands import view
 
             return view
+        case "import":
+            from archspec.commands import import_
+
+            return import_
     raise KeyError(verb)
 
 

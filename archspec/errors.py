@@ -12,7 +12,9 @@ the CLI maps them to exit codes (1 for invalid spec/data/checkpoint, 2 for usage
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -154,6 +156,43 @@ class UsageError(ArchspecError):
 
 _EXHAUSTIVE = 200  # names; see Names
 _CUTOFF = 0.6
+_WORK = 100_000  # comparisons per load; see bounded_suggestions
+
+
+class _Budget:
+    """What one :func:`bounded_suggestions` block may still spend, and the indexes it built."""
+
+    def __init__(self, work: int) -> None:
+        self.left = work
+        self.indexes: dict[tuple[str, ...], Names] = {}
+
+    def spend(self, work: int) -> bool:
+        """Whether a search costing ``work`` comparisons may run (it is then paid for)."""
+        if self.left <= 0:
+            return False
+        self.left -= work
+        return True
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("archspec_suggestions", default=None)
+
+
+@contextmanager
+def bounded_suggestions(work: int = _WORK) -> Iterator[None]:
+    """Bound the "did you mean" searches made inside the block to ``work`` name comparisons
+    in all (about a second), and share one index per list of choices among them.
+
+    Each problem's search is cheap, but a 1 MB spec holds up to 100,000 problems: 70,000
+    unknown kinds took 21 s, 300 misspelt variables among 10,000 took 18 s (one index each),
+    32,000 misspelt `from:` names 80 s (issue #13). Past the budget, problems keep their
+    location, message and fallback hint; only the suggestion is left out. The loader runs
+    each spec inside one block (:func:`archspec.language.load.validate_document`).
+    """
+    token = _BUDGET.set(_Budget(work))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -166,7 +205,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
     To ask about many words among the same choices, build one :class:`Names`.
     """
-    return Names(choices).closest(word)
+    names = _names(choices)
+    return names.closest(word) if names is not None else None
 
 
 class Names:
@@ -177,17 +217,32 @@ class Names:
     changed, or two swapped) are: each name is filed under itself and every string one
     deletion away (symmetric-delete lookup), so a word costs ``len(word) + 1`` dictionary
     lookups however many names there are. Without the bound, 6,000 misspelt `from:` names
-    among 6,000 layers took 120 s (36 million comparisons).
+    among 6,000 layers took 120 s (36 million comparisons). A word asked twice is answered
+    from memory; inside :func:`bounded_suggestions` every search is paid for.
     """
 
     def __init__(self, choices: Iterable[str]) -> None:
         self.choices = tuple(dict.fromkeys(choices))
         self._keys: dict[str, list[str]] | None = None
+        self._answers: dict[str, str | None] = {}
 
     def closest(self, word: str) -> str | None:
+        if word in self._answers:
+            return self._answers[word]
+        budget = _BUDGET.get()
         if len(self.choices) <= _EXHAUSTIVE:
-            return _closest(word, self.choices)
-        return _closest(word, self._near(word))
+            if budget is not None and not budget.spend(len(self.choices)):
+                return None
+            answer = _closest(word, self.choices)
+        else:
+            if self._keys is None and budget is not None and not budget.spend(len(self.choices)):
+                return None  # building the index compares as much as one search
+            near = self._near(word)
+            if budget is not None and not budget.spend(len(near) + 1):
+                return None
+            answer = _closest(word, near)
+        self._answers[word] = answer
+        return answer
 
     def _near(self, word: str) -> list[str]:
         if self._keys is None:
@@ -199,6 +254,22 @@ class Names:
         for key in _deletions(word):
             found.update(dict.fromkeys(self._keys.get(key, ())))
         return list(found)
+
+
+def _names(choices: Iterable[str]) -> Names | None:
+    """``choices`` indexed; inside :func:`bounded_suggestions`, one index per list of
+    choices (a spec's variables are the same list for every misspelt variable), each
+    lookup paid for (keying compares the whole list), and ``None`` once the budget is spent."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return Names(choices)
+    if budget.left <= 0:
+        return None
+    key = tuple(choices)
+    budget.spend(len(key))
+    if key not in budget.indexes:
+        budget.indexes[key] = Names(key)
+    return budget.indexes[key]
 
 
 def _closest(word: str, pool: Iterable[str]) -> str | None:
@@ -216,8 +287,8 @@ def _deletions(text: str) -> set[str]:
 
 def suggest(word: str, choices: Iterable[str] | Names) -> str:
     """``did you mean 'x'?`` for a hint, or ``''`` when nothing is close."""
-    names = choices if isinstance(choices, Names) else Names(choices)
-    close = names.closest(word)
+    names = choices if isinstance(choices, Names) else _names(choices)
+    close = names.closest(word) if names is not None else None
     return f"did you mean '{close}'?" if close is not None else ""
 
 

@@ -5,7 +5,10 @@ Contenders (each a fresh process, output discarded):
 * ``archspec check specs/mnist_cnn.yaml``
 * ``python -c "import torch"``
 * a torchinfo summary of the same network written by hand (import torch + torchinfo)
-* for the breakdown: ``python -c pass`` and ``python -c "import archspec.cli"``
+* for the breakdown: ``python -c pass``, ``python -c "import archspec.cli"`` and the
+  floor any Pydantic + PyYAML program pays (import both, validate one one-field model:
+  pydantic_core pulls in asyncio, the first validator pydantic's plugin lookup and
+  importlib.metadata), so what archspec itself adds shows apart from its dependencies
 
 Every process runs with one bytecode cache (``PYTHONPYCACHEPREFIX`` under
 bench/results/) filled by an untimed warm-up round, so no contender pays for
@@ -43,6 +46,11 @@ TORCHINFO = (
     "from handwritten import seed_network; "
     "torchinfo.summary(seed_network(softmax=True), input_size=(1, 1, 28, 28))"
 )
+# the floor: what check's dependencies cost before any of archspec's own code runs
+FLOOR = (
+    "import yaml, annotated_types; from pydantic import BaseModel; "
+    "type('M', (BaseModel,), {'__annotations__': {'x': int}}).model_validate({'x': 1})"
+)
 TARGET_TORCH = 0.1  # issue 12: at most 0.10 × `import torch` (was 0.2)
 
 
@@ -57,6 +65,7 @@ def commands() -> dict[str, list[str]]:
         "torchinfo summary": [sys.executable, "-c", TORCHINFO],
         "python -c pass": [sys.executable, "-c", "pass"],
         "import archspec.cli": [sys.executable, "-c", "import archspec.cli"],
+        "pydantic + yaml floor": [sys.executable, "-c", FLOOR],
     }
 
 
@@ -94,14 +103,18 @@ def main() -> None:
 
 
 def breakdown(stats: dict[str, Stats]) -> dict[str, float]:
-    """check's median split into interpreter start, archspec's imports and the work (ms);
+    """check's median split into interpreter start, archspec's imports and the work (ms),
+    and the part of the whole that Pydantic + PyYAML cost in any program (the floor);
     differences of medians, so a part lost in the noise shows as 0."""
     base = stats["python -c pass"].median
     imported = max(stats["import archspec.cli"].median, base)
+    floor = max(stats["pydantic + yaml floor"].median, base)
     return {
         "interpreter": base * 1e3,
         "import_archspec": (imported - base) * 1e3,
         "check_work": max(stats["archspec check"].median - imported, 0.0) * 1e3,
+        "dependencies_floor": (floor - base) * 1e3,
+        "archspec_own": max(stats["archspec check"].median - floor, 0.0) * 1e3,
     }
 
 
@@ -128,7 +141,15 @@ def report(times: dict[str, list[float]], res: Results) -> None:
     )
     print(f"\ncheck / import torch (paired per round): {vs_torch.text(ci=True)}")
     print(f"check / torchinfo summary (paired per round): {vs_info.text(ci=True)}")
+    floor_ms = parts["interpreter"] + parts["dependencies_floor"]
+    own = (
+        f"interpreter + pydantic/yaml floor {floor_ms:.0f} ms + archspec's own imports "
+        f"and work {parts['archspec_own']:.0f} ms"
+    )
+    vs_floor = Stats.of(ratios(times["pydantic + yaml floor"], times["import torch"]))
     print(f"check = {split}")
+    print(f"check = {own}")
+    print(f"floor / import torch (paired per round): {vs_floor.text(ci=True)}")
     met = vs_torch.median < TARGET_TORCH
     res.add(
         Figure(
@@ -138,7 +159,15 @@ def report(times: dict[str, list[float]], res: Results) -> None:
             vs_torch.text(ci=True),
             f"< {TARGET_TORCH}",
             met,
-            "" if met else f"check's time is {split}",
+            "" if met else f"check's time is {split}; {own}",
+        )
+    )
+    res.add(
+        Figure(
+            "floor_vs_torch",
+            "pydantic + yaml floor (import both, validate one model) / import torch",
+            vs_floor.median,
+            vs_floor.text(ci=True),
         )
     )
     res.add(

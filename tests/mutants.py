@@ -224,6 +224,18 @@ MUTANTS: tuple[Mutant, ...] = (
         "kept = len(range(start, stop))",
     ),
     Mutant(
+        "split: sizes need not add up to the axis",
+        "shapes/kinds/tensor.py",
+        "    if sum(p.sizes) != x.shape[axis]:",
+        "    if sum(p.sizes) > x.shape[axis]:",
+    ),
+    Mutant(
+        "chunk: equal floor-sized parts (torch.chunk's are ceil-sized)",
+        "shapes/kinds/tensor.py",
+        "    step = -(-size // parts)",
+        "    step = max(size // parts, 1)",
+    ),
+    Mutant(
         "mean: keepdims ignored",
         "shapes/kinds/tensor.py",
         "    if p.keepdims:\n",

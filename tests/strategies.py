@@ -20,6 +20,7 @@ about shapes and options, never about a typo.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ WEIGHTS = {
     "select": 1,
     "slice": 1,
     "mean": 1,
+    "split": 1,
+    "chunk": 1,
     "attention": 2,
     "transformer_encoder_layer": 1,
     "lstm": 2,
@@ -131,6 +134,8 @@ WILD_WEIGHTS = {
     "select": 2,
     "slice": 2,
     "mean": 2,
+    "split": 2,
+    "chunk": 2,
     "pad": 2,
     "crop": 2,
     "groupnorm": 1,
@@ -173,6 +178,14 @@ class Entry:
     spelling: str = ""  # the kind as written: "" = its registered name, else an alias
     shorthand: bool = False  # write the one parameter as the bare value (`dense: 10`)
     renamed: Mapping[str, str] = field(default_factory=dict)  # parameter → alias written
+    # a kind with several outputs (split, chunk): how many `outputs:` names it writes
+    # (`l3_0`, `l3_1`…), and which one the entries reading it read (`from: l3_1`)
+    outputs: int = 0
+    pick: int = 0
+
+    def read(self) -> str:
+        """The name a `from:` that reads this entry writes."""
+        return f"{self.name}_{self.pick}" if self.outputs else self.name
 
 
 @dataclass(frozen=True)
@@ -201,10 +214,21 @@ def referenced(entries: Sequence[Entry]) -> set[str]:
 
 
 def render(input_shape: Shape, entries: Sequence[Entry]) -> str:
-    """The spec as YAML text."""
+    """The spec as YAML text. An entry with several outputs names them (`outputs: [l3_0,
+    l3_1]`); whatever reads it, the next entry included, says which (`from: l3_1`), and so
+    does `output:` when it is the last."""
     refs = referenced(entries)
-    layers = [_render_entry(entry, entry.named or entry.name in refs) for entry in entries]
-    data = {"name": "drawn", "input": list(input_shape), "layers": layers}
+    reads = {entry.name: entry.read() for entry in entries}
+    layers = []
+    for i, entry in enumerate(entries):
+        sources = tuple(reads.get(s, s) for s in entry.sources)
+        if not sources and i and entries[i - 1].outputs:
+            sources = (entries[i - 1].read(),)
+        entry = dataclasses.replace(entry, sources=sources)
+        layers.append(_render_entry(entry, entry.named or entry.name in refs))
+    data: dict[str, Any] = {"name": "drawn", "input": list(input_shape), "layers": layers}
+    if entries and entries[-1].outputs:
+        data["output"] = entries[-1].read()
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 
@@ -224,6 +248,8 @@ def _render_entry(entry: Entry, named: bool) -> Any:
         meta["repeat"] = entry.repeat
     if not entry.when:
         meta["when"] = False
+    if entry.outputs:
+        meta["outputs"] = [f"{entry.name}_{j}" for j in range(entry.outputs)]
     if value is None and not meta:
         return key  # `- relu`
     return {key: value, **meta}
@@ -235,7 +261,8 @@ def expand(net: Net) -> list[Node]:
     ``from:`` names an entry (its last repetition); an entry with ``when: false``
     passes its first input through; ``repeat: k`` chains k copies named
     ``name.0 … name.{k-1}``; an unnamed layer is called after its kind with a
-    per-kind counter (``relu1``, ``relu2``).
+    per-kind counter (``relu1``, ``relu2``). What reads an entry with several outputs
+    reads ``node#pick`` (the test's name for one output).
     """
     refs = referenced(net.entries)
     outputs: dict[str, str] = {"input": "input"}
@@ -252,7 +279,7 @@ def expand(net: Net) -> list[Node]:
                     counters[entry.kind] += 1
                     name = f"{entry.kind}{counters[entry.kind]}"
                 nodes.append(Node(name, entry.kind, entry.params, tuple(current), index))
-                current = [name]
+                current = [f"{name}#{entry.pick}" if entry.outputs else name]
         outputs[entry.name] = previous = current[0]
     return nodes
 
@@ -567,6 +594,46 @@ def mean_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     return p
 
 
+def _cut_axis(draw: st.DrawFn, shape: Shape, wild: bool) -> tuple[int, int]:
+    """An axis to cut (maybe out of range when wild) and its size (2 when out of range)."""
+    a = axis(draw, len(shape), wild)
+    return a, shape[a] if -len(shape) <= a < len(shape) else 2
+
+
+@st.composite
+def split_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """Sizes adding up to the axis, or (wild) near it."""
+    a, size = _cut_axis(draw, shape, wild)
+    if size < 2 or (wild and chance(draw, 60)):
+        sizes = draw(st.lists(st.integers(1, size + 2), min_size=2, max_size=4))
+    else:
+        cuts = sorted(draw(st.sets(st.integers(1, size - 1), min_size=1, max_size=3)))
+        sizes = [b - a for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
+    p: Params = {"sizes": sizes}
+    if a != 0 or chance(draw, 30):
+        p["axis"] = a
+    return p
+
+
+@st.composite
+def chunk_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """Parts torch.chunk makes exactly, or (wild) any (5 into 4 makes only 3)."""
+    a, size = _cut_axis(draw, shape, wild)
+    fits = [n for n in range(2, size + 1) if len(range(0, size, -(-size // n))) == n]
+    parts = draw(st.integers(2, 6)) if wild or not fits else draw(st.sampled_from(fits))
+    p: Params = {"parts": parts}
+    if a != 0 or chance(draw, 30):
+        p["axis"] = a
+    return p
+
+
+def output_count(kind: str, params: Params) -> int:
+    """How many outputs an entry of a kind with several names (0: a one-output kind)."""
+    if not REGISTRY[kind].several_outputs:
+        return 0
+    return len(params["sizes"]) if kind == "split" else int(params["parts"])
+
+
 @st.composite
 def attention_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p: Params = {}
@@ -781,6 +848,8 @@ PARAMS: dict[str, ParamStrategy] = {
     "select": select_params,
     "slice": slice_params,
     "mean": mean_params,
+    "split": split_params,
+    "chunk": chunk_params,
     "attention": attention_params,
     "transformer_encoder_layer": encoder_layer_params,
     "lstm": recurrent_params,
@@ -836,6 +905,8 @@ class Growing:
         aliases = REGISTRY[kind].aliases
         short = REGISTRY[kind].params.shorthand
         renames = KEY_ALIASES.get(kind, {})
+        outputs = output_count(kind, params)
+        meta = meta and not outputs  # several outputs: never repeated (archspec refuses)
         return Entry(
             name=f"l{self.count}",
             kind=kind,
@@ -843,6 +914,8 @@ class Growing:
             sources=(source,) if source else (),
             repeat=draw(st.integers(2, 3)) if meta and chance(draw, 8) else 1,
             when=not (meta and chance(draw, 5)),
+            outputs=outputs,
+            pick=draw(st.integers(0, outputs - 1)) if outputs else 0,
             named=chance(draw, 70),
             spelling=draw(st.sampled_from(aliases)) if aliases and chance(draw, 25) else "",
             shorthand=list(params) == [short] and chance(draw, 50),

@@ -91,7 +91,8 @@ from archspec.shapes.plan import default_layout
 
 Shape = tuple[int, ...]
 Tensor = torch.Tensor
-Reference = Callable[[Mapping[str, Any], Sequence[Tensor]], tuple[Tensor, int]]
+# a layer's output (a tuple of them for split/chunk) and its parameter count
+Reference = Callable[[Mapping[str, Any], Sequence[Tensor]], tuple[Any, int]]
 # What torch raises for a layer that cannot work on its input.
 TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError)
 BATCH = 2
@@ -299,6 +300,21 @@ def ref_slice(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     index: list[Any] = [slice(None)] * x.dim()
     index[dim(p.get("axis", 0), x)] = slice(p.get("start"), p.get("stop"), p.get("step", 1))
     return x[tuple(index)], 0
+
+
+def ref_split(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], int]:
+    (x,) = xs
+    return tuple(x.split(list(p["sizes"]), dim=dim(p.get("axis", 0), x))), 0
+
+
+def ref_chunk(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], int]:
+    """torch.chunk; the spec names ``parts`` outputs, so fewer pieces cannot be unpacked
+    (``a, b, c, d = x.chunk(4)`` of 5 channels raises ValueError in plain torch too)."""
+    (x,) = xs
+    pieces = x.chunk(p["parts"], dim=dim(p.get("axis", 0), x))
+    if len(pieces) != p["parts"]:
+        raise ValueError(f"not enough values to unpack (expected {p['parts']}, got {len(pieces)})")
+    return tuple(pieces), 0
 
 
 def ref_concat(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
@@ -523,6 +539,8 @@ REFERENCE: dict[str, Reference] = {
         xs[0].mean(dim=tuple(dim(a, xs[0]) for a in p["axes"]), keepdim=p.get("keepdims", False)),
         0,
     ),
+    "split": ref_split,
+    "chunk": ref_chunk,
     "attention": ref_attention,
     "transformer_encoder_layer": ref_encoder_layer,
     "lstm": ref_recurrent(nn.LSTM),
@@ -536,8 +554,8 @@ REFERENCE: dict[str, Reference] = {
 class Outcome:
     """What the torch reference did with a drawn net."""
 
-    values: dict[str, Tensor]
-    shapes: dict[str, Shape] = field(default_factory=dict)
+    values: dict[str, Tensor]  # a layer with several outputs: `name#i` for each
+    shapes: dict[str, tuple[Shape, ...]] = field(default_factory=dict)  # one per output
     params: dict[str, int] = field(default_factory=dict)
     failed: Node | None = None  # the node torch refused
     error: BaseException | None = None
@@ -551,13 +569,17 @@ def run_reference(net: Net) -> Outcome:
         for node in expand(net):
             try:
                 y, count = REFERENCE[node.kind](node.params, [out.values[i] for i in node.inputs])
-                if y.numel() == 0:
-                    raise RuntimeError(f"empty output {tuple(y.shape)}")
+                ys = y if isinstance(y, tuple) else (y,)
+                if any(piece.numel() == 0 for piece in ys):
+                    raise RuntimeError(f"empty output {[tuple(p.shape) for p in ys]}")
             except TORCH_ERRORS as exc:
                 out.failed, out.error = node, exc
                 return out
-            out.values[node.name] = y
-            out.shapes[node.name] = tuple(y.shape[1:])
+            if isinstance(y, tuple):
+                out.values.update({f"{node.name}#{i}": piece for i, piece in enumerate(y)})
+            else:
+                out.values[node.name] = y
+            out.shapes[node.name] = tuple(tuple(piece.shape[1:]) for piece in ys)
             out.params[node.name] = count
     return out
 
@@ -601,6 +623,7 @@ def layout_of(net: Net, name: str) -> str:
     the accepted part of the net)."""
     if name == "input":
         return default_layout(net.input_shape)
+    name = name.split("#")[0]  # one output of a split: the same layout as the others
     node = next(n for n in expand(net) if n.name == name)
     entries = [dataclasses.replace(e, named=True) for e in net.entries[: node.entry + 1]]
     plan = archspec.loads(render(net.input_shape, ancestors(entries))).plan()
@@ -627,7 +650,7 @@ def check_against_torch(net: Net) -> None:
     """Plan == plain-torch reference == archspec's built module, layer by layer."""
     spec = archspec.loads(net.text)
     plan = spec.plan()
-    planned = {node.name: node.shape for node in plan}
+    planned = {node.name: node.shapes for node in plan}
     counts = {node.name: node.num_params for node in plan}
     ref = run_reference(net)
     assert ref.failed is None, f"archspec accepts, torch refuses {ref.failed}: {ref.error}"
@@ -707,8 +730,12 @@ def _one(shape: tuple[int, ...], layer: str, **params: Any) -> Net:
 
 
 EDGES_ACCEPTED = {
-    "stacked-bidirectional-lstm-upper-layers-read-both-directions": _one(
-        (5, 3), "lstm", units=4, layers=2, bidirectional=True
+    "stacked-bidirectional-lstm-upper-layers-read-both-directions": Net(
+        (3, 5),  # a grid [C, L]; to_tokens makes it the sequence [5, 3]
+        (
+            Entry("l0", "to_tokens", {}),
+            Entry("l1", "lstm", {"units": 4, "layers": 2, "bidirectional": True}),
+        ),
     ),
     "conv-padding-differs-per-axis": _one((1, 8, 10), "conv", depth=2, kernel=3, padding=[0, 3]),
     "conv-reflect-padding-size-minus-1": _one(
@@ -891,3 +918,41 @@ def test_adaptive_window_matches_torch(size: int, out: int) -> None:
     eye = torch.eye(size, dtype=torch.float64).unsqueeze(0)  # (1, size, size)
     pooled = F.adaptive_avg_pool1d(eye, out)[0]  # (size, out)
     assert adaptive_window(size, out) == int((pooled > 0).sum(dim=0).max())
+
+
+def test_chunk_accepts_exactly_what_torch_chunk_cuts_into_parts() -> None:
+    """Every axis size up to 24 and 2–9 parts: archspec accepts a chunk exactly when
+    ``torch.chunk`` makes that many pieces, with torch's sizes (ceil-sized, the last smaller)."""
+    for size in range(1, 25):
+        for parts in range(2, 10):
+            pieces = torch.zeros(1, size).chunk(parts, dim=1)
+            text = f"input: [{size}]\noutput: p0\nlayers:\n  - chunk: {parts}\n"
+            text += f"    outputs: [{', '.join(f'p{i}' for i in range(parts))}]\n"
+            if len(pieces) != parts:
+                with pytest.raises(SpecError, match=r"torch\.chunk makes"):
+                    archspec.loads(text).plan()
+                continue
+            node = archspec.loads(text).plan().nodes[0]
+            assert node.shapes == tuple((p.shape[1],) for p in pieces), (size, parts)
+
+
+def test_split_accepts_exactly_the_sizes_torch_split_takes() -> None:
+    """Two or three sizes around each axis size up to 12: archspec accepts a split exactly
+    when ``torch.split`` does (the sizes add up to the axis), with its pieces' shapes."""
+    for size in range(2, 13):
+        for sizes in [(a, b) for a in range(1, size + 2) for b in range(1, size + 2 - a)] + [
+            (1, 1, size - 2),
+            (1, 1, size - 1),
+        ]:
+            if min(sizes) < 1:
+                continue
+            text = f"input: [3, {size}]\noutput: p0\nlayers:\n  - split: {{sizes: {list(sizes)}"
+            text += f", axis: 1}}\n    outputs: [{', '.join(f'p{i}' for i in range(len(sizes)))}]\n"
+            try:
+                pieces = torch.zeros(1, 3, size).split(list(sizes), dim=2)
+            except RuntimeError:
+                with pytest.raises(SpecError, match=r"split sizes .* add up to"):
+                    archspec.loads(text).plan()
+                continue
+            node = archspec.loads(text).plan().nodes[0]
+            assert node.shapes == tuple(tuple(p.shape[1:]) for p in pieces), (size, sizes)

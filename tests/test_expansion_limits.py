@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 import archspec
-from archspec.errors import SpecError, did_you_mean, listing
-from archspec.language.graph import MAX_BLOCK_DEPTH
+from archspec.errors import Names, SpecError, bounded_suggestions, did_you_mean, listing
+from archspec.language.graph import MAX_BLOCK_DEPTH, Expander
 
 
 def render(text: str, **kwargs: int) -> str:
@@ -73,7 +74,7 @@ def test_many_misspelt_names_are_checked_quickly() -> None:
         lines += [f"  - relu:\n    name: layer{i}"]
     lines += [f"  - add:\n    from: [layer{n - 1}, lyaer{i}]" for i in range(n)]
     started = time.process_time()  # CPU time: the test machine may be busy
-    text = render("\n".join(lines) + "\n")
+    text = render("\n".join(lines) + "\n", max_layers=2 * n)
     assert time.process_time() - started < 20.0
     problems = text.splitlines()
     assert len(problems) == n
@@ -94,3 +95,94 @@ def test_a_long_list_of_names_is_cut_in_a_hint() -> None:
     assert listing(["a", "b"]) == "a, b"
     names = [f"n{i}" for i in range(100)]
     assert listing(names, limit=3) == "n0, n1, n2, … (100 in all)"
+
+
+def test_suggestions_share_a_bounded_budget() -> None:
+    """Inside one load, "did you mean" searches are paid for and stop when the budget is
+    spent (issue #13: 70,000 unknown kinds took 21 s); a word asked again is remembered."""
+    kinds = [f"kind{i}" for i in range(100)]
+    with bounded_suggestions(work=1_000):
+        names = Names(kinds)
+        assert [names.closest(f"kidn{i}") for i in range(10)] == [f"kind{i}" for i in range(10)]
+        assert names.closest("kidn11") is None  # 11 searches of 100 names: spent
+        assert names.closest("kidn3") == "kind3"  # asked before: free
+        assert did_you_mean("kind1", kinds) is None
+    assert Names(kinds).closest("kidn11") == "kind11"  # outside a load: unbounded
+
+
+def test_one_index_serves_every_misspelt_variable() -> None:
+    """Regression: each misspelt variable built a fresh index of every variable (300 among
+    10,000 took 18 s). Every problem stays located; the first ones keep their suggestion."""
+    n = 3000
+    lines = ["input: [4]", "vars:", *(f"  width{i}: 3" for i in range(n)), "layers:"]
+    lines += [f"  - dense: wdth{i} + 1" for i in range(n)]
+    started = time.process_time()
+    problems = render("\n".join(lines) + "\n").splitlines()
+    assert time.process_time() - started < 20.0
+    assert len(problems) == n
+    assert all(
+        re.match(rf"n\.yaml:{n + 4 + i}:\d+: layers\[{i}\]\.dense: ", p)
+        for i, p in enumerate(problems)
+    )
+    assert "did you mean 'width0'?" in problems[0]
+
+
+def test_unknown_kinds_are_reported_in_bounded_time() -> None:
+    """A broken entry places no layer, so the layer limit does not bound them: 20,000
+    distinct unknown kinds, each located; suggestions stop when the budget is spent."""
+    n = 20_000
+    started = time.process_time()
+    problems = render("input: [4]\nlayers:\n" + "".join(f"  - relx{i}\n" for i in range(n)))
+    assert time.process_time() - started < 20.0
+    lines = problems.splitlines()
+    assert len(lines) == n
+    assert "unknown layer kind 'relx0' — did you mean 'relu'?" in lines[0]
+    assert "unknown layer kind" in lines[-1] and "known kinds: " in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("layers", "at"),
+    [
+        ("  - relu\n  - {relu: null, repeat: 10000}\n", "n.yaml:6:5: layers[1]: "),
+        ("  - relu\n  - {ten: null, repeat: 1000}\n", "n.yaml:6:5: layers[1]: "),
+    ],
+    ids=["layer", "block"],
+)
+def test_a_repeat_past_the_limit_is_refused_after_one_instance(
+    layers: str, at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`repeat:` that cannot fit is refused, at its entry, once one instance shows its size,
+    not after expanding up to the limit (issue #13: a spec past the limit costs little)."""
+    asked: list[object] = []
+    room = Expander._room
+
+    def counting(self: Expander, path: object) -> bool:
+        asked.append(path)
+        return room(self, path)
+
+    monkeypatch.setattr(Expander, "_room", counting)
+    text = "input: [4]\nblocks:\n  ten: [{relu: null, repeat: 10}]\nlayers:\n" + layers
+    line = render(text, max_layers=10_000)
+    assert line.startswith(at) and "the network expands to more than 10,000 layers" in line
+    assert len(asked) <= 12  # the relu, the first instance, its 10 relus
+
+
+def test_the_default_limit_is_10000_and_the_flag_raises_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's default is 10,000 layers (issue #13: every command within the cost bar);
+    `check`, `summary` and `graph` take `--max-layers` for bigger specs."""
+    from archspec.cli import main
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(relus(10_001))
+    assert main(["check", "--no-memory-check", str(spec)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{spec}:10003:5: layers[10000]: the network expands to more than ")
+    assert "10,000 layers — lower `repeat:` counts or raise the layer limit (--max-layers)" in line
+    assert main(["graph", str(spec), "-o", str(tmp_path / "g.mmd")]) == 1
+    assert "more than 10,000 layers" in capsys.readouterr().err
+    assert main(["check", "--max-layers", "10001", "--no-memory-check", str(spec)]) == 0
+    assert main(["graph", "--max-layers", "10001", str(spec), "-o", str(tmp_path / "g.mmd")]) == 0
+    assert "(mermaid, 10001 layers)" in capsys.readouterr().out
+    assert main(["graph", "--max-layers", "0", str(spec), "-o", str(tmp_path / "g.mmd")]) == 2

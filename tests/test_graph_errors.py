@@ -314,7 +314,7 @@ def test_repeat_must_be_a_whole_number(value: str) -> None:
     text = f"input: [1, 8, 8]\nvars: {{n: 1}}\nlayers:\n  - relu:\n    repeat: {value}\n"
     one_error(
         text,
-        r"^s\.yaml:5:13: layers\[0\]\.repeat: repeat must be a whole number from 0 to 100,000; "
+        r"^s\.yaml:5:13: layers\[0\]\.repeat: repeat must be a whole number from 0 to 10,000; "
         r"received .* — write e\.g\. `repeat: 3` \(0 places nothing\)$",
     )
 

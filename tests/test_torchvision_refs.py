@@ -27,6 +27,7 @@ CASES = [
     ("regnet_y_400mf", "regnet_y_400mf", 4_344_144),
     ("convnext_tiny", "convnext_tiny", 28_589_128),
     ("vit_b_16", "vit_b_16", 86_567_656),
+    ("shufflenet_v2_x1_0", "shufflenet_v2_x1_0", 2_278_604),
 ]
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 MAX_BYTES = 1_000_000  # archspec.loader.source.Limits.max_bytes
-MAX_LAYERS = 100_000  # the CLI's default --max-layers
+MAX_LAYERS = 10_000  # archspec.language.load.DEFAULT_MAX_LAYERS, the CLI's default --max-layers
 
 
 def _fill(
@@ -33,13 +33,15 @@ def _fill(
     line: Callable[[int], str],
     tail: Callable[[int], list[str]],
     tail_cost: Callable[[int], int] = lambda i: 0,
+    items: int | None = MAX_LAYERS - 2,
 ) -> str:
-    """``head``, then ``line(i)`` for as many i as fit in MAX_BYTES with ``tail(n)`` after
-    them (``tail_cost(i)``: the bytes item i adds to the tail)."""
+    """``head``, then ``line(i)`` for as many i as fit in MAX_BYTES (and at most ``items``:
+    by default, as many as the layer limit allows) with ``tail(n)`` after them
+    (``tail_cost(i)``: the bytes item i adds to the tail)."""
     budget = MAX_BYTES - 1_000 - sum(len(x) + 1 for x in [*head, *tail(0)])
     body: list[str] = []
     used = 0
-    while len(body) < MAX_LAYERS - 2:
+    while items is None or len(body) < items:
         text = line(len(body))
         extra = len(text) + 1 + tail_cost(len(body))
         if used + extra > budget:
@@ -50,8 +52,14 @@ def _fill(
 
 
 def chain() -> str:
-    """The longest chain the layer limit allows: 99,998 relus (≈ 900 KB)."""
+    """The longest chain the layer limit allows: 9,998 relus (≈ 90 KB)."""
     return _fill(["input: [4]", "layers:"], lambda i: "  - relu", lambda n: [])
+
+
+def long_chain() -> str:
+    """A chain of 110,997 relus (≈ 1 MB), past the layer limit: refused, located, before
+    the layers are validated or inferred."""
+    return _fill(["input: [4]", "layers:"], lambda i: "  - relu", lambda n: [], items=None)
 
 
 def named_chain() -> str:
@@ -78,12 +86,29 @@ def fan_in() -> str:
 
 
 def misspellings() -> str:
-    """Thousands of ``from:`` names that are each one letter off a real name."""
+    """As many ``from:`` names as the layer limit allows, each one letter off one of 100
+    real names (exhaustive "did you mean" search) or of the layers before (the index)."""
     return _fill(
         ["input: [4]", "layers:", *(f"  - {{relu: null, name: layer{i}}}" for i in range(100))],
-        lambda i: f"  - {{relu: null, from: lyer{i % 100}}}",
+        lambda i: f"  - {{relu: null, name: n{i}, from: {'lyer' if i % 2 else 'm'}{i // 2}}}",
         lambda n: [],
+        items=MAX_LAYERS - 102,
     )
+
+
+def unknown_kinds() -> str:
+    """70,000 distinct unknown kinds (a broken entry places no layer, so the layer limit
+    does not stop them): each asks "did you mean" among every kind."""
+    return _fill(["input: [4]", "layers:"], lambda i: f"  - relx{i}", lambda n: [], items=None)
+
+
+def misspelt_vars() -> str:
+    """10,000 variables, then as many layers as the limit allows, each naming a misspelt
+    one (alone or in an expression): each search is among all 10,000 (a fresh index each
+    took 60 ms: 300 of them took 18 s)."""
+    head = ["input: [4]", "vars:", *(f"  width{i}: {i % 7 + 1}" for i in range(10_000))]
+    head.append("layers:")
+    return _fill(head, lambda i: f"  - dense: wdth{i}{' + 1' * (i % 2)}", lambda n: [])
 
 
 def deep_blocks(depth: int = 60) -> str:
@@ -104,10 +129,12 @@ def block_chain(depth: int = 400) -> str:
 
 
 def huge_repeat() -> str:
-    """One line asking for a billion layers, and nested repeats that multiply."""
+    """One line asking for a billion layers, nested repeats that multiply, and a repeat
+    just under the limit after others (refused after one instance, not after 9,999)."""
     return (
         "input: [4]\nblocks:\n  twice:\n    layers:\n      - {relu: null, repeat: 1000}\n"
         "layers:\n  - {twice: null, repeat: 1000}\n  - {relu: null, repeat: 1000000000}\n"
+        "  - {relu: null, repeat: 9999}\n  - {twice: null, repeat: 9}\n"
     )
 
 
@@ -117,7 +144,9 @@ def deep_vars() -> str:
     def tail(n: int) -> list[str]:
         return ["layers:", f"  - dense: v{n - 1} % 7 + 1"]
 
-    return _fill(["input: [4]", "vars:", "  v0: 1"], lambda i: f"  v{i + 1}: v{i} + 1", tail)
+    return _fill(
+        ["input: [4]", "vars:", "  v0: 1"], lambda i: f"  v{i + 1}: v{i} + 1", tail, items=None
+    )
 
 
 def wide_expression() -> str:
@@ -128,9 +157,12 @@ def wide_expression() -> str:
 
 CASES: dict[str, Callable[[], str]] = {
     "chain": chain,
+    "long_chain": long_chain,
     "named_chain": named_chain,
     "fan_in": fan_in,
     "misspellings": misspellings,
+    "unknown_kinds": unknown_kinds,
+    "misspelt_vars": misspelt_vars,
     "deep_blocks": deep_blocks,
     "block_chain": block_chain,
     "huge_repeat": huge_repeat,

@@ -131,6 +131,7 @@ def _check_one(
     except SpecError as exc:
         if not args.json:
             print(exc.render(), file=sys.stderr)
+            return file, None, []
         return file, None, [p.as_dict() for p in exc.problems]
     return file, plan, []
 

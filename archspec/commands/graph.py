@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from archspec.commands.check import parse_shape
+from archspec.language.load import DEFAULT_MAX_LAYERS
 
 
 def add_parser(verbs: Any) -> None:
@@ -39,6 +40,13 @@ def add_parser(verbs: Any) -> None:
         type=parse_shape,
         help="draw the network at another input size, e.g. 3x64x64",
     )
+    p.add_argument(
+        "--max-layers",
+        type=int,
+        default=DEFAULT_MAX_LAYERS,
+        metavar="N",
+        help=f"refuse specs that expand to more layers (default {DEFAULT_MAX_LAYERS:,})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be at least 1; received {args.depth}")
+    if args.max_layers < 1:
+        raise UsageError("--max-layers must be at least 1")
     to_stdout = args.output == "-"
     if to_stdout and args.format is None:
         raise UsageError("-o - prints text: say which with --format mermaid or --format dot")
     fmt = diagram.format_for(args.output, args.format)
     if to_stdout and fmt not in ("mermaid", "dot"):
         raise UsageError(f"{fmt} is binary or an image: write it to a file, not -o -")
-    plan = api.load(bundled.resolve(args.spec), input_shape=args.input).plan(args.input)
+    spec = api.load(bundled.resolve(args.spec), input_shape=args.input, max_layers=args.max_layers)
+    plan = spec.plan(args.input)
     if to_stdout:
         sys.stdout.write(diagram.render(plan, fmt, args.depth).decode())
         return 0

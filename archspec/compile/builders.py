@@ -25,6 +25,7 @@ from archspec.compile.modules import (
     Permute,
     Reshape,
     Slice,
+    Split,
     ToTokens,
     by_rank,
     padded,
@@ -50,6 +51,7 @@ from archspec.shapes.geometry import (
     RecurrentGeometry,
     ReshapeGeometry,
     SliceGeometry,
+    SplitGeometry,
     UpsampleGeometry,
 )
 from archspec.shapes.kinds.attention import AttentionParams, EncoderLayerParams
@@ -262,6 +264,11 @@ def _slice(drop: bool) -> Builder:
     return build
 
 
+def split(node: PlanNode) -> nn.Module:
+    g = geometry(node, SplitGeometry)
+    return Split(g.axis, g.sizes)
+
+
 def upsample(node: PlanNode) -> nn.Module:
     scale = geometry(node, UpsampleGeometry).scale
     mode = params(node, UpsampleParams).mode
@@ -365,6 +372,8 @@ BUILDERS: dict[str, Builder] = {
     "transpose": lambda node: Permute(geometry(node, AxesGeometry).axes),
     "select": _slice(drop=True),
     "slice": _slice(drop=False),
+    "split": split,
+    "chunk": split,
     "mean": lambda node: Mean(geometry(node, AxesGeometry).axes, params(node, MeanParams).keepdims),
     "attention": attention,
     "transformer_encoder_layer": transformer_encoder_layer,

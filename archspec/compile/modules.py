@@ -165,6 +165,21 @@ class Slice(nn.Module):
         return f"axis={self.axis}, {self.start}:{self.stop}:{self.step}, drop={self.drop}"
 
 
+class Split(nn.Module):
+    """Consecutive pieces of ``sizes`` along ``axis`` (after the batch axis), as a tuple:
+    ``split`` and ``chunk`` (whose sizes the rule resolved as ``torch.chunk`` makes them)."""
+
+    def __init__(self, axis: int, sizes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.axis, self.sizes = axis, tuple(sizes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.split(x, list(self.sizes), dim=self.axis + 1))
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, sizes={self.sizes}"
+
+
 class Mean(nn.Module):
     """The mean over ``axes`` (after the batch axis)."""
 

@@ -24,12 +24,21 @@ class Network(nn.Module):
         self.plan = plan
         self.logits_only = False  # when True, skip a final softmax/log_softmax (for training)
         self._steps: list[tuple[nn.Module, tuple[int, ...]]] = []
+        # per step, which output each input reads: -1 for a producer with one output, else
+        # the index into the tuple a layer with several outputs (split, chunk) returns
+        self._picks: list[tuple[int, ...]] = []
         slot = {"input": 0}
+        several = {"input": False}
         for i, node in enumerate(plan.nodes, start=1):
             module = build_node(node)
             _attach(self, node.name, module)
             self._steps.append((module, tuple(slot[x] for x in node.inputs)))
+            self._picks.append(
+                tuple(node.port(k) if several[x] else -1 for k, x in enumerate(node.inputs))
+            )
             slot[node.name] = i
+            several[node.name] = bool(node.outputs)
+        self._out_pick = plan.output_port if several[plan.output] else -1
         self._chain = plan.is_chain
         self._last_use = _last_uses(self._steps)
 
@@ -52,18 +61,20 @@ class Network(nn.Module):
     def _run_graph(
         self, x: torch.Tensor, steps: list[tuple[nn.Module, tuple[int, ...]]]
     ) -> torch.Tensor:
-        values: list[torch.Tensor | None] = [x] + [None] * len(steps)
+        values: list[Any] = [x] + [None] * len(steps)  # a tensor, or a tuple of them
         for i, (module, inputs) in enumerate(steps, start=1):
-            values[i] = module(*[values[j] for j in inputs])
+            picks = self._picks[i - 1]
+            values[i] = module(*[_pick(values[j], k) for j, k in zip(inputs, picks, strict=True)])
             for j in inputs:
                 if self._last_use[j] == i:
                     values[j] = None
-        out = values[len(steps)]
-        assert out is not None
+        out = _pick(values[len(steps)], self._out_pick if len(steps) == len(self._steps) else -1)
+        assert isinstance(out, torch.Tensor)
         return out
 
-    def trace(self, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-        """Run ``x`` through every layer and return each layer's output shape (no batch axis).
+    def trace(self, x: torch.Tensor) -> dict[str, tuple[tuple[int, ...], ...]]:
+        """Run ``x`` through every layer and return each layer's output shapes (no batch
+        axis; one per output, so most layers have one).
 
         On the meta device an op costs about a millisecond of Python (issue #13: a
         100,000-layer chain took minutes to verify), so a layer identical to one already
@@ -71,11 +82,12 @@ class Network(nn.Module):
         reuses that run's output shape.
         """
         meta = x.device.type == "meta"
-        seen: dict[tuple[object, ...], torch.Tensor] = {}
-        values: list[torch.Tensor] = [x]
-        shapes: dict[str, tuple[int, ...]] = {}
-        for node, (module, inputs) in zip(self.plan.nodes, self._steps, strict=True):
-            args = [values[j] for j in inputs]
+        seen: dict[tuple[object, ...], Any] = {}
+        values: list[Any] = [x]  # a tensor, or a tuple of them
+        shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
+        steps = zip(self.plan.nodes, self._steps, self._picks, strict=True)
+        for node, (module, inputs), picks in steps:
+            args = [_pick(values[j], k) for j, k in zip(inputs, picks, strict=True)]
             key = _signature(module, args) if meta else None
             out = seen.get(key) if key is not None else None
             if out is None:
@@ -83,7 +95,8 @@ class Network(nn.Module):
                 if key is not None:
                     seen[key] = out
             values.append(out)
-            shapes[node.name] = tuple(out.shape[1:])
+            outs = out if isinstance(out, tuple) else (out,)
+            shapes[node.name] = tuple(tuple(o.shape[1:]) for o in outs)
         return shapes
 
     def num_params(self) -> dict[str, int]:
@@ -93,6 +106,11 @@ class Network(nn.Module):
             module = self.get_submodule(node.name)
             out[node.name] = sum(p.numel() for p in module.parameters())
         return out
+
+
+def _pick(value: Any, index: int) -> Any:
+    """``value`` itself (``index`` -1), or output ``index`` of a layer with several."""
+    return value if index < 0 else value[index]
 
 
 def _attach(root: nn.Module, dotted: str, module: nn.Module) -> None:

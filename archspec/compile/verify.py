@@ -19,11 +19,13 @@ def verify(plan: Plan, device: str = "meta") -> None:
     counts = network.num_params()
     problems = []
     for node in plan.nodes:
-        if shapes[node.name] != node.shape or counts[node.name] != node.num_params:
+        if shapes[node.name] != node.shapes or counts[node.name] != node.num_params:
+            real = " · ".join(str(list(s)) for s in shapes[node.name])
+            planned = " · ".join(str(list(s)) for s in node.shapes)
             problems.append(
                 Problem(
                     f"torch disagrees with the inferred plan for '{node.name}': shape "
-                    f"{list(shapes[node.name])} vs {list(node.shape)}, parameters "
+                    f"{real} vs {planned}, parameters "
                     f"{counts[node.name]:,} vs {node.num_params:,}",
                     "this is an archspec bug: please report it with the spec",
                     node.location,

@@ -15,6 +15,7 @@ exactly the name of a variable. Other strings (``same``, ``fashion-mnist``,
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 import operator
 import re
@@ -62,6 +63,13 @@ class ExprError(Exception):
 
 def _parse(text: str) -> ast.expr | None:
     """The expression's tree when ``text`` fits the whitelisted grammar, else ``None``."""
+    parsed = _parse_walk(text)
+    return parsed[0] if parsed is not None else None
+
+
+def _parse_walk(text: str) -> tuple[ast.expr, list[ast.AST]] | None:
+    """:func:`_parse`, and every node of the tree (walked once: walking is most of the cost
+    of a `vars:` entry, and a 1 MB spec holds 50,000 of them)."""
     if len(text) > MAX_LENGTH or not text.strip():
         return None
     if not text.isascii():  # Python folds 'ａ'/'ª' to 'a' (NFKC): issue #13, text stays text
@@ -72,7 +80,8 @@ def _parse(text: str) -> ast.expr | None:
             tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    return tree.body if all(_allowed(node) for node in ast.walk(tree)) else None
+    nodes = list(ast.walk(tree))
+    return (tree.body, nodes) if all(_allowed(node) for node in nodes) else None
 
 
 def _allowed(node: ast.AST) -> bool:
@@ -104,16 +113,18 @@ def _allowed(node: ast.AST) -> bool:
     )
 
 
-def _names(tree: ast.expr) -> list[str]:
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called]
+def _names(nodes: list[ast.AST]) -> list[str]:
+    """The variables among ``nodes`` (a tree's walk), function names left out."""
+    called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+    return [n.id for n in nodes if isinstance(n, ast.Name) and id(n) not in called]
 
 
-def _is_expression(tree: ast.expr, env: Mapping[str, Scalar]) -> bool:
-    names = _names(tree)
+def _is_expression(
+    tree: ast.expr, nodes: list[ast.AST], names: list[str], env: Mapping[str, Scalar]
+) -> bool:
     if isinstance(tree, ast.Name):
         return tree.id in env
-    has_number = any(isinstance(n, ast.Constant) for n in ast.walk(tree))
+    has_number = any(isinstance(n, ast.Constant) for n in nodes)
     return has_number or any(name in env for name in names)
 
 
@@ -125,13 +136,17 @@ def resolve(text: str, env: Mapping[str, Scalar]) -> Scalar:
     """
     if _WORD.match(text):  # fast path: most strings are words (same, max, names)
         return env.get(text, text)
-    tree = _parse(text)
-    if tree is None or not _is_expression(tree, env):
+    parsed = _parse_walk(text)
+    if parsed is None:
         return text
-    unknown = [name for name in _names(tree) if name not in env]
+    tree, nodes = parsed
+    names = _names(nodes)
+    if not _is_expression(tree, nodes, names, env):
+        return text
+    unknown = [name for name in names if name not in env]
     if unknown:
         suggestion = suggest(unknown[0], env)
-        known = ", ".join(sorted(env)) or "none"
+        known = _defined(env)
         raise ExprError(
             f"unknown variable '{unknown[0]}' in expression '{text}'",
             suggestion or f"define it under `vars:` (defined: {known})",
@@ -245,6 +260,17 @@ def _number(value: Any, text: str) -> int | float:
             "use numeric variables in expressions",
         )
     return value
+
+
+def _defined(env: Mapping[str, Scalar], limit: int = 20) -> str:
+    """``a, b, c`` (sorted) for a hint; past ``limit`` variables the first ``limit`` defined
+    and the count: a hint is one line, and a spec may define 100,000 variables and misspell
+    each (issue #13: listing all of them made the output quadratic)."""
+    if not env:
+        return "none"
+    if len(env) <= limit:
+        return ", ".join(sorted(env))
+    return f"{', '.join(sorted(itertools.islice(env, limit)))}, … ({len(env):,} in all)"
 
 
 def unknown_name_hint(text: str, env: Mapping[str, Scalar]) -> str:

@@ -19,7 +19,7 @@ from archspec.language.expr import ExprError, Scalar, evaluate_tree
 from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
 
-META_KEYS = ("name", "from", "repeat", "when")
+META_KEYS = ("name", "from", "repeat", "when", "outputs")
 # Blocks inside blocks, at most this deep: expansion recurses once per level (a chain of
 # 400 blocks using one another reached Python's recursion limit, exit 3).
 MAX_BLOCK_DEPTH = 100
@@ -104,7 +104,17 @@ class Ref:
     at: DataPath
 
 
-Target = str | Ref  # str: a node's full name, or "input" (the network input)
+@dataclass(frozen=True)
+class Port:
+    """One output of a layer with several (``outputs: [a, b]`` names them)."""
+
+    node: str  # the layer's full name
+    index: int
+    name: str  # as written in `outputs:`
+
+
+# str: a node's full name, or "input" (the network input); Port: one output of a split
+Target = str | Ref | Port
 
 
 @dataclass
@@ -150,6 +160,8 @@ class Node:
     notes: tuple[str, ...]
     env: Mapping[str, Scalar]
     inputs: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()  # which output of each input (0: its only one)
+    outputs: tuple[str, ...] = ()  # the names of its outputs, for a layer with several
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,7 @@ class Use:
     sources: list[Target]
     name: str | None
     repeat: int
+    outputs: tuple[str, ...] = ()
 
 
 def poison(path: DataPath) -> str:
@@ -191,6 +204,7 @@ class Expander:
         self.nodes: list[Node] = []
         self.problems: list[Problem] = []
         self.full_names: set[str] = set()
+        self.several: dict[str, tuple[str, ...]] = {}  # layer → its outputs' names
         self.overflowed = False
         self._names: dict[
             tuple[str, ...], Names
@@ -231,6 +245,11 @@ class Expander:
         for four). Asked before each layer is added, so ``--max-layers N`` accepts N."""
         if len(self.nodes) < self.max_nodes and not self.overflowed:
             return True
+        self._overflow(path)
+        return False
+
+    def _overflow(self, path: DataPath) -> None:
+        """Report the limit once, at ``path``, and stop every loop."""
         if not self.overflowed:
             self.overflowed = True
             self.problem(
@@ -238,10 +257,13 @@ class Expander:
                 f"the network expands to more than {self.max_nodes:,} layers",
                 "lower `repeat:` counts or raise the layer limit (--max-layers)",
             )
-        return False
 
     def _explicit_names(self, entries: list[Any]) -> set[str]:
-        return {str(e["name"]) for e in entries if isinstance(e, dict) and "name" in e}
+        names = {str(e["name"]) for e in entries if isinstance(e, dict) and "name" in e}
+        for e in entries:
+            if isinstance(e, dict) and isinstance(e.get("outputs"), list):
+                names.update(str(n) for n in e["outputs"])
+        return names
 
     def _entry(self, entry: Any, path: DataPath, scope: Scope, previous: Target) -> Target:
         """Expand one entry; a broken one yields a poison target that later layers skip."""
@@ -253,17 +275,83 @@ class Expander:
         name = self._name(meta.get("name"), path, scope)
         when = self._scalar_meta(meta, "when", path, scope, True)
         repeat = self._scalar_meta(meta, "repeat", path, scope, 1)
-        if when is None or repeat is None or sources is None:
+        outputs = self._outputs(op, meta, path, scope, repeat)
+        if when is None or repeat is None or sources is None or outputs is None:
             out: Target = poison(path)
         elif not when or repeat == 0:
             out = sources[0]
         elif op in self.blocks:
             out = self._use_block(Use(op, value, path, scope, sources, name, repeat))
         else:
-            out = self._layer(Use(op, value, path, scope, sources, name, repeat))
+            out = self._layer(Use(op, value, path, scope, sources, name, repeat, outputs))
         if name:
             scope.names[name] = out
+        for i, label in enumerate(outputs or ()):
+            # a skipped layer passes its input on: then each name reads that input
+            placed = isinstance(out, str) and out in self.several
+            scope.names[label] = Port(out, i, label) if placed and isinstance(out, str) else out
         return out
+
+    def _outputs(
+        self, op: str, meta: dict[str, Any], path: DataPath, scope: Scope, repeat: Any
+    ) -> tuple[str, ...] | None:
+        """The names in ``outputs:`` (``()`` without it), or ``None`` after a problem."""
+        several = op not in self.blocks and kinds.get(op).several_outputs
+        if "outputs" not in meta:
+            if several:
+                self.problem(
+                    (*path, op),
+                    f"{kinds.get(op).name} has several outputs, but they have no names",
+                    "name each one: `outputs: [a, b]`, and read them with `from: a`",
+                    scope.notes,
+                    key=True,
+                )
+                return None
+            return ()
+        value, at = meta["outputs"], (*path, "outputs")
+        if not several:
+            what = f"block '{op}'" if op in self.blocks else f"{kinds.get(op).name}"
+            self.problem(
+                at,
+                f"{what} has one output; `outputs:` names the outputs of a layer with several "
+                "(split, chunk)",
+                "remove `outputs:` (use `name:` to name it)",
+                scope.notes,
+                key=True,
+            )
+            return None
+        if not isinstance(value, list) or not value:
+            self.problem(
+                at,
+                f"outputs must be a list of names; received {value!r}",
+                "write e.g. `outputs: [left, right]`",
+                scope.notes,
+            )
+            return None
+        if repeat not in (None, 1):
+            self.problem(
+                (*path, "repeat"),
+                "a layer with several outputs cannot be repeated (which output would the next "
+                "copy read?)",
+                "write each copy as its own entry",
+                scope.notes,
+            )
+            return None
+        names: list[str] = []
+        for i, item in enumerate(value):
+            label = self._name(item, (*path, "outputs", i), scope, "an output name")
+            if label is None:
+                return None
+            if label in names:
+                self.problem(
+                    (*path, "outputs", i),
+                    f"outputs names '{label}' twice",
+                    "give each output its own name",
+                    scope.notes,
+                )
+                return None
+            names.append(label)
+        return tuple(names)
 
     def _split(
         self, entry: Any, path: DataPath, scope: Scope
@@ -342,27 +430,30 @@ class Expander:
         )
         return None
 
-    def _name(self, value: Any, path: DataPath, scope: Scope) -> str | None:
+    def _name(
+        self, value: Any, path: DataPath, scope: Scope, what: str = "a layer name"
+    ) -> str | None:
+        """A valid name not yet used in ``scope``; ``what`` says which (``an output name``,
+        located at ``path`` itself; a layer name at ``path``'s `name:`)."""
         if value is None:
             return None
+        at = (*path, "name") if what == "a layer name" else path
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             value = str(value)  # `name: 0`, as torchvision names `layer1.0`
         if not isinstance(value, str) or not NAME.match(value):
             self.problem(
-                (*path, "name"),
-                f"a layer name is a word of letters, digits and _; received {value!r}",
+                at,
+                f"{what} is a word of letters, digits and _; received {value!r}",
                 "rename it, e.g. `name: skip1`",
                 scope.notes,
             )
             return None
         if value in RESERVED or value.startswith("_"):  # `_x`/`__x__`: nn.Module internals
-            self.problem(
-                (*path, "name"), f"'{value}' is reserved", "choose another name", scope.notes
-            )
+            self.problem(at, f"'{value}' is reserved", "choose another name", scope.notes)
             return None
         if value in scope.names:
             self.problem(
-                (*path, "name"),
+                at,
                 f"the name '{value}' is already used in this scope",
                 "give each layer a unique name",
                 scope.notes,
@@ -424,9 +515,12 @@ class Expander:
                 group,
                 use.scope.notes,
                 use.scope.env,
+                outputs=use.outputs,
             )
             self.nodes.append(node)
             self.full_names.add(full)
+            if use.outputs:
+                self.several[full] = use.outputs
             return full
 
         return self._repeat(use, kind.name, place)
@@ -477,7 +571,13 @@ class Expander:
         scope, name = use.scope, use.name
         group = (*scope.group, scope.prefix + name) if name and use.repeat > 1 else scope.group
         current = use.sources
+        before = len(self.nodes)
         for r in range(use.repeat):
+            if r == 1 and before + (len(self.nodes) - before) * use.repeat > self.max_nodes:
+                # every instance expands alike: `repeat: 99999` is refused after its first
+                # instance, not after expanding up to the limit
+                self._overflow(use.path)
+                return poison(use.path)
             if not self._room(use.path):
                 return poison(use.path)
             local = (f"{name}.{r}" if use.repeat > 1 else name) if name else scope.fresh(base)
@@ -574,6 +674,12 @@ class Unresolved(LookupError):
 
 def resolve_target(target: Target, full_names: set[str]) -> str:
     """A target's node name ("input" for the network input); raises :class:`Unresolved`."""
+    return resolve_port(target, full_names)[0]
+
+
+def resolve_port(target: Target, full_names: set[str]) -> tuple[str, int | None]:
+    """A target's node name and, for one output of a layer with several, its index
+    (``None``: the node itself); raises :class:`Unresolved`."""
     seen: set[int] = set()
     while isinstance(target, Ref):
         if id(target) in seen:
@@ -585,7 +691,9 @@ def resolve_target(target: Target, full_names: set[str]) -> str:
         elif target.name in scope.names:
             target = scope.names[target.name]
         elif scope.prefix + target.name in full_names:
-            return scope.prefix + target.name
+            return scope.prefix + target.name, None
         else:
             raise Unresolved(target, loop=False)
-    return target
+    if isinstance(target, Port):
+        return target.node, target.index
+    return target, None

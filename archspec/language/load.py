@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from archspec.errors import DataPath, Location, Problem, SpecError
+from archspec.errors import DataPath, Location, Problem, SpecError, bounded_suggestions
 from archspec.language.expr import ExprError, Scalar, evaluate_tree, resolve
 from archspec.language.extends import read_spec
 from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
@@ -27,7 +27,10 @@ from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, 
 from archspec.shapes import kinds
 from archspec.shapes.plan import Layout, default_layout
 
-DEFAULT_MAX_LAYERS = 100_000
+# The largest real networks (ResNet-152, DenseNet-264, ViT-H) have under 2,000 layers; 10,000
+# keeps every command on a spec at the limit under 5 s of CPU (issue #13, tests/worst_cases.py:
+# 100,000 trivial layers took 7.5 s to check and 22 s to verify). `--max-layers` raises it.
+DEFAULT_MAX_LAYERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Layer:
     location: Location | None
     group: tuple[str, ...]
     notes: tuple[str, ...]
+    ports: tuple[int, ...] = ()  # which output of each input (() : each input's only one)
+    outputs: tuple[str, ...] = ()  # the names of its outputs, for a layer with several
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Validated:
     data: Any
     source: SourceMap
     path: Path | None
+    output_port: int = 0  # which output of `output` (one of a split's)
 
 
 def validate_file(
@@ -78,8 +84,16 @@ def validate_document(
     """The validated spec and the problems found; raises when nothing can be inferred.
 
     Layers whose parameters are invalid are left out of ``layers`` (their
-    problems are returned), so shape inference can still check the others.
+    problems are returned), so shape inference can still check the others. The
+    "did you mean" searches of one spec share a bounded budget (:func:`bounded_suggestions`).
     """
+    with bounded_suggestions():
+        return _validate_document(doc, path, max_layers)
+
+
+def _validate_document(
+    doc: Document, path: Path | None, max_layers: int
+) -> tuple[Validated, list[Problem]]:
     source = doc.source
     data = doc.data
     if not isinstance(data, dict):
@@ -114,7 +128,7 @@ def validate_document(
     except ValidationError as exc:
         problems += from_validation(exc, source, (), SpecModel, env)
         raise SpecError(dedupe(problems)) from None
-    layers, output = _graph(model, source, env, max_layers, problems)
+    layers, output, port = _graph(model, source, env, max_layers, problems)
     if not layers:
         raise SpecError(dedupe(problems))
     name = model.name or (path.stem if path else "network")
@@ -122,7 +136,7 @@ def validate_document(
         shape, layout = model.input.shape, model.input.layout or default_layout(model.input.shape)
     else:
         shape, layout = model.input, default_layout(model.input)
-    validated = Validated(name, shape, layout, layers, output, train, data, source, path)
+    validated = Validated(name, shape, layout, layers, output, train, data, source, path, port)
     return validated, dedupe(problems)
 
 
@@ -201,18 +215,21 @@ def _graph(
     env: dict[str, Scalar],
     max_layers: int,
     problems: list[Problem],
-) -> tuple[tuple[Layer, ...], str]:
+) -> tuple[tuple[Layer, ...], str, int]:
     blocks = _blocks(model, source, problems)
     expander = Expander(source, blocks, max_layers)
     top = Scope(prefix="", input="input", env=env)
     last = expander.expand(model.layers, ("layers",), top)
     problems += expander.problems
     if expander.overflowed:  # validating and inferring every layer is what the limit prevents
-        return (), "input"
+        return (), "input", 0
     if model.output is not None:
         last = Ref(top, model.output, ("output",))
-    problems += resolve_inputs(expander.nodes, expander.full_names, source)
-    output, output_problems = resolve_output(last, expander.full_names, source)
+    several = expander.several
+    problems += resolve_inputs(expander.nodes, expander.full_names, source, several)
+    output, port, output_problems = resolve_output(
+        last, expander.full_names, source, several, ("layers", len(model.layers) - 1)
+    )
     problems += output_problems
     if output == "input":
         problems.append(
@@ -223,13 +240,13 @@ def _graph(
                 ("layers",),
             )
         )
-        return (), output
+        return (), output, 0
     ordered, cycle = topological(expander.nodes, source)
     problems += cycle
     if not problems and not is_poison(output):  # a broken chain would look dead
         problems += dead_nodes(ordered, output, source)
     layers = [_validate_layer(node, source, problems) for node in ordered]
-    return tuple(layer for layer in layers if layer is not None), output
+    return tuple(layer for layer in layers if layer is not None), output, port
 
 
 def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> Layer | None:
@@ -249,4 +266,6 @@ def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> L
         source.locate(node.entry),
         node.group,
         node.notes,
+        node.ports,
+        node.outputs,
     )

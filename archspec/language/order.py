@@ -3,34 +3,99 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 
-from archspec.errors import Problem
-from archspec.language.graph import Node, Target, Unresolved, poison, resolve_target
+from archspec.errors import DataPath, Problem
+from archspec.language.graph import Node, Ref, Target, Unresolved, poison, resolve_port
 from archspec.loader.source import SourceMap
 
 
-def resolve_inputs(nodes: list[Node], full_names: set[str], source: SourceMap) -> list[Problem]:
-    """Fill each node's ``inputs`` with node names; unknown names become problems."""
+def resolve_inputs(
+    nodes: list[Node],
+    full_names: set[str],
+    source: SourceMap,
+    several: Mapping[str, tuple[str, ...]] = {},
+) -> list[Problem]:
+    """Fill each node's ``inputs`` with node names (and ``ports`` with which output of
+    each); unknown names, and a layer with several outputs read without picking one, become
+    problems."""
     problems = []
     for node in nodes:
-        inputs = []
+        inputs, ports = [], []
         for ref in node.refs:
             try:
-                inputs.append(resolve_target(ref, full_names))
+                name, port = resolve_port(ref, full_names)
             except Unresolved as exc:
                 problems.append(exc.problem("from", source, node.notes))
                 inputs.append(poison(exc.ref.at))
+                ports.append(0)
+                continue
+            if port is None and name in several:
+                at = ref.at if isinstance(ref, Ref) else node.entry
+                implicit = not isinstance(ref, Ref)
+                problems.append(
+                    _unpicked(name, several[name], "from", at, source, node.notes, implicit)
+                )
+                name, port = poison(at), 0
+            inputs.append(name)
+            ports.append(port or 0)
         node.inputs = tuple(inputs)
+        node.ports = tuple(ports) if any(ports) else ()
     return problems
 
 
+def _unpicked(
+    name: str,
+    outputs: tuple[str, ...],
+    role: str,
+    at: DataPath,
+    source: SourceMap,
+    notes: tuple[str, ...] = (),
+    implicit: bool = False,
+) -> Problem:
+    """``from: sp`` (or, ``implicit``, no ``from:`` right after it) where ``sp`` has
+    several outputs."""
+    local = name.rsplit(".", 1)[-1]
+    names = ", ".join(outputs)
+    if implicit:
+        message = f"the layer before, '{local}', has {len(outputs)} outputs ({names})"
+    else:
+        message = f"{role} names '{local}', which has {len(outputs)} outputs ({names})"
+    return Problem(
+        message,
+        f"say which one: `{role}: {outputs[0]}`",
+        source.locate(at),
+        at,
+        notes,
+    )
+
+
 def resolve_output(
-    target: Target, full_names: set[str], source: SourceMap
-) -> tuple[str, list[Problem]]:
+    target: Target,
+    full_names: set[str],
+    source: SourceMap,
+    several: Mapping[str, tuple[str, ...]] = {},
+    last: DataPath = ("layers",),
+) -> tuple[str, int, list[Problem]]:
+    """The output node, which of its outputs, and the problems (``last``: the entry that
+    is the output when `output:` is not written)."""
     try:
-        return resolve_target(target, full_names), []
+        name, port = resolve_port(target, full_names)
     except Unresolved as exc:
-        return "", [exc.problem("output", source)]
+        return "", 0, [exc.problem("output", source)]
+    if port is None and name in several:
+        at = target.at if isinstance(target, Ref) else last
+        problem = _unpicked(name, several[name], "output", at, source)
+        if not isinstance(target, Ref):
+            problem = Problem(
+                f"the last layer, '{name.rsplit('.', 1)[-1]}', has {len(several[name])} "
+                f"outputs ({', '.join(several[name])}), and a network returns one",
+                f"name the one it returns: `output: {several[name][0]}`",
+                problem.location,
+                at,
+            )
+        return poison(at), 0, [problem]
+    return name, port or 0, []
 
 
 def topological(nodes: list[Node], source: SourceMap) -> tuple[list[Node], list[Problem]]:

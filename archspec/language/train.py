@@ -264,7 +264,7 @@ class TrainConfig(Model):
         ),
     ]
     loss: Loss = Field(
-        Loss(),
+        Loss.model_construct(),  # not Loss(): validating would build its schema at import
         description="The loss function.",
         examples=[{"name": "cross_entropy", "label_smoothing": 0.1}],
     )
@@ -332,7 +332,7 @@ class TrainConfig(Model):
         examples=[{"metric": "val_acc", "patience": 5}],
     )
     distributed: Distributed = Field(
-        Distributed(),
+        Distributed.model_construct(),  # likewise: no schema build at import
         description="Strategy under --nproc-per-node.",
         examples=[{"strategy": "ddp"}],
     )

@@ -61,7 +61,7 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
     ids: dict[str, str] = {}  # collapsed block → its box id
     for i, node in enumerate(plan.nodes, start=1):
         if depth is None or len(node.group) < depth:
-            lines = [node.name, kinds.label(node), format_shape(node.shape)]
+            lines = [node.name, kinds.label(node), node.shape_text()]
             boxes.append(Box(f"n{i}", lines, "layer", node.group))
             shown[node.name] = f"n{i}"
             continue
@@ -78,7 +78,7 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
             params = sum(node.num_params for node in layers)
             box.lines += [
                 f"block: {len(layers)} layers, {params:,} params",
-                format_shape(layers[-1].shape),
+                layers[-1].shape_text(),
             ]
     out = f"n{len(plan.nodes) + 1}"
     boxes.append(Box(out, ["output", format_shape(plan.output_shape)], "io", ()))

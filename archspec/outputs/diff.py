@@ -74,18 +74,23 @@ def _aspects(node: PlanNode) -> tuple[Any, ...]:
     return (
         node.kind,
         node.params,
-        node.inputs,
-        node.shape,
+        _reads(node, {}),
+        node.shapes,  # several outputs: each one's
         node.num_params,
         node.macs,
         field_text(node.field),
     )
 
 
+def _reads(node: PlanNode, renamed: dict[str, str]) -> tuple[tuple[str, int], ...]:
+    """Each input as (producer, which of its outputs), producers renamed by the matching."""
+    return tuple((renamed.get(x, x), node.port(i)) for i, x in enumerate(node.inputs))
+
+
 def _compare(old: PlanNode, new: PlanNode, renamed: dict[str, str]) -> LayerDiff:
     a, b = _aspects(old), _aspects(new)
     # inputs are compared through the matching: A's producer `x` matched to B's `y` is equal
-    a = (*a[:2], tuple(renamed.get(name, name) for name in old.inputs), *a[3:])
+    a = (*a[:2], _reads(old, renamed), *a[3:])
     changed = tuple(aspect for aspect, x, y in zip(ASPECTS, a, b, strict=True) if x != y)
     if "kind" in changed:  # another kind's settings are not comparable
         changed = tuple(aspect for aspect in changed if aspect != "settings")
@@ -181,7 +186,7 @@ def cells(row: LayerDiff) -> tuple[str, ...]:
     old, new = row.old, row.new
 
     def shape(n: PlanNode) -> str:
-        return format_shape(n.shape)
+        return n.shape_text()
 
     def params(n: PlanNode) -> int:
         return n.num_params

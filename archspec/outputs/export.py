@@ -105,8 +105,6 @@ def _from_run(target: Path, which: str) -> Source:
 
 
 def _from_spec(target: str, seed: int | None) -> Source:
-    import torch
-
     from archspec.api import load
 
     path = bundled.resolve(target)
@@ -116,12 +114,15 @@ def _from_spec(target: str, seed: int | None) -> Source:
         )
     spec = load(path)
     _check_memory(spec, path)
+    import torch  # after the spec is checked: an invalid one is refused without it
+
     chosen = seed if seed is not None else (spec.train.seed if spec.train is not None else 0)
     torch.manual_seed(chosen)  # the same initial weights `archspec train` starts from
     network = spec.build().eval()
     data = {k: v for k, v in dict(spec.data).items() if k != "extends"}
-    text = f"# exported by archspec {__version__} from {path}\n" + yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: a 1 MB spec took ~1.5 s
+    text = f"# exported by archspec {__version__} from {path}\n" + yaml.dump(
+        data, Dumper=dumper, sort_keys=False, allow_unicode=True
     )
     meta = {"spec": text, "name": spec.name, "trained": False, "seed": chosen}
     return Source(spec, network, meta, f"{path} (initialised with seed {chosen})")
@@ -217,7 +218,9 @@ def _exporting(fmt: str, source: Source) -> Iterator[None]:
 def _torchscript(source: Source, dest: Path) -> None:
     import torch
 
-    with _exporting("torchscript", source):
+    # Traced without autograd: nn.TransformerEncoderLayer takes its fused inference path only
+    # then, and a trace that saw both paths fails torch's check ("graphs differed").
+    with _exporting("torchscript", source), torch.no_grad():
         traced = torch.jit.trace(source.network, example_input(source))  # type: ignore[no-untyped-call]
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={"archspec.json": json.dumps(metadata(source))})

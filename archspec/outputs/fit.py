@@ -214,7 +214,9 @@ def evaluate(
     if problems:
         raise SpecError(problems)
     v = validated
-    return infer(v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout), v.train
+    return infer(
+        v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout, v.output_port
+    ), v.train
 
 
 def totals(plan: Plan, train: TrainConfig | None, metrics: Sequence[str]) -> dict[str, int]:

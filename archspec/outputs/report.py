@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -81,7 +80,7 @@ def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) ->
                     str(len(out) + 1),
                     node.name,
                     _kind_text(node),
-                    format_shape(node.shape),
+                    node.shape_text(),
                     node.num_params,
                     counts[node.name],
                     rf,
@@ -98,7 +97,7 @@ def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) ->
             row.index,
             group,
             row.kind,
-            format_shape(node.shape),
+            node.shape_text(),
             row.params + node.num_params,
             row.macs + counts[node.name],
             rf,
@@ -197,6 +196,8 @@ def plan_json(
         else:
             entry["errors"] = errors
         out.append(entry)
+    import json  # only --json needs it; a plain check does not pay for importing it
+
     return json.dumps({"specs": out}, indent=2)
 
 

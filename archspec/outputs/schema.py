@@ -308,6 +308,10 @@ def _meta_docs() -> dict[str, tuple[str, list[Any]]]:
         ),
         "repeat": ("Stack this layer or block this many times.", [2, "depth"]),
         "when": ("Skip the layer (pass its input through) when false.", [True, "project"]),
+        "outputs": (
+            "Names for the outputs of a layer with several (split, chunk); `from:` reads one.",
+            [["x1", "x2"]],
+        ),
     }
     assert set(docs) == set(META_KEYS), "document every meta key"
     return docs
@@ -377,6 +381,12 @@ def _meta_defs() -> Json:
             "anyOf": [{"type": "integer", "minimum": 1}, _ref("Expression")],
         },
         "Meta_when": {**meta["Meta_when"], "anyOf": [{"type": "boolean"}, _ref("Expression")]},
+        "Meta_outputs": {
+            **meta["Meta_outputs"],
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
+        },
     }
 
 

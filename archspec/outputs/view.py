@@ -29,7 +29,7 @@ from archspec.errors import DataError, UsageError
 from archspec.io import write_text
 from archspec.loader import bundled
 from archspec.shapes import kinds, memory
-from archspec.shapes.plan import Plan, PlanNode, Shape, field_dict, format_shape
+from archspec.shapes.plan import Plan, PlanNode, Shape, field_dict
 
 ASSETS = Path(__file__).parent
 MAX_RECORDS = 20_000  # metrics.jsonl lines read for the curves
@@ -70,7 +70,9 @@ def node_data(node: PlanNode) -> dict[str, Any]:
         "inputs": list(node.inputs),
         "in_shapes": [list(s) for s in node.in_shapes],
         "shape": list(node.shape),
-        "shape_text": format_shape(node.shape),
+        "shape_text": node.shape_text(),
+        "outputs": [{"name": o.name, "shape": list(o.shape)} for o in node.outputs],
+        "ports": [node.port(i) for i in range(len(node.inputs))],
         "params": node.num_params,
         "macs": node.macs,
         "field": field_dict(node.field),

@@ -322,7 +322,8 @@ TOOL_PENDING = frozenset(
         "relu6", "hardsigmoid", "mish", "softplus", "prelu", "identity", "drop_path",
         "layer_scale", "groupnorm", "instancenorm", "layernorm", "local_response_norm",
         "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "pad", "crop", "reshape",
-        "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean",
+        "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean", "split",
+        "chunk",
         "attention", "transformer_encoder_layer", "lstm", "gru", "parameter",
         "positional_embedding",
     }
@@ -354,6 +355,8 @@ FLOP_RULES: dict[str, Rule] = {
     "from_tokens": _zero,
     "select": _zero,
     "slice": _zero,
+    "split": _zero,
+    "chunk": _zero,
     "mean": lambda n: _in(n),
     # activations added with the modern kinds (per element)
     "relu6": _per_element(2),  # two clamps

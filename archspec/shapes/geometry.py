@@ -165,3 +165,11 @@ class SliceGeometry(Geometry):
 class FlattenGeometry(Geometry):
     start: int  # first and last axis merged, no batch axis, non-negative
     end: int
+
+
+@dataclass(frozen=True)
+class SplitGeometry(Geometry):
+    """Consecutive pieces along ``axis`` (no batch axis, non-negative): one output each."""
+
+    axis: int
+    sizes: Ints

@@ -16,7 +16,16 @@ from archspec.shapes import kinds
 from archspec.shapes.arith import input_field
 from archspec.shapes.kinds.base import In, Out, ShapeError
 from archspec.shapes.params import Params
-from archspec.shapes.plan import Layout, Plan, PlanNode, Shape, default_layout, numel
+from archspec.shapes.plan import (
+    Layout,
+    Output,
+    Plan,
+    PlanNode,
+    Shape,
+    default_layout,
+    format_shape,
+    numel,
+)
 
 
 def infer(
@@ -26,13 +35,15 @@ def infer(
     output: str,
     source: SourceMap,
     input_layout: Layout | None = None,
+    output_port: int = 0,
 ) -> Plan:
-    """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`."""
+    """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`.
+    ``output_port``: which output of ``output`` the network returns (one of a split's)."""
     layout = input_layout or default_layout(input_shape)
     nodes, problems = infer_nodes(input_shape, layers, source, layout)
     if problems:
         raise SpecError(problems)
-    return Plan(name, input_shape, nodes, output, layout)
+    return Plan(name, input_shape, nodes, output, layout, output_port)
 
 
 def infer_nodes(
@@ -46,13 +57,15 @@ def infer_nodes(
     rank = len(input_shape) - 1
     layout = input_layout or default_layout(input_shape)
     field = tuple(input_field() for _ in range(rank)) if rank and layout == "grid" else None
-    known: dict[str, In] = {"input": In(input_shape, field, layout)}
+    # (layer, which output) → what a reader of it sees
+    known: dict[tuple[str, int], In] = {("input", 0): In(input_shape, field, layout)}
     nodes: list[PlanNode] = []
     problems: list[Problem] = _input_too_big(input_shape, source)
     for layer in layers if not problems else ():
-        if any(x not in known for x in layer.inputs):
+        wanted = list(zip(layer.inputs, layer.ports or (0,) * len(layer.inputs), strict=True))
+        if any(x not in known for x in wanted):
             continue  # an input failed: nothing to say about this layer that is not said
-        ins = [known[x] for x in layer.inputs]
+        ins = [known[x] for x in wanted]
         assert isinstance(layer.params, Params)  # validated by the kind's Params model
         try:
             _check_sizes(layer.params)
@@ -61,10 +74,19 @@ def infer_nodes(
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
             continue
+        if len(out.outputs) != len(layer.outputs):
+            problems.append(_outputs_problem(layer, out, source))
+            continue
         layout = out.layout or (
             ins[0].layout if len(out.shape) == len(ins[0].shape) else default_layout(out.shape)
         )
-        known[layer.name] = In(out.shape, out.field, layout)
+        known[layer.name, 0] = In(out.shape, out.field, layout)
+        outputs = tuple(
+            Output(label, shape, layout)
+            for label, shape in zip(layer.outputs, out.outputs, strict=True)
+        )
+        for i, o in enumerate(outputs):
+            known[layer.name, i] = In(o.shape, out.field, o.layout)
         nodes.append(
             PlanNode(
                 layer.name,
@@ -80,9 +102,24 @@ def infer_nodes(
                 layer.location,
                 layer.group,
                 layout,
+                outputs,
+                layer.ports,
             )
         )
     return tuple(nodes), problems
+
+
+def _outputs_problem(layer: Layer, out: Out, source: SourceMap) -> Problem:
+    """``outputs:`` names as many outputs as the layer makes."""
+    made, named = len(out.outputs), len(layer.outputs)
+    path = (*layer.params_path[:-1], "outputs")
+    return Problem(
+        f"{layer.kind} makes {made} outputs here, but `outputs:` names {named}",
+        f"name {made}: `outputs: [{', '.join(f'out{i}' for i in range(made))}]`",
+        source.locate(path),
+        path,
+        (f"{layer.name}: outputs {', '.join(map(format_shape, out.outputs))}", *layer.notes),
+    )
 
 
 # torch counts a tensor's bytes in int64: a batch of 2 (check --verify) in float64 of a

@@ -56,6 +56,15 @@ def format_shape(shape: Shape) -> str:
 
 
 @dataclass(frozen=True)
+class Output:
+    """One output of a layer with several (``split: ...`` with ``outputs: [a, b]``)."""
+
+    name: str  # as written in `outputs:`; `from: a` reads it
+    shape: Shape
+    layout: Layout
+
+
+@dataclass(frozen=True)
 class PlanNode:
     """One layer of the network after inference."""
 
@@ -72,6 +81,27 @@ class PlanNode:
     location: Location | None = None
     group: tuple[str, ...] = ()  # enclosing block instances, outermost first
     layout: Layout = "grid"  # how the output's axes are read
+    # several outputs (split, chunk): each one's name, shape and layout; ``shape`` is then
+    # all of them together. () for a layer with one output.
+    outputs: tuple[Output, ...] = ()
+    # for each input, which output of its producer it reads (0 for one with one output);
+    # () when every input is a producer's only output
+    ports: tuple[int, ...] = ()
+
+    @property
+    def shapes(self) -> tuple[Shape, ...]:
+        """The shape of each output (one for most layers)."""
+        return tuple(o.shape for o in self.outputs) if self.outputs else (self.shape,)
+
+    def port(self, i: int) -> int:
+        """Which output of its producer input ``i`` reads."""
+        return self.ports[i] if self.ports else 0
+
+    def shape_text(self) -> str:
+        """``32×14×14``, or ``a 58×28×28 · b 58×28×28`` for a layer with several outputs."""
+        if not self.outputs:
+            return format_shape(self.shape)
+        return " · ".join(f"{o.name} {format_shape(o.shape)}" for o in self.outputs)
 
 
 @dataclass(frozen=True)
@@ -81,6 +111,7 @@ class Plan:
     nodes: tuple[PlanNode, ...]  # topological order
     output: str
     input_layout: Layout = "grid"
+    output_port: int = 0  # which output of the output node (one of a split's)
 
     @property
     def total_params(self) -> int:
@@ -92,14 +123,14 @@ class Plan:
 
     @property
     def output_shape(self) -> Shape:
-        return self.node(self.output).shape
+        return self.node(self.output).shapes[self.output_port]
 
     @property
     def is_chain(self) -> bool:
         """True when every node reads only its predecessor (an ``nn.Sequential``)."""
         previous = "input"
         for node in self.nodes:
-            if node.inputs != (previous,):
+            if node.inputs != (previous,) or node.outputs:
                 return False
             previous = node.name
         return previous == self.output
@@ -148,6 +179,8 @@ def _node_dict(node: PlanNode) -> dict[str, Any]:
         "kind": node.kind,
         "inputs": list(node.inputs),
         "shape": list(node.shape),
+        **({"outputs": {o.name: list(o.shape) for o in node.outputs}} if node.outputs else {}),
+        **({"ports": list(node.ports)} if node.ports else {}),
         "layout": node.layout,
         "params": node.num_params,
         "macs": node.macs,

@@ -234,7 +234,9 @@ def _f(paths: set[Path]) -> frozenset[Path]:
 def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Problem]]:
     """The Plan; when some layer fails, the nodes that still infer (for hints)."""
     try:
-        plan = infer(v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout)
+        plan = infer(
+            v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout, v.output_port
+        )
         return plan, plan.nodes, []
     except SpecError as exc:
         return None, _partial(v), list(exc.problems)

@@ -157,7 +157,7 @@ def _shapes(nodes: Iterable[PlanNode]) -> str:
     """``64×56×56`` for one node; the distinct shapes of a block's layer over its uses."""
     shapes: list[str] = []
     for node in nodes:
-        text = format_shape(node.shape)
+        text = node.shape_text()
         if text not in shapes:
             shapes.append(text)
     if len(shapes) > 3:
@@ -251,7 +251,7 @@ def node_markdown(node: PlanNode) -> str:
     detail = kinds.get(node.kind).describe(node)
     lines = [
         f"**{node.name}** — {node.kind} {detail}".rstrip(),
-        f"input {ins} → output **{format_shape(node.shape)}**",
+        f"input {ins} → output **{node.shape_text()}**",
         f"params {_num(node.num_params)} · MACs {_num(node.macs)} · "
         f"receptive field {rf} (jump {jump})",
     ]

@@ -69,6 +69,9 @@ class Out:
     geometry: Geometry | None = None
     # None: the input's layout when the rank is kept, else a flat vector ([D]) or a grid
     layout: Layout | None = None
+    # a layer with several outputs (split, chunk): each output's shape, in order; ``shape``
+    # is then all of them together (what the memory estimate counts)
+    outputs: tuple[Shape, ...] = ()
 
 
 Infer = Callable[[Any, Sequence[In]], Out]
@@ -90,6 +93,7 @@ class Kind:
     aliases: tuple[str, ...] = ()
     describe: Callable[[PlanNode], str] = _no_detail  # e.g. "5×5 /1 same"
     output_activation: bool = False  # a final one is skipped when training on logits
+    several_outputs: bool = False  # returns a tuple; the spec names each with `outputs:`
 
 
 def expand(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:

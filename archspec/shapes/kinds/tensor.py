@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Strict
 from pydantic import Field as PydanticField
 
-from archspec.shapes.geometry import AxesGeometry, ReshapeGeometry, SliceGeometry
+from archspec.shapes.geometry import AxesGeometry, ReshapeGeometry, SliceGeometry, SplitGeometry
 from archspec.shapes.kinds.base import (
     Bool,
     In,
@@ -302,6 +302,91 @@ def infer_mean(p: MeanParams, ins: Sequence[In]) -> Out:
     )
 
 
+# --------------------------------------------------------------------------- several outputs
+class SplitParams(Params):
+    """Cut ``axis`` into consecutive pieces of ``sizes`` (they must add up to the axis):
+    one output per piece, named with ``outputs: [a, b]``."""
+
+    shorthand = "sizes"
+    sizes: Annotated[tuple[PosInt, ...], PydanticField(min_length=2)] = PydanticField(
+        description="The size of each piece, in order; together the whole axis.",
+        examples=[[58, 58], [16, 8, 8]],
+    )
+    axis: Axis = PydanticField(
+        0, description="The axis to cut (0: a grid's channels).", examples=[0, -1]
+    )
+
+
+def _pieces(x: In, axis: int, sizes: Sequence[int]) -> Out:
+    """The outputs of cutting ``x``'s ``axis`` into ``sizes``."""
+    shapes = tuple((*x.shape[:axis], n, *x.shape[axis + 1 :]) for n in sizes)
+    field = x.field if axis == 0 else None  # a grid's channels: positions are unchanged
+    return Out(
+        shape=x.shape,
+        field=field,
+        geometry=SplitGeometry(axis, tuple(sizes)),
+        outputs=shapes,
+    )
+
+
+def infer_split(p: SplitParams, ins: Sequence[In]) -> Out:
+    (x,) = ins
+    axis = axis_of(p.axis, x)
+    if sum(p.sizes) != x.shape[axis]:
+        raise ShapeError(
+            f"split sizes {list(p.sizes)} add up to {sum(p.sizes)}, but axis {p.axis} of "
+            f"{x.described()} has {x.shape[axis]}",
+            f"make the sizes add up to {x.shape[axis]}",
+            field="sizes",
+        )
+    return _pieces(x, axis, p.sizes)
+
+
+class ChunkParams(Params):
+    """Cut ``axis`` into ``parts`` pieces as ``torch.chunk`` does (equal, the last one
+    smaller if the size does not divide); named with ``outputs: [a, b]``."""
+
+    shorthand = "parts"
+    parts: Annotated[int, Strict(), PydanticField(ge=2)] = PydanticField(
+        description="How many pieces.", examples=[2, 3]
+    )
+    axis: Axis = PydanticField(
+        0, description="The axis to cut (0: a grid's channels).", examples=[0, -1]
+    )
+
+
+def chunk_sizes(size: int, parts: int) -> tuple[int, ...]:
+    """The pieces ``torch.chunk`` makes: ``ceil(size / parts)`` each, the last the rest
+    (so sometimes fewer than ``parts``).
+
+    >>> chunk_sizes(116, 2), chunk_sizes(5, 4)
+    ((58, 58), (2, 2, 1))
+    """
+    step = -(-size // parts)
+    return tuple(min(step, size - start) for start in range(0, size, step))
+
+
+def infer_chunk(p: ChunkParams, ins: Sequence[In]) -> Out:
+    (x,) = ins
+    axis = axis_of(p.axis, x)
+    sizes = chunk_sizes(x.shape[axis], p.parts)
+    if len(sizes) != p.parts:
+        raise ShapeError(
+            f"chunk cannot cut axis {p.axis} of {x.described()} into {p.parts} parts: "
+            f"torch.chunk makes {len(sizes)} ({', '.join(map(str, sizes))})",
+            f"use parts that divide {x.shape[axis]}, or `split:` with the sizes you want",
+            field="parts",
+        )
+    return _pieces(x, axis, sizes)
+
+
+def describe_split(node: PlanNode) -> str:
+    geometry = node.geometry
+    if isinstance(geometry, SplitGeometry):
+        return f"axis {geometry.axis} → {'+'.join(map(str, geometry.sizes))}"
+    return ""
+
+
 def describe_axes(node: PlanNode) -> str:
     geometry = node.geometry
     if isinstance(geometry, AxesGeometry):
@@ -342,4 +427,20 @@ KINDS = (
         describe=describe_axes,
     ),
     Kind("mean", MeanParams, infer_mean, "The mean over some axes.", describe=describe_axes),
+    Kind(
+        "split",
+        SplitParams,
+        infer_split,
+        "Consecutive pieces of given sizes along an axis, one output each (`outputs: [a, b]`).",
+        describe=describe_split,
+        several_outputs=True,
+    ),
+    Kind(
+        "chunk",
+        ChunkParams,
+        infer_chunk,
+        "An axis cut into equal parts as torch.chunk does, one output each (`outputs: [a, b]`).",
+        describe=describe_split,
+        several_outputs=True,
+    ),
 )

@@ -1,0 +1,109 @@
+"""``archspec import SOURCE -o OUT.yaml``: turn a torch module or a Keras config into a spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from archspec.commands.check import parse_shape
+from archspec.errors import UsageError
+
+
+def add_parser(verbs: Any) -> None:
+    p = verbs.add_parser(
+        "import",
+        help="turn a torch module or a Keras JSON config into a spec",
+        description="Turn an existing model into a checked spec. SOURCE is a torch module "
+        "factory `pkg.module:factory` (this IMPORTS AND RUNS that Python code: it needs "
+        "--trust-code and --input) or a Keras `model.to_json()` file (.json, read as data; "
+        "nothing is imported or run). Operations archspec cannot express are listed, one "
+        "line each, and nothing is written (exit 1) unless --partial.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="pkg.module:factory, or a Keras .json file")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.yaml")
+    p.add_argument(
+        "--input",
+        metavar="C×H×W",
+        type=parse_shape,
+        help="the input shape without the batch axis (torch sources), e.g. 3x224x224",
+    )
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="allow importing and running SOURCE's Python code (torch sources only)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        metavar="OUT.safetensors",
+        help="also write the module's weights under the spec's layer names (torch sources)",
+    )
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="write the spec up to the first unsupported operation instead of failing",
+    )
+    p.add_argument("--name", help="the spec's name (default: from the source)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archspec.importers import run as importing
+
+    source: str = args.source
+    if source.lower().endswith(".json"):
+        if args.weights is not None or args.input is not None:
+            raise UsageError(
+                "--weights and --input are for torch sources",
+                "a Keras config holds no weights, and its input shape is read from it",
+            )
+        result = importing.import_keras(Path(source), args.output, args.partial, args.name)
+    elif ":" in source and not Path(source).exists():
+        if not args.trust_code:
+            raise UsageError(
+                f"importing {source} imports and runs its Python code",
+                "pass --trust-code if you trust it",
+            )
+        if args.input is None:
+            raise UsageError("a torch source needs --input", "e.g. --input 3x224x224")
+        result = importing.import_torch(
+            source, args.input, args.output, args.weights, args.partial, args.name
+        )
+    else:
+        raise UsageError(
+            f"cannot tell what '{source}' is",
+            "give pkg.module:factory (a torch module) or a Keras model.to_json() file (.json)",
+        )
+    _report(args, result)
+    return 0
+
+
+def _report(args: argparse.Namespace, result: Any) -> None:
+    plan = result.spec.plan()
+    lines = len(result.text.splitlines())
+    print(
+        f"wrote {args.output} ({len(plan.nodes)} layers, {plan.total_params:,} parameters, "
+        f"{lines} lines)"
+    )
+    if args.weights is not None:
+        print(f"wrote {args.weights} ({result.tensors} tensors under the spec's layer names)")
+    if result.max_diff is not None:
+        print(
+            "outputs equal to the source's on a random input "
+            f"(max |difference| {result.max_diff:.2g})"
+        )
+    for name, path in sorted(result.renamed.items()):
+        print(f"renamed: {path} → {name}", file=sys.stderr)
+    if result.left_out:
+        shown = ", ".join(result.left_out[:5])
+        more = f" and {len(result.left_out) - 5} more" if len(result.left_out) > 5 else ""
+        print(
+            f"archspec: note: not used by the forward pass, left out: {shown}{more}",
+            file=sys.stderr,
+        )
+    if result.stopped is not None:
+        print(
+            f"archspec: --partial: stopped at {result.stopped.line()}; the spec ends before it",
+            file=sys.stderr,
+        )

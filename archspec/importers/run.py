@@ -1,0 +1,140 @@
+"""Import a source, check the spec it gives, and write it (and its weights) atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archspec import api, io
+from archspec.errors import SpecError
+from archspec.importers.fold import fold
+from archspec.importers.graph import Imported, ImportFailed, Unsupported
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass
+class Result:
+    """What was written, for the command to report."""
+
+    spec: api.Spec
+    text: str
+    names: dict[str, str]  # spec layer name → source path, for layers with weights
+    stopped: Unsupported | None = None  # --partial: the first unsupported op
+    tensors: int = 0
+    max_diff: float | None = None
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        return {name: path for name, path in self.names.items() if name != path}
+
+
+def checked(imported: Imported, out: Path, partial: bool) -> Result:
+    """Fold the ops into spec text and load it as archspec would; refuse unsupported ops."""
+    if imported.unsupported and not partial:
+        raise ImportFailed(
+            [u.line() for u in imported.unsupported],
+            f"{len(imported.unsupported)} operation(s) have no archspec kind; "
+            "--partial writes the spec up to the first one",
+        )
+    if not imported.ops:
+        raise ImportFailed(["<source>: no layers to import"])
+    text, names = fold(imported)
+    try:
+        spec = api.loads(text, str(out))
+    except SpecError as exc:
+        raise ImportFailed(
+            [f"the imported spec does not check: {p.render()}" for p in exc.problems],
+            "this source uses an operation in a way archspec cannot express yet",
+        ) from exc
+    stopped = imported.unsupported[0] if imported.unsupported else None
+    return Result(spec, text, names, stopped)
+
+
+def import_torch(
+    source: str,
+    input_shape: tuple[int, ...],
+    out: Path,
+    weights_out: Path | None,
+    partial: bool,
+    name: str | None = None,
+) -> Result:
+    """``pkg.module:factory`` → a checked spec whose built network (with the imported
+    weights) gives the module's outputs; writes the spec (and the weights) atomically."""
+    from safetensors.torch import save_file
+
+    from archspec.importers import torch_source
+
+    model = torch_source.load_factory(source)
+    label = name or _default_name(source.partition(":")[2] or source)
+    imported = torch_source.trace(model, input_shape, label, partial)
+    result = checked(imported, out, partial)
+    tensors = torch_source.weights(model, result.names)
+    network = result.spec.build().eval()
+    mine = network.state_dict()
+    if set(mine) != set(tensors) or any(mine[k].shape != v.shape for k, v in tensors.items()):
+        missing = sorted(set(mine) ^ set(tensors))[:3]
+        raise AssertionError(f"imported weights do not fit the built spec: {missing}")
+    network.load_state_dict(tensors, strict=True)
+    result.max_diff = _compare(model, network, imported, input_shape)
+    result.tensors = len(tensors)
+    result.left_out = torch_source.left_out(model, result.names)
+    io.write_text(out, result.text)
+    if weights_out is not None:
+        io.write_with(weights_out, lambda tmp: save_file(tensors, str(tmp), {"format": "pt"}))
+    return result
+
+
+def import_keras(path: Path, out: Path, partial: bool, name: str | None = None) -> Result:
+    """A Keras ``model.to_json()`` file → a checked spec (architecture only), written."""
+    from archspec.importers import keras
+
+    imported = keras.read(path, partial, name)
+    result = checked(imported, out, partial)
+    io.write_text(out, result.text)
+    return result
+
+
+def _compare(
+    model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]
+) -> float:
+    """The largest difference between the source's value and the spec's output."""
+    import torch
+    import torch.fx as fx
+
+    graph = fx.symbolic_trace(model.eval())
+    key = imported.output
+    values: dict[str, torch.Tensor] = {}
+
+    class Capture(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> object:
+            value = super().run_node(n)
+            if n.name == key:
+                values[key] = value
+            return value
+
+    torch.manual_seed(0)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        Capture(graph).run(x)
+        got = network(x)
+    expected = values[key]
+    if got.shape != expected.shape:
+        raise AssertionError(
+            f"the spec gives {tuple(got.shape)}, the source {tuple(expected.shape)}"
+        )
+    diff = float((got - expected).abs().max())
+    scale = float(expected.abs().max()) + 1.0
+    if not diff <= 1e-4 * scale:
+        raise ImportFailed(
+            [f"the imported spec computes different outputs (max |difference| {diff:.3g})"],
+            "an operation was mapped wrongly: please report it with the model",
+        )
+    return diff
+
+
+def _default_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-") or "imported"
