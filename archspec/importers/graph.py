@@ -76,11 +76,14 @@ class ImportFailed(ArchspecError):
 
     def render(self) -> str:
         # One line per operation, each starting "archspec: " as the first one will (cli.py
-        # prefixes it); the hint on its own last line.
-        rest = [
-            f"archspec: {line}" for line in [*self.lines[1:], *([self.hint] if self.hint else [])]
-        ]
-        return "\n".join([self.lines[0], *rest])
+        # prefixes it). One problem: "what — how to fix" on one line, like every error; a
+        # list of unsupported operations: the hint is its summary line, after them.
+        lines = list(self.lines)
+        if self.hint and len(lines) == 1:
+            lines[0] = f"{lines[0]} — {self.hint}"
+        elif self.hint:
+            lines.append(self.hint)
+        return "\n".join([lines[0], *(f"archspec: {line}" for line in lines[1:])])
 
 
 def legal_name(text: str, taken: set[str] | None = None) -> str:
