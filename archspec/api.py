@@ -19,7 +19,7 @@ from archspec.language.load import DEFAULT_MAX_LAYERS, Validated, validate_file,
 from archspec.language.recipe import check_recipe
 from archspec.language.train import TrainConfig
 from archspec.loader.source import DEFAULT_LIMITS, Limits
-from archspec.shapes.infer import infer
+from archspec.shapes.infer import infer_validated
 from archspec.shapes.plan import Plan, Shape
 
 if TYPE_CHECKING:
@@ -63,10 +63,7 @@ class Spec:
         """
         shape = tuple(input_shape) if input_shape is not None else self.input_shape
         if shape not in self._plans:
-            v = self._v
-            self._plans[shape] = infer(
-                v.name, shape, v.layers, v.output, v.source, v.input_layout, v.output_port
-            )
+            self._plans[shape] = infer_validated(self._v, shape)
         return self._plans[shape]
 
     def build(

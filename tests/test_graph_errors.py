@@ -423,8 +423,8 @@ def test_a_spec_has_exactly_one_output() -> None:
     text += "output: [a, b]\n"
     one_error(
         text,
-        r"^s\.yaml:7:9: output: a network has exactly one output; received a list of 2 names — "
-        r"name one layer; to return several branches, merge them",
+        r"^s\.yaml:7:9: output: `output:` names one layer; received a list of 2 names — "
+        r"to return several, write `outputs: \[a, b\]` instead$",
     )
 
 

@@ -187,6 +187,11 @@ class Use:
     outputs: tuple[str, ...] = ()
 
 
+# The target of a first layer without `from:` when the network has several inputs: no
+# default, so the layer must say which one it reads (order.resolve_inputs reports it).
+NO_INPUT = "<no default input>"
+
+
 def poison(path: DataPath) -> str:
     """A stand-in node name for an entry that failed: layers reading it are not inferred."""
     return f"<invalid {'/'.join(map(str, path))}>"
@@ -197,8 +202,15 @@ def is_poison(name: str) -> bool:
 
 
 class Expander:
-    def __init__(self, source: SourceMap, blocks: Mapping[str, Block], max_nodes: int) -> None:
+    def __init__(
+        self,
+        source: SourceMap,
+        blocks: Mapping[str, Block],
+        max_nodes: int,
+        inputs: frozenset[str] = frozenset(),
+    ) -> None:
         self.source = source
+        self.inputs = inputs  # the names in `inputs:` (empty: the one `input`)
         self.blocks = blocks
         self.max_nodes = max_nodes
         self.nodes: list[Node] = []
@@ -450,6 +462,14 @@ class Expander:
             return None
         if value in RESERVED or value.startswith("_"):  # `_x`/`__x__`: nn.Module internals
             self.problem(at, f"'{value}' is reserved", "choose another name", scope.notes)
+            return None
+        if not scope.prefix and value in self.inputs:
+            self.problem(
+                at,
+                f"'{value}' names an input; a layer cannot have the same name",
+                "rename the layer (or the input)",
+                scope.notes,
+            )
             return None
         if value in scope.names:
             self.problem(

@@ -17,15 +17,31 @@ from pydantic import BaseModel, ValidationError
 from archspec.errors import DataPath, Location, Problem, SpecError, bounded_suggestions
 from archspec.language.expr import ExprError, Scalar, evaluate_tree, resolve
 from archspec.language.extends import read_spec
-from archspec.language.graph import Block, Expander, Node, Ref, Scope, is_poison
+from archspec.language.graph import (
+    NO_INPUT,
+    Block,
+    Expander,
+    Node,
+    Ref,
+    Scope,
+    Target,
+    is_poison,
+    poison,
+)
 from archspec.language.model import BlockModel, InputModel, SpecModel
-from archspec.language.order import dead_nodes, resolve_inputs, resolve_output, topological
+from archspec.language.order import (
+    dead_nodes,
+    resolve_inputs,
+    resolve_output,
+    topological,
+    unread_inputs,
+)
 from archspec.language.problems import dedupe, from_validation
 from archspec.language.train import TrainConfig
 from archspec.language.variables import declared_value
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
 from archspec.shapes import kinds
-from archspec.shapes.plan import Layout, default_layout
+from archspec.shapes.plan import Layout, PlanInput, default_layout
 
 # The largest real networks (ResNet-152, DenseNet-264, ViT-H) have under 2,000 layers; 10,000
 # keeps every command on a spec at the limit under 5 s of CPU (issue #13, tests/worst_cases.py:
@@ -61,6 +77,8 @@ class Validated:
     source: SourceMap
     path: Path | None
     output_port: int = 0  # which output of `output` (one of a split's)
+    inputs: tuple[PlanInput, ...] = ()  # every input (the first is input_shape's)
+    outputs: tuple[tuple[str, int], ...] = ()  # every output (the first is `output`)
 
 
 def validate_file(
@@ -119,7 +137,9 @@ def _validate_document(
         )
     env = _variables(data.get("vars"), source, problems)
     evaluated = {
-        key: _evaluate(value, (key,), env, source, problems) if key in ("input", "train") else value
+        key: _evaluate(value, (key,), env, source, problems)
+        if key in ("input", "inputs", "train")
+        else value
         for key, value in data.items()
     }
     train = _train(evaluated.get("train"), source, env, problems)
@@ -128,16 +148,60 @@ def _validate_document(
     except ValidationError as exc:
         problems += from_validation(exc, source, (), SpecModel, env)
         raise SpecError(dedupe(problems)) from None
-    layers, output, port = _graph(model, source, env, max_layers, problems)
+    inputs = _inputs(model, source)
+    layers, outputs = _graph(model, source, env, max_layers, inputs, problems)
     if not layers:
         raise SpecError(dedupe(problems))
     name = model.name or (path.stem if path else "network")
-    if isinstance(model.input, InputModel):
-        shape, layout = model.input.shape, model.input.layout or default_layout(model.input.shape)
-    else:
-        shape, layout = model.input, default_layout(model.input)
-    validated = Validated(name, shape, layout, layers, output, train, data, source, path, port)
+    (output, port), first = outputs[0], inputs[0]
+    validated = Validated(
+        name,
+        first.shape,
+        first.layout,
+        layers,
+        output,
+        train,
+        data,
+        source,
+        path,
+        port,
+        inputs,
+        outputs,
+    )
     return validated, dedupe(problems)
+
+
+def _inputs(model: SpecModel, source: SourceMap) -> tuple[PlanInput, ...]:
+    """The declared inputs: ``input:`` is one called ``input``; ``inputs:`` names several.
+    Exactly one of the two keys (else one located problem)."""
+    if (model.input is None) == (model.inputs is None):
+        both = model.input is not None
+        at: DataPath = ("inputs",) if both else ()
+        raise SpecError(
+            [
+                Problem(
+                    "a spec has `input:` or `inputs:`, not both"
+                    if both
+                    else "a spec needs its input: `input: [C, H, W]` (or several under `inputs:`)",
+                    "keep `inputs:` (several named inputs) or `input:` (one)"
+                    if both
+                    else "add e.g. `input: [1, 28, 28]`",
+                    source.locate(at, key=both),
+                    at,
+                )
+            ]
+        )
+    declared = {"input": model.input} if model.inputs is None else model.inputs
+    out = []
+    for name, entry in declared.items():
+        assert entry is not None
+        if isinstance(entry, InputModel):
+            shape, layout = entry.shape, entry.layout or default_layout(entry.shape)
+            vocab = entry.vocab
+        else:
+            shape, layout, vocab = entry, default_layout(entry), None
+        out.append(PlanInput(name, shape, layout, vocab))
+    return tuple(out)
 
 
 def _variables(raw: Any, source: SourceMap, problems: list[Problem]) -> dict[str, Scalar]:
@@ -214,39 +278,104 @@ def _graph(
     source: SourceMap,
     env: dict[str, Scalar],
     max_layers: int,
+    inputs: tuple[PlanInput, ...],
     problems: list[Problem],
-) -> tuple[tuple[Layer, ...], str, int]:
+) -> tuple[tuple[Layer, ...], tuple[tuple[str, int], ...]]:
+    """The validated layers, and each output as (node, which of its outputs)."""
     blocks = _blocks(model, source, problems)
-    expander = Expander(source, blocks, max_layers)
-    top = Scope(prefix="", input="input", env=env)
+    named = tuple(i.name for i in inputs) if model.inputs is not None else ()
+    expander = Expander(source, blocks, max_layers, frozenset(named))
+    if named:  # several inputs: each is read by name, none is read by default
+        top = Scope(prefix="", input=NO_INPUT, env=env, names={n: n for n in named})
+        top.taken.update(named)
+    else:
+        top = Scope(prefix="", input="input", env=env)
     last = expander.expand(model.layers, ("layers",), top)
     problems += expander.problems
     if expander.overflowed:  # validating and inferring every layer is what the limit prevents
-        return (), "input", 0
-    if model.output is not None:
-        last = Ref(top, model.output, ("output",))
+        return (), (("input", 0),)
     several = expander.several
-    problems += resolve_inputs(expander.nodes, expander.full_names, source, several)
-    output, port, output_problems = resolve_output(
-        last, expander.full_names, source, several, ("layers", len(model.layers) - 1)
-    )
-    problems += output_problems
-    if output == "input":
-        problems.append(
-            Problem(
-                "the network has no layers that run",
-                "add layers under `layers:`",
-                source.locate(("layers",)),
-                ("layers",),
-            )
-        )
-        return (), output, 0
+    problems += resolve_inputs(expander.nodes, expander.full_names, source, several, named)
+    outputs = _outputs(model, top, last, expander, source, named, problems)
+    if not outputs:
+        return (), (("input", 0),)
     ordered, cycle = topological(expander.nodes, source)
     problems += cycle
-    if not problems and not is_poison(output):  # a broken chain would look dead
-        problems += dead_nodes(ordered, output, source)
+    ends = [name for name, _ in outputs]
+    if not problems and not any(map(is_poison, ends)):  # a broken chain would look dead
+        problems += dead_nodes(ordered, ends, source)
+        problems += unread_inputs(ordered, named, source)
     layers = [_validate_layer(node, source, problems) for node in ordered]
-    return tuple(layer for layer in layers if layer is not None), output, port
+    return tuple(layer for layer in layers if layer is not None), outputs
+
+
+def _outputs(
+    model: SpecModel,
+    top: Scope,
+    last: Target,
+    expander: Expander,
+    source: SourceMap,
+    inputs: tuple[str, ...],
+    problems: list[Problem],
+) -> tuple[tuple[str, int], ...]:
+    """Resolve `output:` (one), `outputs:` (several) or the last layer; () when nothing
+    runs. Each unknown, repeated or input-naming entry is one located problem."""
+    if model.output is not None and model.outputs is not None:
+        problems.append(
+            Problem(
+                "a spec has `output:` or `outputs:`, not both",
+                "list every output under `outputs:`",
+                source.locate(("outputs",), key=True),
+                ("outputs",),
+            )
+        )
+    targets: list[tuple[Target, DataPath]]
+    if model.outputs is not None:
+        targets = [
+            (Ref(top, n, ("outputs", i)), ("outputs", i)) for i, n in enumerate(model.outputs)
+        ]
+    elif model.output is not None:
+        targets = [(Ref(top, model.output, ("output",)), ("output",))]
+    else:
+        targets = [(last, ("layers", len(model.layers) - 1))]
+    resolved: list[tuple[str, int]] = []
+    for i, (target, at) in enumerate(targets):
+        if model.outputs is not None and model.outputs.index(model.outputs[i]) < i:
+            problems.append(
+                Problem(
+                    f"outputs lists '{model.outputs[i]}' twice",
+                    "list each output once",
+                    source.locate(at),
+                    at,
+                )
+            )
+            continue
+        output, port, found = resolve_output(
+            target, expander.full_names, source, expander.several, at
+        )
+        problems += found
+        if output in inputs:
+            problems.append(
+                Problem(
+                    f"{at[0]} names '{output}', which is an input, not a layer",
+                    "return a layer's result (add `- identity` reading it, if need be)",
+                    source.locate(at),
+                    at,
+                )
+            )
+            output = poison(at)
+        elif output in ("input", NO_INPUT):
+            problems.append(
+                Problem(
+                    "the network has no layers that run",
+                    "add layers under `layers:`",
+                    source.locate(("layers",)),
+                    ("layers",),
+                )
+            )
+            return ()
+        resolved.append((output, port))
+    return tuple(resolved) or ((poison(("outputs",)), 0),)
 
 
 def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> Layer | None:

@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from annotated_types import Gt, Len
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from archspec.language.graph import NAME
@@ -45,6 +54,33 @@ class InputModel(Model):
         "or another tensor; default: flat for [D], else grid.",
         examples=["sequence"],
     )
+    dtype: Literal["float", "int"] = Field(
+        "float",
+        description="float values, or int token ids (then `vocab` is required and the "
+        "first layer reading it is an `embedding`).",
+        examples=["int"],
+    )
+    vocab: Annotated[int, Strict(), Gt(0)] | None = Field(
+        None,
+        description="For int token ids: the number of distinct ids (each id is in [0, vocab)).",
+        examples=[30522],
+    )
+
+    @model_validator(mode="after")
+    def _ids(self) -> InputModel:
+        if self.dtype == "int" and self.vocab is None:
+            raise PydanticCustomError(
+                "int_needs_vocab",
+                "an int input (token ids) needs `vocab`, the number of distinct ids",
+                {"hint": "add e.g. `vocab: 10000`"},
+            )
+        if self.dtype == "float" and self.vocab is not None:
+            raise PydanticCustomError(
+                "vocab_needs_int",
+                "`vocab` is for token ids; this input is float",
+                {"hint": "add `dtype: int`, or remove `vocab`"},
+            )
+        return self
 
 
 class BlockModel(Model):
@@ -139,10 +175,18 @@ class SpecModel(Model):
         description="Variables for expressions: a value, or `{value, multiple_of, min, max}`.",
         examples=[{"width": 32, "deep": True}],
     )
-    input: InputEntry = Field(
+    input: InputEntry | None = Field(
+        None,
         description="[channels, *spatial]: [C, L], [C, H, W], [C, D, H, W] or [features]; "
-        "or {shape, layout} for a sequence [T, D].",
+        "or {shape, layout} for a sequence [T, D], {shape: [T], dtype: int, vocab: N} for "
+        "token ids. Exactly one of `input:` and `inputs:`.",
         examples=[[1, 28, 28], [3, 128], {"shape": [50, 16], "layout": "sequence"}],
+    )
+    inputs: dict[str, InputEntry] | None = Field(
+        None,
+        description="Several named inputs, name → shape (or {shape, layout, dtype, vocab}); "
+        "layers read one with `from: name`, and `Network.forward` takes them in this order.",
+        examples=[{"image": [3, 224, 224], "meta": [12]}],
     )
     blocks: dict[str, BlockEntry] = Field(
         default_factory=dict,
@@ -157,6 +201,12 @@ class SpecModel(Model):
         description="The layer that is the network's output; default: the last one.",
         examples=["fc"],
     )
+    outputs: Annotated[list[str], Len(1)] | None = Field(
+        None,
+        description="The layers (or outputs of a split) the network returns, in order; "
+        "instead of `output:`.",
+        examples=[["logits", "boxes"]],
+    )
     train: dict[str, Any] | None = Field(
         None,
         description="How `archspec train` trains it.",
@@ -169,11 +219,10 @@ class SpecModel(Model):
         if isinstance(value, list):
             raise PydanticCustomError(
                 "one_output",
-                "a network has exactly one output; received a list of {count} names",
+                "`output:` names one layer; received a list of {count} names",
                 {
                     "count": len(value),
-                    "hint": "name one layer; to return several branches, "
-                    "merge them (concat/add) and name the merge",
+                    "hint": "to return several, write `outputs: [a, b]` instead",
                 },
             )
         return value
@@ -183,6 +232,15 @@ class SpecModel(Model):
     def _vars(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             _identifier(name, "variable")
+        return value
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name in value or {}:
+            _identifier(name, "input")
+        if value is not None and not value:
+            raise ValueError("inputs needs at least one `name: shape`")
         return value
 
     @field_validator("blocks")

@@ -6,7 +6,15 @@ import heapq
 from collections.abc import Mapping
 
 from archspec.errors import DataPath, Problem
-from archspec.language.graph import Node, Ref, Target, Unresolved, poison, resolve_port
+from archspec.language.graph import (
+    NO_INPUT,
+    Node,
+    Ref,
+    Target,
+    Unresolved,
+    poison,
+    resolve_port,
+)
 from archspec.loader.source import SourceMap
 
 
@@ -15,19 +23,27 @@ def resolve_inputs(
     full_names: set[str],
     source: SourceMap,
     several: Mapping[str, tuple[str, ...]] = {},
+    inputs: tuple[str, ...] = (),
 ) -> list[Problem]:
     """Fill each node's ``inputs`` with node names (and ``ports`` with which output of
-    each); unknown names, and a layer with several outputs read without picking one, become
+    each); unknown names, a layer with several outputs read without picking one, and (with
+    several network ``inputs``) a layer that does not say which input it reads, become
     problems."""
     problems = []
     for node in nodes:
-        inputs, ports = [], []
+        inputs_, ports = [], []
         for ref in node.refs:
             try:
                 name, port = resolve_port(ref, full_names)
             except Unresolved as exc:
                 problems.append(exc.problem("from", source, node.notes))
-                inputs.append(poison(exc.ref.at))
+                inputs_.append(poison(exc.ref.at))
+                ports.append(0)
+                continue
+            if name == NO_INPUT:
+                at = ref.at if isinstance(ref, Ref) else node.entry
+                problems.append(_no_input(inputs, at, source, node.notes, isinstance(ref, Ref)))
+                inputs_.append(poison(at))
                 ports.append(0)
                 continue
             if port is None and name in several:
@@ -37,11 +53,45 @@ def resolve_inputs(
                     _unpicked(name, several[name], "from", at, source, node.notes, implicit)
                 )
                 name, port = poison(at), 0
-            inputs.append(name)
+            inputs_.append(name)
             ports.append(port or 0)
-        node.inputs = tuple(inputs)
+        node.inputs = tuple(inputs_)
         node.ports = tuple(ports) if any(ports) else ()
     return problems
+
+
+def _no_input(
+    inputs: tuple[str, ...],
+    at: DataPath,
+    source: SourceMap,
+    notes: tuple[str, ...],
+    explicit: bool,
+) -> Problem:
+    """A layer reading "the input" of a network with several."""
+    names = ", ".join(inputs)
+    if explicit:
+        message = f"from: input is ambiguous: the network has {len(inputs)} inputs ({names})"
+    else:
+        message = f"the network has {len(inputs)} inputs ({names}); this layer reads none"
+    return Problem(
+        message, f"name the one it reads: `from: {inputs[0]}`", source.locate(at), at, notes
+    )
+
+
+def unread_inputs(nodes: list[Node], inputs: tuple[str, ...], source: SourceMap) -> list[Problem]:
+    """An input of ``inputs:`` that no layer reads is an error, like a layer whose result
+    never reaches the output: a spec says what the network computes."""
+    read = {x for node in nodes for x in node.inputs}
+    return [
+        Problem(
+            f"input '{name}' is never read",
+            f"read it with `from: {name}`, or remove it from `inputs:`",
+            source.locate(("inputs", name), key=True),
+            ("inputs", name),
+        )
+        for name in inputs
+        if name not in read
+    ]
 
 
 def _unpicked(
@@ -142,11 +192,11 @@ def _cycle(
     )
 
 
-def dead_nodes(nodes: list[Node], output: str, source: SourceMap) -> list[Problem]:
-    """Layers whose result never reaches the output."""
+def dead_nodes(nodes: list[Node], output: str | list[str], source: SourceMap) -> list[Problem]:
+    """Layers whose result never reaches the output (any of ``output``, when several)."""
     by_name = {node.name: node for node in nodes}
     live: set[str] = set()
-    stack = [output]
+    stack = [output] if isinstance(output, str) else list(output)
     while stack:
         name = stack.pop()
         if name in live or name not in by_name:

@@ -55,8 +55,14 @@ class Diagram:
 
 def layout(plan: Plan, depth: int | None = None) -> Diagram:
     """Boxes, edges and clusters of ``plan``; blocks nested deeper than ``depth`` collapse."""
-    boxes = [Box("n0", ["input", format_shape(plan.input_shape)], "io", ())]
-    shown: dict[str, str] = {"input": "n0"}  # node name → id of the box that shows it
+    plain = plan.plain_io
+    boxes: list[Box] = []
+    shown: dict[str, str] = {}  # node name → id of the box that shows it
+    for k, inp in enumerate(plan.all_inputs):
+        ident = "n0" if k == 0 else f"i{k}"
+        label = "input" if plain else f"input {inp.name}"
+        boxes.append(Box(ident, [label, format_shape(inp.shape)], "io", ()))
+        shown[inp.name] = ident
     blocks: dict[str, list[PlanNode]] = {}  # collapsed block → its layers
     ids: dict[str, str] = {}  # collapsed block → its box id
     for i, node in enumerate(plan.nodes, start=1):
@@ -80,9 +86,12 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
                 f"block: {len(layers)} layers, {params:,} params",
                 layers[-1].shape_text(),
             ]
-    out = f"n{len(plan.nodes) + 1}"
-    boxes.append(Box(out, ["output", format_shape(plan.output_shape)], "io", ()))
-    edges = [*_edges(plan, shown), (shown[plan.output], out)]
+    edges = _edges(plan, shown)
+    for k, (name, port) in enumerate(plan.all_outputs):
+        out = f"n{len(plan.nodes) + 1}" if k == 0 else f"o{k}"
+        label = "output" if plain else f"output {plan.output_label(k)}"
+        boxes.append(Box(out, [label, format_shape(plan.shape_of(name, port))], "io", ()))
+        edges.append((shown[name], out))
     names = sorted({g for box in boxes for g in box.groups}, key=lambda g: (g.count("."), g))
     return Diagram(plan.name, boxes, edges, {g: f"g{i}" for i, g in enumerate(names, start=1)})
 

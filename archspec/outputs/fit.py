@@ -32,7 +32,7 @@ from archspec.language.train import TrainConfig
 from archspec.language.variables import Constraint, constraints
 from archspec.loader.source import Document, SourceMap
 from archspec.shapes import counting, memory
-from archspec.shapes.infer import infer
+from archspec.shapes.infer import infer_validated
 from archspec.shapes.plan import Plan
 
 METRICS = ("params", "macs", "flops", "memory")
@@ -214,9 +214,7 @@ def evaluate(
     if problems:
         raise SpecError(problems)
     v = validated
-    return infer(
-        v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout, v.output_port
-    ), v.train
+    return infer_validated(v), v.train
 
 
 def totals(plan: Plan, train: TrainConfig | None, metrics: Sequence[str]) -> dict[str, int]:

@@ -106,12 +106,41 @@ def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) ->
     return out
 
 
+def io_lines(plan: Plan) -> list[tuple[str, str]]:
+    """One line per input and per output of a network with several (or int token ids):
+    ``output boxes: 4 — 244 params, 7,632 MACs, receptive field 3×3, from image``. An
+    output's params and MACs count every layer it depends on (shared ones in each); its
+    receptive field is relative to the one input it descends from ("—" when several)."""
+    if plan.plain_io:
+        return [
+            ("input", format_shape(plan.input_shape)),
+            ("output", format_shape(plan.output_shape)),
+        ]
+    out = []
+    for inp in plan.all_inputs:
+        ids = f" (int token ids < {inp.vocab:,})" if inp.vocab is not None else ""
+        out.append((f"input {inp.name}", f"{format_shape(inp.shape)} {inp.layout}{ids}"))
+    for i, (name, port) in enumerate(plan.all_outputs):
+        nodes = plan.ancestors(name)
+        origins = sorted(plan.origins(name))
+        field = field_text(plan.node(name).field)[0] if len(origins) == 1 else "—"
+        params = sum(n.num_params for n in nodes)
+        macs = sum(n.macs for n in nodes)
+        out.append(
+            (
+                f"output {plan.output_label(i)}",
+                f"{format_shape(plan.shape_of(name, port))} — {params:,} params, {macs:,} "
+                f"MACs, receptive field {field}, from {', '.join(origins)}",
+            )
+        )
+    return out
+
+
 def totals(plan: Plan, count: str = counting.DEFAULT) -> list[tuple[str, str]]:
     params = plan.total_params
     measure = [] if count == counting.DEFAULT else [(_total_label(count), _total(plan, count))]
     return [
-        ("input", format_shape(plan.input_shape)),
-        ("output", format_shape(plan.output_shape)),
+        *io_lines(plan),
         ("layers", f"{len(plan.nodes):,}"),
         ("parameters", f"{params:,} ({params * 4 / 2**20:.2f} MiB as float32)"),
         ("MACs per sample", f"{plan.total_macs:,}"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from archspec.errors import Problem, SpecError
-from archspec.language.load import Layer
+from archspec.language.load import Layer, Validated
 from archspec.loader.source import SourceMap
 from archspec.shapes import kinds
 from archspec.shapes.arith import input_field
@@ -20,6 +20,7 @@ from archspec.shapes.plan import (
     Layout,
     Output,
     Plan,
+    PlanInput,
     PlanNode,
     Shape,
     default_layout,
@@ -36,14 +37,47 @@ def infer(
     source: SourceMap,
     input_layout: Layout | None = None,
     output_port: int = 0,
+    inputs: Sequence[PlanInput] = (),
+    returns: Sequence[tuple[str, int]] = (),
 ) -> Plan:
     """The Plan of a validated network at ``input_shape``; raises :class:`SpecError`.
-    ``output_port``: which output of ``output`` the network returns (one of a split's)."""
+    ``output_port``: which output of ``output`` the network returns (one of a split's).
+    ``inputs``/``returns``: every input and output of a network with several (or an int
+    input); ``input_shape`` is then the first input's."""
     layout = input_layout or default_layout(input_shape)
-    nodes, problems = infer_nodes(input_shape, layers, source, layout)
+    declared = tuple(inputs) or (PlanInput("input", input_shape, layout),)
+    nodes, problems = infer_nodes(input_shape, layers, source, layout, declared)
     if problems:
         raise SpecError(problems)
-    return Plan(name, input_shape, nodes, output, layout, output_port)
+    keep = tuple(inputs) if len(declared) > 1 or declared[0].vocab is not None else ()
+    several = tuple(returns) if len(returns) > 1 else ()
+    return Plan(name, input_shape, nodes, output, layout, output_port, keep, several)
+
+
+def infer_validated(v: Validated, input_shape: Shape | None = None) -> Plan:
+    """The Plan of a validated spec (at ``input_shape``, for a spec with one input)."""
+    inputs = v.inputs
+    if input_shape is not None and tuple(input_shape) != v.input_shape:
+        if len(inputs) > 1:
+            raise SpecError(
+                [
+                    Problem(
+                        f"this network has {len(inputs)} inputs "
+                        f"({', '.join(i.name for i in inputs)}); another input shape "
+                        "applies to a network with one",
+                        "change the shapes under `inputs:` instead",
+                        v.source.locate(("inputs",), key=True),
+                        ("inputs",),
+                    )
+                ]
+            )
+        first = inputs[0]
+        inputs = (PlanInput(first.name, tuple(input_shape), first.layout, first.vocab),)
+    shape = tuple(input_shape) if input_shape is not None else v.input_shape
+    return infer(
+        v.name, shape, v.layers, v.output, v.source, v.input_layout, v.output_port,
+        inputs, v.outputs,
+    )  # fmt: skip
 
 
 def infer_nodes(
@@ -51,25 +85,43 @@ def infer_nodes(
     layers: Sequence[Layer],
     source: SourceMap,
     input_layout: Layout | None = None,
+    inputs: Sequence[PlanInput] = (),
 ) -> tuple[tuple[PlanNode, ...], list[Problem]]:
     """Every layer that infers, and the problems of those that do not (an editor shows
-    both: hints for the first, diagnostics for the second)."""
-    rank = len(input_shape) - 1
-    layout = input_layout or default_layout(input_shape)
-    field = tuple(input_field() for _ in range(rank)) if rank and layout == "grid" else None
+    both: hints for the first, diagnostics for the second). A value that several inputs
+    reach has no receptive field (it is relative to one input): it shows as global."""
+    declared = tuple(inputs) or (
+        PlanInput("input", input_shape, input_layout or default_layout(input_shape)),
+    )
     # (layer, which output) → what a reader of it sees
-    known: dict[tuple[str, int], In] = {("input", 0): In(input_shape, field, layout)}
+    known: dict[tuple[str, int], In] = {}
+    origins: dict[str, frozenset[str]] = {}
+    problems: list[Problem] = []
+    for inp in declared:
+        rank = len(inp.shape) - 1
+        grid = rank and inp.layout == "grid" and inp.vocab is None
+        field = tuple(input_field() for _ in range(rank)) if grid else None
+        known[inp.name, 0] = In(inp.shape, field, inp.layout, inp.vocab)
+        origins[inp.name] = frozenset((inp.name,))
+        at = ("input",) if len(declared) == 1 and inp.name == "input" else ("inputs", inp.name)
+        problems += _input_too_big(inp.shape, source, at)
     nodes: list[PlanNode] = []
-    problems: list[Problem] = _input_too_big(input_shape, source)
     for layer in layers if not problems else ():
         wanted = list(zip(layer.inputs, layer.ports or (0,) * len(layer.inputs), strict=True))
         if any(x not in known for x in wanted):
             continue  # an input failed: nothing to say about this layer that is not said
         ins = [known[x] for x in wanted]
         assert isinstance(layer.params, Params)  # validated by the kind's Params model
+        kind = kinds.get(layer.kind)
+        origins[layer.name] = frozenset().union(*(origins[x] for x in layer.inputs))
         try:
             _check_sizes(layer.params)
-            out = kinds.get(layer.kind).infer(layer.params, ins)
+            if not kind.reads_ids and any(x.vocab is not None for x in ins):
+                raise ShapeError(
+                    f"{kind.name} receives token ids (an int input), not float values",
+                    "add an `embedding` first: `- embedding: {vocab: N, dim: D}`",
+                )
+            out = kind.infer(layer.params, ins)
             _check_counts(out)
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
@@ -80,13 +132,14 @@ def infer_nodes(
         layout = out.layout or (
             ins[0].layout if len(out.shape) == len(ins[0].shape) else default_layout(out.shape)
         )
-        known[layer.name, 0] = In(out.shape, out.field, layout)
+        rf = out.field if len(origins[layer.name]) <= 1 else None
+        known[layer.name, 0] = In(out.shape, rf, layout)
         outputs = tuple(
             Output(label, shape, layout)
             for label, shape in zip(layer.outputs, out.outputs, strict=True)
         )
         for i, o in enumerate(outputs):
-            known[layer.name, i] = In(o.shape, out.field, o.layout)
+            known[layer.name, i] = In(o.shape, rf, o.layout)
         nodes.append(
             PlanNode(
                 layer.name,
@@ -97,7 +150,7 @@ def infer_nodes(
                 out.shape,
                 out.params,
                 out.macs,
-                out.field,
+                rf,
                 out.geometry,
                 layer.location,
                 layer.group,
@@ -133,7 +186,7 @@ def _big(n: int) -> str:
     return f"{n:.3e}" if n.bit_length() < 1000 else f"about 2^{n.bit_length() - 1}"
 
 
-def _input_too_big(shape: Shape, source: SourceMap) -> list[Problem]:
+def _input_too_big(shape: Shape, source: SourceMap, at: tuple[str, ...]) -> list[Problem]:
     """Issue #13: `--input 99999999999999999999999` or `input: [2**40, 2**40]` reached
     torch's allocator (exit 3); refused here, located at `input:`."""
     if numel(shape) <= MAX_ELEMENTS:
@@ -142,8 +195,8 @@ def _input_too_big(shape: Shape, source: SourceMap) -> list[Problem]:
         Problem(
             f"the input has {_big(numel(shape))} elements per example, more than {_LIMIT}",
             "use a smaller input size",
-            source.locate(("input",)),
-            ("input",),
+            source.locate(at),
+            at,
         )
     ]
 

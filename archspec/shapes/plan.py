@@ -65,6 +65,21 @@ class Output:
 
 
 @dataclass(frozen=True)
+class PlanInput:
+    """One input of the network: ``input:`` is the one called ``input``; ``inputs:`` names
+    several (``image``, ``meta``), read with ``from: image``."""
+
+    name: str
+    shape: Shape
+    layout: Layout
+    vocab: int | None = None  # int token ids in [0, vocab); None: float values
+
+    @property
+    def dtype(self) -> str:
+        return "float" if self.vocab is None else "int"
+
+
+@dataclass(frozen=True)
 class PlanNode:
     """One layer of the network after inference."""
 
@@ -112,6 +127,63 @@ class Plan:
     output: str
     input_layout: Layout = "grid"
     output_port: int = 0  # which output of the output node (one of a split's)
+    # every input, in `inputs:` order (() : the one `input`, float, of input_shape)
+    inputs: tuple[PlanInput, ...] = ()
+    # every output the network returns as (node, which of its outputs), in `outputs:` order
+    # (() : the one `output`)
+    returns: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def all_inputs(self) -> tuple[PlanInput, ...]:
+        return self.inputs or (PlanInput("input", self.input_shape, self.input_layout),)
+
+    @property
+    def all_outputs(self) -> tuple[tuple[str, int], ...]:
+        return self.returns or ((self.output, self.output_port),)
+
+    @property
+    def several_io(self) -> bool:
+        """Several inputs or several outputs (what training does not take yet)."""
+        return len(self.all_inputs) > 1 or len(self.all_outputs) > 1
+
+    @property
+    def plain_io(self) -> bool:
+        """One float input called ``input`` and one output: what every report showed
+        before named inputs (their text and JSON stay as they were)."""
+        inputs = self.all_inputs
+        return not self.several_io and inputs[0].name == "input" and inputs[0].vocab is None
+
+    def output_label(self, i: int) -> str:
+        """How output ``i`` is named: its node, or the split output it is."""
+        name, port = self.all_outputs[i]
+        node = self.node(name)
+        return node.outputs[port].name if node.outputs else name
+
+    def shape_of(self, name: str, port: int = 0) -> Shape:
+        """The shape of output ``port`` of node (or input) ``name``."""
+        for inp in self.all_inputs:
+            if inp.name == name:
+                return inp.shape
+        return self.node(name).shapes[port]
+
+    def ancestors(self, name: str) -> list[PlanNode]:
+        """``name`` and every node it reads, directly or not (topological order)."""
+        by_name = {node.name: node for node in self.nodes}
+        live: set[str] = set()
+        stack = [name]
+        while stack:
+            current = stack.pop()
+            if current in live or current not in by_name:
+                continue
+            live.add(current)
+            stack.extend(by_name[current].inputs)
+        return [node for node in self.nodes if node.name in live]
+
+    def origins(self, name: str) -> set[str]:
+        """The network inputs whose values reach node ``name``."""
+        inputs = {inp.name for inp in self.all_inputs}
+        found = {x for node in self.ancestors(name) for x in node.inputs if x in inputs}
+        return found | ({name} & inputs)
 
     @property
     def total_params(self) -> int:
@@ -148,10 +220,24 @@ class Plan:
         return len(self.nodes)
 
     def to_dict(self) -> dict[str, Any]:
+        several: dict[str, Any] = {}
+        if not self.plain_io:
+            several = {
+                "inputs": {
+                    i.name: {"shape": list(i.shape), "layout": i.layout, "dtype": i.dtype}
+                    | ({"vocab": i.vocab} if i.vocab is not None else {})
+                    for i in self.all_inputs
+                },
+                "outputs": {
+                    self.output_label(k): list(self.shape_of(name, port))
+                    for k, (name, port) in enumerate(self.all_outputs)
+                },
+            }
         return {
             "name": self.name,
             "input": list(self.input_shape),
             "output": list(self.output_shape),
+            **several,
             "total_params": self.total_params,
             "total_macs": self.total_macs,
             "layers": [_node_dict(node) for node in self.nodes],

@@ -23,7 +23,7 @@ from archspec.language.extends import read_spec
 from archspec.language.load import DEFAULT_MAX_LAYERS, Layer, Validated, validate_document
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse, read
 from archspec.shapes import memory
-from archspec.shapes.infer import infer, infer_nodes
+from archspec.shapes.infer import infer_nodes, infer_validated
 from archspec.shapes.plan import Plan, PlanNode
 
 Overlay = Callable[[Path], str | None]  # an open buffer's text, or None: read the disk
@@ -234,9 +234,7 @@ def _f(paths: set[Path]) -> frozenset[Path]:
 def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Problem]]:
     """The Plan; when some layer fails, the nodes that still infer (for hints)."""
     try:
-        plan = infer(
-            v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout, v.output_port
-        )
+        plan = infer_validated(v)
         return plan, plan.nodes, []
     except SpecError as exc:
         return None, _partial(v), list(exc.problems)
@@ -244,7 +242,7 @@ def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Proble
 
 def _partial(v: Validated) -> tuple[PlanNode, ...]:
     """The nodes that infer when some layer fails (for hints)."""
-    return infer_nodes(v.input_shape, v.layers, v.source, v.input_layout)[0]
+    return infer_nodes(v.input_shape, v.layers, v.source, v.input_layout, v.inputs)[0]
 
 
 def walk_entries(data: Any, path: DataPath) -> Iterator[tuple[DataPath, Any]]:

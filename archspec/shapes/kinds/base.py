@@ -48,6 +48,7 @@ class In:
     shape: Shape
     field: RField
     layout: Layout = "grid"
+    vocab: int | None = None  # int token ids in [0, vocab) (an int input); None: floats
 
     @property
     def spatial(self) -> Shape:
@@ -94,6 +95,7 @@ class Kind:
     describe: Callable[[PlanNode], str] = _no_detail  # e.g. "5×5 /1 same"
     output_activation: bool = False  # a final one is skipped when training on logits
     several_outputs: bool = False  # returns a tuple; the spec names each with `outputs:`
+    reads_ids: bool = False  # reads int token ids (embedding); every other kind refuses them
 
 
 def expand(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
