@@ -68,7 +68,11 @@ from archspec.shapes.kinds.elementwise import (
     PreluParams,
     SoftplusParams,
 )
-from archspec.shapes.kinds.learned import ParameterParams, PositionalEmbeddingParams
+from archspec.shapes.kinds.learned import (
+    EmbeddingParams,
+    ParameterParams,
+    PositionalEmbeddingParams,
+)
 from archspec.shapes.kinds.merge import UpsampleParams
 from archspec.shapes.kinds.norm import (
     GroupNormParams,
@@ -322,6 +326,11 @@ def positional_embedding(node: PlanNode) -> nn.Module:
     return PositionalEmbedding(geometry(node, LearnedGeometry).shape, std)
 
 
+def embedding(node: PlanNode) -> nn.Module:
+    p = params(node, EmbeddingParams)
+    return nn.Embedding(p.vocab, p.dim, padding_idx=p.padding_idx)
+
+
 BUILDERS: dict[str, Builder] = {
     "conv": conv,
     "conv_transpose": conv_transpose,
@@ -381,6 +390,7 @@ BUILDERS: dict[str, Builder] = {
     "gru": _recurrent(nn.GRU),
     "parameter": parameter,
     "positional_embedding": positional_embedding,
+    "embedding": embedding,
 }
 
 __all__ = ["BUILDERS", "Builder", "NoBuilderError", "build_node", "by_rank", "geometry", "params"]

@@ -9,13 +9,34 @@ from archspec.errors import Problem, SpecError
 from archspec.shapes.plan import Plan
 
 
+def example_inputs(
+    plan: Plan,
+    batch: int,
+    device: str | torch.device = "cpu",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """A batch for each input, in `inputs:` order: normal values for a float input, random
+    ids in [0, vocab) for token ids (on the meta device: no values, just shapes and dtypes)."""
+    out = []
+    for inp in plan.all_inputs:
+        size = (batch, *inp.shape)
+        if torch.device(device).type == "meta":
+            dtype = torch.long if inp.vocab is not None else torch.float32
+            out.append(torch.empty(size, dtype=dtype, device=device))
+        elif inp.vocab is not None:
+            out.append(torch.randint(0, inp.vocab, size, generator=generator).to(device))
+        else:
+            out.append(torch.randn(size, generator=generator).to(device))
+    return tuple(out)
+
+
 def verify(plan: Plan, device: str = "meta") -> None:
     """Raise :class:`SpecError` naming every layer whose real shape or parameter count differs.
 
     On the meta device nothing is allocated, so even very large networks verify instantly.
     """
     network = build(plan, device=device)
-    shapes = network.trace(torch.empty(2, *plan.input_shape, device=device))
+    shapes = network.trace(*example_inputs(plan, 2, device))
     counts = network.num_params()
     problems = []
     for node in plan.nodes:

@@ -132,8 +132,12 @@ class Scope:
 
     def known(self) -> Names:
         """The names a ``from:`` here may use, indexed once (names are only ever added)."""
-        if self._known is None or len(self._known.choices) != len(self.names) + 1:
-            self._known = Names((*self.names, "input"))
+        if self._known is None or len(self._known.choices) != len(self.names) + (
+            self.input != NO_INPUT
+        ):
+            # with several inputs, the top scope has no `input` (each is read by name)
+            default = () if self.input == NO_INPUT else ("input",)
+            self._known = Names((*self.names, *default))
         return self._known
 
     def fresh(self, base: str) -> str:

@@ -351,7 +351,7 @@ def _outputs(
             )
             continue
         output, port, found = resolve_output(
-            target, expander.full_names, source, expander.several, at
+            target, expander.full_names, source, expander.several, at, str(at[0])
         )
         problems += found
         if output in inputs:

@@ -239,6 +239,11 @@ class SpecModel(Model):
     def _inputs(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for name in value or {}:
             _identifier(name, "input")
+            if name == "input":
+                raise ValueError(
+                    "'input' names the one input of `input:`; name each of `inputs:` "
+                    "after what it holds (image, ids…)"
+                )
         if value is not None and not value:
             raise ValueError("inputs needs at least one `name: shape`")
         return value

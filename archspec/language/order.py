@@ -72,7 +72,8 @@ def _no_input(
     if explicit:
         message = f"from: input is ambiguous: the network has {len(inputs)} inputs ({names})"
     else:
-        message = f"the network has {len(inputs)} inputs ({names}); this layer reads none"
+        count = f"{len(inputs)} inputs" if len(inputs) > 1 else "a named input"
+        message = f"the network has {count} ({names}); this layer reads none"
     return Problem(
         message, f"name the one it reads: `from: {inputs[0]}`", source.locate(at), at, notes
     )
@@ -126,16 +127,17 @@ def resolve_output(
     source: SourceMap,
     several: Mapping[str, tuple[str, ...]] = {},
     last: DataPath = ("layers",),
+    role: str = "output",
 ) -> tuple[str, int, list[Problem]]:
     """The output node, which of its outputs, and the problems (``last``: the entry that
     is the output when `output:` is not written)."""
     try:
         name, port = resolve_port(target, full_names)
     except Unresolved as exc:
-        return "", 0, [exc.problem("output", source)]
+        return "", 0, [exc.problem(role, source)]
     if port is None and name in several:
         at = target.at if isinstance(target, Ref) else last
-        problem = _unpicked(name, several[name], "output", at, source)
+        problem = _unpicked(name, several[name], role, at, source)
         if not isinstance(target, Ref):
             problem = Problem(
                 f"the last layer, '{name.rsplit('.', 1)[-1]}', has {len(several[name])} "

@@ -118,8 +118,8 @@ def io_lines(plan: Plan) -> list[tuple[str, str]]:
         ]
     out = []
     for inp in plan.all_inputs:
-        ids = f" (int token ids < {inp.vocab:,})" if inp.vocab is not None else ""
-        out.append((f"input {inp.name}", f"{format_shape(inp.shape)} {inp.layout}{ids}"))
+        what = inp.layout if inp.vocab is None else f"int token ids in [0, {inp.vocab:,})"
+        out.append((f"input {inp.name}", f"{format_shape(inp.shape)} {what}"))
     for i, (name, port) in enumerate(plan.all_outputs):
         nodes = plan.ancestors(name)
         origins = sorted(plan.origins(name))

@@ -33,6 +33,9 @@ Conventions (one sample; every tool below counts one multiply-add as one operati
 ``flops`` is archspec's own FLOP rule (one per arithmetic operation, a transcendental
 function counts one): 2 per MAC plus bias adds, normalisation, activations, pooling,
 merges and interpolation, per kind as documented in :data:`FLOP_RULES`.
+
+``embedding`` counts 0 MACs and 0 FLOPs under every convention: looking a row up by
+its id moves data and computes nothing (its vocab·dim parameters are counted as usual).
 """
 
 from __future__ import annotations
@@ -325,7 +328,7 @@ TOOL_PENDING = frozenset(
         "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean", "split",
         "chunk",
         "attention", "transformer_encoder_layer", "lstm", "gru", "parameter",
-        "positional_embedding",
+        "positional_embedding", "embedding",
     }
 )  # fmt: skip
 
@@ -385,6 +388,7 @@ FLOP_RULES: dict[str, Rule] = {
     "gru": _flops_recurrent,
     "parameter": _zero,
     "positional_embedding": _per_element(1),  # x + P
+    "embedding": _zero,  # a table lookup (ids select rows): no arithmetic
     "add": _flops_merge,
     "multiply": _flops_merge,
     "concat": _zero,

@@ -7,6 +7,11 @@ torchvision's ViT ``class_token`` ``[1, 1, 768]``, or as ``shape`` itself with
 block it scales, so a spec writes it first and multiplies later). ``positional_embedding``
 adds a learned tensor of its input's shape — for a ``[T, D]`` sequence torchvision ViT's
 ``pos_embedding`` ``[1, T, D]``. Counting: the tensor's elements; MACs 0 (an addition).
+
+``embedding: {vocab: N, dim: D}`` looks token ids up in a learned ``N × D`` table
+(``nn.Embedding``): int ids ``[T]`` (an input declared `dtype: int, vocab: N`) become the
+sequence ``[T, D]``. Counting: N·D parameters; MACs 0 (a lookup, no arithmetic). It is the
+only kind that reads ids (``Kind.reads_ids``); every other kind refuses them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ from annotated_types import Gt, Le
 from pydantic import Field as PydanticField
 
 from archspec.shapes.geometry import LearnedGeometry
-from archspec.shapes.kinds.base import Bool, In, Kind, Out, Params, PerDim
+from archspec.shapes.kinds.base import (
+    Bool,
+    In,
+    Kind,
+    NonNegInt,
+    Out,
+    Params,
+    PerDim,
+    PosInt,
+    ShapeError,
+)
 from archspec.shapes.plan import Layout, PlanNode, format_shape, numel
 
 
@@ -81,6 +96,52 @@ def infer_positional_embedding(p: PositionalEmbeddingParams, ins: Sequence[In]) 
     )
 
 
+class EmbeddingParams(Params):
+    """A learned table of `vocab` vectors of size `dim`, indexed by token ids."""
+
+    vocab: PosInt = PydanticField(
+        description="Rows of the table: ids are in [0, vocab) (at least the input's vocab).",
+        examples=[30522],
+    )
+    dim: PosInt = PydanticField(description="The size of each vector.", examples=[768])
+    padding_idx: NonNegInt | None = PydanticField(
+        None,
+        description="An id whose vector stays zero and gets no gradient (torch's padding_idx).",
+        examples=[0],
+    )
+
+
+def infer_embedding(p: EmbeddingParams, ins: Sequence[In]) -> Out:
+    """Ids ``[T]`` → the sequence ``[T, D]`` (ids of any other shape: ``[*shape, D]``)."""
+    (x,) = ins
+    if x.vocab is None:
+        raise ShapeError(
+            f"embedding reads token ids (an int input), but receives {x.described()} of "
+            "float values",
+            "declare the input as ids: `{shape: [T], dtype: int, vocab: N}` (an embedding "
+            "comes first)",
+        )
+    if x.vocab > p.vocab:
+        raise ShapeError(
+            f"the input's ids reach {x.vocab - 1}, but the table has {p.vocab} rows",
+            f"use `vocab: {x.vocab}` or more",
+            field="vocab",
+        )
+    if p.padding_idx is not None and p.padding_idx >= p.vocab:
+        raise ShapeError(
+            f"padding_idx {p.padding_idx} is not an id of a table of {p.vocab} rows",
+            f"use an id from 0 to {p.vocab - 1}",
+            field="padding_idx",
+        )
+    layout: Layout = "sequence" if len(x.shape) == 1 else "tensor"
+    return Out(shape=(*x.shape, p.dim), field=None, params=p.vocab * p.dim, layout=layout)
+
+
+def describe_embedding(node: PlanNode) -> str:
+    assert isinstance(node.params, EmbeddingParams)
+    return f"{node.params.vocab:,}×{node.params.dim}"
+
+
 def describe_learned(node: PlanNode) -> str:
     return format_shape(node.shape)
 
@@ -100,5 +161,13 @@ KINDS = (
         "Add a learned tensor of the input's shape (learned positions of a [T, D] sequence).",
         aliases=("pos_embedding",),
         describe=describe_learned,
+    ),
+    Kind(
+        "embedding",
+        EmbeddingParams,
+        infer_embedding,
+        "Look int token ids up in a learned table: ids [T] → a sequence [T, dim].",
+        describe=describe_embedding,
+        reads_ids=True,
     ),
 )
