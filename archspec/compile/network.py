@@ -55,10 +55,17 @@ class Network(nn.Module):
         last = self.plan.nodes[-1].kind
         return last if kinds.get(last).output_activation else None
 
-    def forward(self, *xs: torch.Tensor, **named: torch.Tensor) -> Any:
+    def forward(
+        self,
+        input: torch.Tensor | None = None,  # `inputs:` refuses the name `input`
+        *rest: torch.Tensor,
+        **named: torch.Tensor,
+    ) -> Any:
         """The network's output for its inputs, given in `inputs:` order or by name (a
         network with one input takes one tensor); one tensor, or a tuple in `outputs:`
-        order for a network with several."""
+        order for a network with several. The first parameter is called ``input``, a name
+        `inputs:` refuses, so every input's name can be a keyword."""
+        xs = (input, *rest) if input is not None else rest
         if named or len(xs) != self._n:
             xs = self._arguments(xs, named)
         steps = self._steps

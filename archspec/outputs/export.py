@@ -134,7 +134,8 @@ def memory_needed(spec: Spec) -> int:
     from archspec.shapes.plan import numel
 
     plan = spec.plan()
-    activations = numel(plan.input_shape) + sum(numel(node.shape) for node in plan.nodes)
+    inputs = sum(numel(inp.shape) for inp in plan.all_inputs)
+    activations = inputs + sum(numel(node.shape) for node in plan.nodes)
     return 4 * (2 * plan.total_params + EXAMPLE_BATCH * activations)
 
 
@@ -154,7 +155,36 @@ def _check_memory(spec: Spec, path: Path) -> None:
 
 
 def metadata(source: Source) -> dict[str, Any]:
-    return {"archspec": __version__, "input": list(source.spec.input_shape), **source.meta}
+    plan = source.spec.plan()
+    several: dict[str, Any] = {}
+    if not plan.plain_io:  # named inputs/outputs, int ids: said; one float input: as before
+        several = {
+            "inputs": {
+                i.name: {"shape": list(i.shape), "dtype": i.dtype}
+                | ({"vocab": i.vocab} if i.vocab is not None else {})
+                for i in plan.all_inputs
+            },
+            "outputs": output_names(source),
+        }
+    return {
+        "archspec": __version__,
+        "input": list(source.spec.input_shape),
+        **several,
+        **source.meta,
+    }
+
+
+def input_names(source: Source) -> list[str]:
+    """The artifact's input names: the spec's (`input` for a network with one)."""
+    return [inp.name for inp in source.spec.plan().all_inputs]
+
+
+def output_names(source: Source) -> list[str]:
+    """The artifact's output names: `output` for one, else the spec's `outputs:`."""
+    plan = source.spec.plan()
+    if len(plan.all_outputs) == 1:
+        return ["output"]
+    return [plan.output_label(i) for i in range(len(plan.all_outputs))]
 
 
 def export(source: Source, fmt: str, dest: Path) -> None:
@@ -170,11 +200,19 @@ def export(source: Source, fmt: str, dest: Path) -> None:
     writers[fmt](source, dest)
 
 
-def example_input(source: Source) -> torch.Tensor:
+def example_inputs(source: Source) -> tuple[torch.Tensor, ...]:
+    """A batch for each input (random ids in [0, vocab) for token ids), seeded."""
     import torch
 
+    from archspec.compile.verify import example_inputs as make
+
     generator = torch.Generator().manual_seed(0)
-    return torch.randn(EXAMPLE_BATCH, *source.spec.input_shape, generator=generator)
+    return make(source.spec.plan(), EXAMPLE_BATCH, "cpu", generator)
+
+
+def example_input(source: Source) -> torch.Tensor:
+    """The example batch of a network with one input."""
+    return example_inputs(source)[0]
 
 
 def _safetensors(source: Source, dest: Path) -> None:
@@ -194,6 +232,8 @@ def _quiet() -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
+            # several inputs share one batch axis: the ONNX exporter says it names it once
+            warnings.filterwarnings("ignore", message="# The axis name")
             yield
     finally:
         logger.setLevel(level)
@@ -221,24 +261,35 @@ def _torchscript(source: Source, dest: Path) -> None:
     # Traced without autograd: nn.TransformerEncoderLayer takes its fused inference path only
     # then, and a trace that saw both paths fails torch's check ("graphs differed").
     with _exporting("torchscript", source), torch.no_grad():
-        traced = torch.jit.trace(source.network, example_input(source))  # type: ignore[no-untyped-call]
+        xs = example_inputs(source)
+        traced = torch.jit.trace(source.network, xs[0] if len(xs) == 1 else xs)  # type: ignore[no-untyped-call]
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={"archspec.json": json.dumps(metadata(source))})
     write_bytes(dest, buffer.getvalue())
 
 
-def _dynamic_batch() -> tuple[dict[int, Any]]:
+def _dynamic_batch(count: int = 1) -> tuple[dict[int, Any], ...]:
+    """Axis 0 of each of ``count`` inputs is the (shared) batch axis."""
     import torch
 
-    return ({0: torch.export.Dim("batch")},)
+    batch = torch.export.Dim("batch")
+    return tuple({0: batch} for _ in range(count))
+
+
+def _dynamic_shapes(source: Source, count: int) -> Any:
+    """``forward(input, *rest)``: the first input, then the others as one var-positional
+    argument, which torch.export wants their specs under (one input: as before)."""
+    shapes = _dynamic_batch(count)
+    return shapes if count == 1 else {"input": shapes[0], "rest": shapes[1:]}
 
 
 def _exported(source: Source, dest: Path) -> None:
     import torch
 
     with _exporting("exported", source):
+        xs = example_inputs(source)
         program = torch.export.export(
-            source.network, (example_input(source),), dynamic_shapes=_dynamic_batch()
+            source.network, xs, dynamic_shapes=_dynamic_shapes(source, len(xs))
         )
         buffer = io.BytesIO()
         torch.export.save(
@@ -264,13 +315,14 @@ def _onnx(source: Source, dest: Path) -> None:
 
     require_onnx()
     with _exporting("onnx", source):
+        xs = example_inputs(source)
         program = torch.onnx.export(
             source.network,
-            (example_input(source),),
+            xs,
             dynamo=True,
-            dynamic_shapes=_dynamic_batch(),
-            input_names=["input"],
-            output_names=["output"],
+            dynamic_shapes=_dynamic_shapes(source, len(xs)),
+            input_names=input_names(source),
+            output_names=output_names(source),
             verbose=False,
         )
         assert program is not None

@@ -19,6 +19,7 @@ from archspec.train import checkpoint
 from archspec.train.data import Normalizer, Part, load_part
 from archspec.train.loop import evaluate
 from archspec.train.runtime import Runtime, pick_device
+from archspec.train.support import refuse_unsupported
 
 CHOICES = ("best", "last", "final")
 
@@ -71,6 +72,7 @@ def restore(
         raise CheckpointError(
             f"{path} does not embed its spec", "pass the spec it was trained from with --spec SPEC"
         )
+    refuse_unsupported(spec.plan(), "evaluating")
     output = spec.plan().output_shape
     if len(output) != 1:
         raise DataError(

@@ -45,6 +45,7 @@ from archspec.train.display import Display
 from archspec.train.loop import Interrupted, Progress, Trainer, evaluate
 from archspec.train.metrics import MetricsLog, plot_curves
 from archspec.train.runtime import Runtime, set_threads, shared_path, start, stop
+from archspec.train.support import refuse_unsupported
 
 SKIPPED_SHOWN = 20
 
@@ -317,6 +318,7 @@ def train(spec: Spec, opts: Options) -> Path:
     only rank 0 writes (and locks) it, and a group restarted by torchrun resumes its
     checkpoint. A run that fails before training starts leaves no run directory behind.
     """
+    refuse_unsupported(spec.plan(), "training")
     config = resolve_config(spec, opts)
     runtime = start(config.device)
     fresh = opts.out is None and runtime.is_main
