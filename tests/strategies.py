@@ -148,6 +148,7 @@ WILD_WEIGHTS = {
     "transformer_encoder_layer": 1,
     "lstm": 1,
     "gru": 1,
+    "embedding": 1,  # on float values: archspec and nn.Embedding both refuse
 }
 WILD = tuple(kind for kind, weight in WILD_WEIGHTS.items() for _ in range(weight))
 # Parameter names a spec may also write (`filters: 8` for `depth: 8`).
@@ -192,10 +193,11 @@ class Entry:
 class Net:
     input_shape: Shape
     entries: tuple[Entry, ...]
+    vocab: int | None = None  # the input is int token ids in [0, vocab) (an embedding first)
 
     @property
     def text(self) -> str:
-        return render(self.input_shape, self.entries)
+        return render(self.input_shape, self.entries, self.vocab)
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def referenced(entries: Sequence[Entry]) -> set[str]:
     return {source for entry in entries for source in entry.sources}
 
 
-def render(input_shape: Shape, entries: Sequence[Entry]) -> str:
+def render(input_shape: Shape, entries: Sequence[Entry], vocab: int | None = None) -> str:
     """The spec as YAML text. An entry with several outputs names them (`outputs: [l3_0,
     l3_1]`); whatever reads it, the next entry included, says which (`from: l3_1`), and so
     does `output:` when it is the last."""
@@ -226,7 +228,10 @@ def render(input_shape: Shape, entries: Sequence[Entry]) -> str:
             sources = (entries[i - 1].read(),)
         entry = dataclasses.replace(entry, sources=sources)
         layers.append(_render_entry(entry, entry.named or entry.name in refs))
-    data: dict[str, Any] = {"name": "drawn", "input": list(input_shape), "layers": layers}
+    declared: Any = list(input_shape)
+    if vocab is not None:
+        declared = {"shape": list(input_shape), "dtype": "int", "vocab": vocab}
+    data: dict[str, Any] = {"name": "drawn", "input": declared, "layers": layers}
     if entries and entries[-1].outputs:
         data["output"] = entries[-1].read()
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
@@ -740,6 +745,16 @@ def layernorm_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
 
 
 @st.composite
+def embedding_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
+    """A table of 1–24 rows (fewer than the input's vocab now and then: refused) of 1–8."""
+    vocab = draw(st.integers(1, 24))
+    p: Params = {"vocab": vocab, "dim": draw(st.integers(1, 8))}
+    if chance(draw, 30):
+        p["padding_idx"] = draw(st.integers(0, vocab + 2 if wild else vocab - 1))
+    return p
+
+
+@st.composite
 def lrn_params(draw: st.DrawFn, shape: Shape, wild: bool) -> Params:
     p: Params = {"size": draw(st.integers(1, shape[0] + 2))}
     if chance(draw, 30):
@@ -856,6 +871,7 @@ PARAMS: dict[str, ParamStrategy] = {
     "gru": recurrent_params,
     "parameter": parameter_params,
     "positional_embedding": optional("std", floats(0.01, 1.0)),
+    "embedding": embedding_params,
 }
 
 
@@ -873,8 +889,9 @@ def input_shapes(draw: st.DrawFn, ranks: Sequence[int] = (0, 1, 2, 3)) -> Shape:
 class Growing:
     """A network being drawn; every committed entry is accepted by archspec and live."""
 
-    def __init__(self, input_shape: Shape) -> None:
+    def __init__(self, input_shape: Shape, vocab: int | None = None) -> None:
         self.input_shape = input_shape
+        self.vocab = vocab  # token ids: only an embedding reads them
         self.entries: list[Entry] = []
         self.shapes: dict[str, Shape] = {"input": input_shape}
         self.count = 0
@@ -884,12 +901,12 @@ class Growing:
         return self.entries[-1].name if self.entries else "input"
 
     def net(self, extra: Sequence[Entry] = ()) -> Net:
-        return Net(self.input_shape, (*self.entries, *extra))
+        return Net(self.input_shape, (*self.entries, *extra), self.vocab)
 
     def accepts(self, entries: Sequence[Entry]) -> Shape | None:
         """The output shape of the spec made of the last entry and what it depends on,
         or ``None`` when archspec rejects it."""
-        text = render(self.input_shape, ancestors(entries))
+        text = render(self.input_shape, ancestors(entries), self.vocab)
         try:
             return archspec.loads(text).plan().output_shape
         except SpecError:
@@ -1029,6 +1046,12 @@ def valid_nets(draw: st.DrawFn, must_have: str | None = None, max_steps: int = 6
     ranks = (1, 2, 3) if must_have in SPATIAL else (0, 1, 2, 3)
     if must_have in SEQUENCE:
         ranks = (1, 2)  # a grid, then to_tokens: sequences come from grids (or layers)
+    if must_have == "embedding":  # token ids [T] in [0, vocab), embedded first
+        g = Growing((draw(st.integers(1, 8)),), vocab=draw(st.integers(1, 20)))
+        if not g.try_layer(draw, "embedding", 8):
+            reject()
+        g.grow(draw, draw(st.integers(0, 2)))
+        return g.net()
     g = Growing(draw(input_shapes(ranks)))
     if must_have is None:
         g.grow(draw, draw(st.integers(1, max_steps)))

@@ -471,6 +471,12 @@ def ref_positional_embedding(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tupl
     return x + table, table.numel()
 
 
+def ref_embedding(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
+    """``nn.Embedding`` (it raises on float values, as archspec refuses them)."""
+    table = nn.Embedding(p["vocab"], p["dim"], padding_idx=p.get("padding_idx"))
+    return counted(table, xs[0])
+
+
 def module(make: Callable[[Mapping[str, Any]], nn.Module]) -> Reference:
     """A reference for a one-input layer that is one ``nn`` module."""
     return lambda p, xs: counted(make(p), *xs)
@@ -547,6 +553,7 @@ REFERENCE: dict[str, Reference] = {
     "gru": ref_recurrent(nn.GRU),
     "parameter": ref_parameter,
     "positional_embedding": ref_positional_embedding,
+    "embedding": ref_embedding,
 }
 
 
@@ -564,7 +571,10 @@ class Outcome:
 def run_reference(net: Net) -> Outcome:
     """Run ``net`` layer by layer in plain torch on a random batch; stop at a refusal."""
     torch.manual_seed(0)
-    out = Outcome({"input": torch.randn(BATCH, *net.input_shape)})
+    if net.vocab is not None:  # token ids
+        out = Outcome({"input": torch.randint(0, net.vocab, (BATCH, *net.input_shape))})
+    else:
+        out = Outcome({"input": torch.randn(BATCH, *net.input_shape)})
     with torch.no_grad():
         for node in expand(net):
             try:
@@ -626,7 +636,7 @@ def layout_of(net: Net, name: str) -> str:
     name = name.split("#")[0]  # one output of a split: the same layout as the others
     node = next(n for n in expand(net) if n.name == name)
     entries = [dataclasses.replace(e, named=True) for e in net.entries[: node.entry + 1]]
-    plan = archspec.loads(render(net.input_shape, ancestors(entries))).plan()
+    plan = archspec.loads(render(net.input_shape, ancestors(entries), net.vocab)).plan()
     return plan.node(plan.output).layout
 
 

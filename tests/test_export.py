@@ -19,6 +19,7 @@ from realdata import MNIST, needs_mnist
 from safetensors import safe_open
 
 import archspec
+from archspec.compile.verify import example_inputs
 from archspec.cli import main
 from archspec.errors import UsageError
 from archspec.outputs import export
@@ -53,25 +54,30 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def batch(source: Source, n: int = 3) -> torch.Tensor:
-    """A batch of another size than the traced example (2): the batch axis is dynamic."""
-    return torch.randn(n, *source.spec.input_shape, generator=torch.Generator().manual_seed(1))
+def batch(source: Source, n: int = 3) -> tuple[torch.Tensor, ...]:
+    """A batch of another size than the traced example (2): the batch axis is dynamic.
+    One tensor per input (random ids for token ids; kinds_tour has both)."""
+    return example_inputs(source.spec.plan(), n, "cpu", torch.Generator().manual_seed(1))
 
 
-def run_artifact(fmt: str, path: Path, source: Source, x: torch.Tensor) -> torch.Tensor:
+def run_artifact(
+    fmt: str, path: Path, source: Source, xs: tuple[torch.Tensor, ...]
+) -> torch.Tensor:
     if fmt == "safetensors":
         ckpt = checkpoint.load(path)
         rebuilt = archspec.loads(ckpt.meta["spec"], "embedded").build().eval()
         checkpoint.load_weights(rebuilt, ckpt, path)
-        out: torch.Tensor = rebuilt(x)
+        out: torch.Tensor = rebuilt(*xs)
         return out
     if fmt == "torchscript":
-        return torch.jit.load(str(path))(x)  # type: ignore[no-untyped-call,no-any-return]
+        return torch.jit.load(str(path))(*xs)  # type: ignore[no-untyped-call,no-any-return]
     if fmt == "exported":
-        return torch.export.load(str(path)).module()(x)  # type: ignore[no-any-return]
+        return torch.export.load(str(path)).module()(*xs)  # type: ignore[no-any-return]
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+    names = [i.name for i in source.spec.plan().all_inputs]
+    feed = {name: x.numpy() for name, x in zip(names, xs, strict=True)}
+    return torch.from_numpy(session.run(None, feed)[0])
 
 
 @pytest.mark.parametrize("fmt", export.FORMATS)
@@ -84,10 +90,10 @@ def test_every_format_round_trips(
     source = export.load_source(str(specs[name]))
     out = tmp_path / f"net.{fmt}"
     export.export(source, fmt, out)
-    x = batch(source)
+    xs = batch(source)
     with torch.no_grad():
-        expected = source.network(x)
-        got = run_artifact(fmt, out, source, x)
+        expected = source.network(*xs)
+        got = run_artifact(fmt, out, source, xs)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=TOL[fmt], rtol=TOL[fmt])
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # written atomically

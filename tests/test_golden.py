@@ -42,10 +42,13 @@ def _field(rf: RField) -> dict[str, Any] | str:
 
 
 def summary(plan: Plan) -> dict[str, Any]:
+    data = plan.to_dict()  # named inputs/outputs, or int ids: each one listed
+    several = {key: data[key] for key in ("inputs", "outputs") if key in data}
     return {
         "name": plan.name,
         "input": list(plan.input_shape),
         "output": list(plan.output_shape),
+        **several,
         "total_params": plan.total_params,
         "total_macs": plan.total_macs,
         "layers": [

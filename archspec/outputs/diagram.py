@@ -59,7 +59,8 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
     boxes: list[Box] = []
     shown: dict[str, str] = {}  # node name → id of the box that shows it
     for k, inp in enumerate(plan.all_inputs):
-        ident = "n0" if k == 0 else f"i{k}"
+        # n0, layers n1…nN, the first output n(N+1); further inputs and outputs after it
+        ident = "n0" if k == 0 else f"n{len(plan.nodes) + 1 + k}"
         label = "input" if plain else f"input {inp.name}"
         boxes.append(Box(ident, [label, format_shape(inp.shape)], "io", ()))
         shown[inp.name] = ident
@@ -88,7 +89,7 @@ def layout(plan: Plan, depth: int | None = None) -> Diagram:
             ]
     edges = _edges(plan, shown)
     for k, (name, port) in enumerate(plan.all_outputs):
-        out = f"n{len(plan.nodes) + 1}" if k == 0 else f"o{k}"
+        out = f"n{len(plan.nodes) + 1 + (k and len(plan.all_inputs) - 1 + k)}"
         label = "output" if plain else f"output {plan.output_label(k)}"
         boxes.append(Box(out, [label, format_shape(plan.shape_of(name, port))], "io", ()))
         edges.append((shown[name], out))

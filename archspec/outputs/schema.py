@@ -51,10 +51,23 @@ def generate() -> Json:
         defs.update(_layer_defs(loose))
     top = _model(SpecModel, expressions=False)
     props = top["properties"]
-    shape, declared = props["input"]["oneOf"]  # [C, *spatial] or {shape, layout}
+    # `input:` (one) or `inputs:` (name → one), each [C, *spatial] or {shape, layout, ...}
+    entry = props["input"]["anyOf"][0]
+    shape, declared = entry["oneOf"]
     shape["items"] = _expressions(shape["items"])
     declared.clear()
     declared.update(_model(InputModel))
+    defs["Input"] = entry
+    for key in ("input", "inputs"):
+        props[key].pop("anyOf")
+        props[key].pop("default", None)
+    props["input"]["$ref"] = "#/$defs/Input"
+    props["inputs"].update(
+        type="object",
+        propertyNames={"pattern": IDENT},
+        additionalProperties={"$ref": "#/$defs/Input"},
+        minProperties=1,
+    )
     props["layers"].pop("items")  # StrictLayer or Layer: see _conditions
     props["vars"]["propertyNames"] = {"pattern": IDENT}
     props["blocks"] = {
@@ -75,7 +88,10 @@ def generate() -> Json:
         "description": "A neural network as YAML: input, layers, blocks and training. "
         "Validate with `archspec check`; regenerate with `archspec schema`.",
         **top,
-        "allOf": _conditions(),
+        "allOf": [
+            *_conditions(),
+            {"not": {"required": ["input", "inputs"]}},  # one or the other
+        ],
         "$defs": dict(sorted(defs.items())),
     }
 
@@ -486,7 +502,8 @@ def _conditions() -> list[Json]:
         {
             "if": {"required": ["extends"]},
             "else": {
-                "required": ["input", "layers"],
+                "required": ["layers"],
+                "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
                 "properties": {"train": {"anyOf": [{"type": "null"}, complete_train]}},
             },
         },
