@@ -19,8 +19,8 @@ from realdata import MNIST, needs_mnist
 from safetensors import safe_open
 
 import archspec
-from archspec.compile.verify import example_inputs
 from archspec.cli import main
+from archspec.compile.verify import example_inputs
 from archspec.errors import UsageError
 from archspec.outputs import export
 from archspec.outputs.export import ExportError, Source
