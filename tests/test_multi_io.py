@@ -339,7 +339,7 @@ def test_verify_feeds_each_input_int_ones_included() -> None:
     plan = archspec.load(ROOT / "specs" / "text_classifier.yaml").plan()
     verify(plan, device="cpu")  # real random ids in [0, vocab)
     (ids,) = example_inputs(plan, 4, "cpu", torch.Generator().manual_seed(0))
-    assert ids.dtype == torch.long and 0 <= int(ids.min()) and int(ids.max()) < 1000
+    assert ids.dtype == torch.long and int(ids.min()) >= 0 and int(ids.max()) < 1000
 
 
 def test_check_verify_cli_on_the_bundled_specs(capsys: pytest.CaptureFixture[str]) -> None:
