@@ -503,6 +503,80 @@ MUTANTS: tuple[Mutant, ...] = (
         "shape=x.shape, field=x.field, params=numel(x.shape)",
         "shape=x.shape, field=x.field, params=x.shape[-1]",
     ),
+    # --- more tensor-kind rules (issue 14: each tensor kind with a second planted bug)
+    Mutant(
+        "reshape: the element count is not checked",
+        "shapes/kinds/tensor.py",
+        "    if total % known or numel(shape) != total:\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "permute: the shape is not reordered",
+        "shapes/kinds/tensor.py",
+        "    shape = tuple(x.shape[i] for i in order)\n",
+        "    shape = tuple(x.shape)\n",
+    ),
+    Mutant(
+        "select: the axis is kept (size 1), not removed",
+        "shapes/kinds/tensor.py",
+        "    shape = x.shape[:axis] + x.shape[axis + 1 :]\n",
+        "    shape = (*x.shape[:axis], 1, *x.shape[axis + 1 :])\n",
+    ),
+    Mutant(
+        "slice: floor of (stop - start) / step, not the count Python keeps",
+        "shapes/kinds/tensor.py",
+        "    kept = len(range(start, stop, step))\n",
+        "    kept = max((stop - start) // step, 0)\n",
+    ),
+    Mutant(
+        "mean: only the first axis is removed",
+        "shapes/kinds/tensor.py",
+        "        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)\n",
+        "        shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])\n",
+    ),
+    Mutant(
+        "to_tokens: tokens = first × last spatial size (right for 2-D only)",
+        "shapes/kinds/tensor.py",
+        "shape=(numel(x.spatial), x.shape[0])",
+        "shape=(x.spatial[0] * x.spatial[-1], x.shape[0])",
+    ),
+    # --- embedding and several inputs/outputs
+    Mutant(
+        "embedding: one row too few counted",
+        "shapes/kinds/learned.py",
+        "params=p.vocab * p.dim, layout=layout",
+        "params=(p.vocab - 1) * p.dim, layout=layout",
+    ),
+    Mutant(
+        "embedding: a table smaller than the input's ids accepted",
+        "shapes/kinds/learned.py",
+        "    if x.vocab > p.vocab:\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "embedding: padding_idx outside the table accepted",
+        "shapes/kinds/learned.py",
+        "    if p.padding_idx is not None and p.padding_idx >= p.vocab:\n",
+        "    if p.padding_idx is not None and p.padding_idx > p.vocab:\n",
+    ),
+    Mutant(
+        "several inputs: layers' slots counted from 1 (as with one input)",
+        "compile/network.py",
+        "        for i, node in enumerate(plan.nodes, start=n):\n",
+        "        for i, node in enumerate(plan.nodes, start=1):\n",
+    ),
+    Mutant(
+        "several outputs: returned in reverse order",
+        "compile/network.py",
+        "for name, port in plan.all_outputs\n",
+        "for name, port in reversed(plan.all_outputs)\n",
+    ),
+    Mutant(
+        "several inputs: a merge of two inputs keeps one input's receptive field",
+        "shapes/infer.py",
+        "        rf = out.field if len(origins[layer.name]) <= 1 else None\n",
+        "        rf = out.field\n",
+    ),
 )
 
 
