@@ -60,7 +60,11 @@ def test_input_and_inputs_together() -> None:
 
 
 def test_neither_input_nor_inputs() -> None:
-    one_error("layers: [relu]\n", r"^s\.yaml:1:1: a spec needs its input")
+    one_error(
+        "layers: [relu]\n",
+        r"^s\.yaml:1:1: input: missing required key 'input' — add e\.g\. `input: \[1, 28, 28\]` "
+        r"\(or several named inputs under `inputs:`\)$",
+    )
 
 
 def test_unknown_input_name_suggests_the_close_one() -> None:

@@ -174,20 +174,25 @@ def _validate_document(
 def _inputs(model: SpecModel, source: SourceMap) -> tuple[PlanInput, ...]:
     """The declared inputs: ``input:`` is one called ``input``; ``inputs:`` names several.
     Exactly one of the two keys (else one located problem)."""
-    if (model.input is None) == (model.inputs is None):
-        both = model.input is not None
-        at: DataPath = ("inputs",) if both else ()
+    if model.input is not None and model.inputs is not None:
         raise SpecError(
             [
                 Problem(
-                    "a spec has `input:` or `inputs:`, not both"
-                    if both
-                    else "a spec needs its input: `input: [C, H, W]` (or several under `inputs:`)",
-                    "keep `inputs:` (several named inputs) or `input:` (one)"
-                    if both
-                    else "add e.g. `input: [1, 28, 28]`",
-                    source.locate(at, key=both),
-                    at,
+                    "a spec has `input:` or `inputs:`, not both",
+                    "keep `inputs:` (several named inputs) or `input:` (one)",
+                    source.locate(("inputs",), key=True),
+                    ("inputs",),
+                )
+            ]
+        )
+    if model.input is None and model.inputs is None:
+        raise SpecError(
+            [
+                Problem(
+                    "missing required key 'input'",
+                    "add e.g. `input: [1, 28, 28]` (or several named inputs under `inputs:`)",
+                    source.locate(()),
+                    ("input",),
                 )
             ]
         )
