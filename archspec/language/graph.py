@@ -91,6 +91,7 @@ RESERVED = frozenset(
         "num_params",
         "logits_only",
         "output_activation",
+        "input_names",
     }
 )
 
