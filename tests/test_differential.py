@@ -774,6 +774,13 @@ EDGES_ACCEPTED["causal-dilated-conv-keeps-the-length"] = _one(
 )
 EDGES_ACCEPTED["reflect-pad-size-minus-1"] = _one((1, 4, 3), "pad", size=[3, 2], mode="reflect")
 EDGES_ACCEPTED["crop-leaves-one"] = _one((1, 4, 6), "crop", before=[1, 2], after=[2, 3])
+# tests/mutants.py: a floor of (stop - start) / step survived the random slices once
+EDGES_ACCEPTED["slice-step-keeps-a-last-partial-stride"] = _one(
+    (3, 7), "slice", axis=1, start=1, stop=7, step=4
+)
+EDGES_ACCEPTED["embedding-of-token-ids"] = Net(
+    (5,), (Entry("l0", "embedding", {"vocab": 9, "dim": 3, "padding_idx": 0}),), vocab=9
+)
 EDGES_REJECTED = {
     "add-of-mismatched-non-1-axes": Net(
         (2, 4, 6),
