@@ -1,4 +1,5 @@
-"""``archspec import SOURCE -o OUT.yaml``: turn a torch module or a Keras config into a spec."""
+"""``archspec import SOURCE -o OUT.yaml``: turn a torch module, an ONNX file or a Keras config
+into a spec."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ from typing import Any
 
 from archspec.commands.check import parse_shape
 from archspec.errors import UsageError
+from archspec.language.load import DEFAULT_MAX_LAYERS
 
 
 def add_parser(verbs: Any) -> None:
     p = verbs.add_parser(
         "import",
-        help="turn a torch module or a Keras JSON config into a spec",
+        help="turn a torch module, an ONNX file or a Keras JSON config into a spec",
         description="Turn an existing model into a checked spec. SOURCE is a torch module "
         "factory `pkg.module:factory` (this IMPORTS AND RUNS that Python code: it needs "
-        "--trust-code and --input) or a Keras `model.to_json()` file (.json, read as data; "
-        "nothing is imported or run). Operations archspec cannot express are listed, one "
-        "line each, and nothing is written (exit 1) unless --partial.",
+        "--trust-code and --input), an ONNX file (.onnx, parsed as data: nothing runs, "
+        "external data is refused; --weights writes its initializers) or a Keras "
+        "`model.to_json()` file (.json, read as data; nothing is imported or run). "
+        "Operations archspec cannot express are listed, one line each, and nothing is "
+        "written (exit 1) unless --partial.",
     )
-    p.add_argument("source", metavar="SOURCE", help="pkg.module:factory, or a Keras .json file")
+    p.add_argument(
+        "source", metavar="SOURCE", help="pkg.module:factory, a .onnx file, or a Keras .json file"
+    )
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.yaml")
     p.add_argument(
         "--input",
@@ -38,7 +44,7 @@ def add_parser(verbs: Any) -> None:
         "--weights",
         type=Path,
         metavar="OUT.safetensors",
-        help="also write the module's weights under the spec's layer names (torch sources)",
+        help="also write the weights under the spec's layer names (torch and ONNX sources)",
     )
     p.add_argument(
         "--partial",
@@ -46,13 +52,31 @@ def add_parser(verbs: Any) -> None:
         help="write the spec up to the first unsupported operation instead of failing",
     )
     p.add_argument("--name", help="the spec's name (default: from the source)")
+    p.add_argument(
+        "--max-layers",
+        type=int,
+        default=DEFAULT_MAX_LAYERS,
+        metavar="N",
+        help=f"refuse ONNX files with more nodes (default {DEFAULT_MAX_LAYERS:,})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec.importers import run as importing
 
     source: str = args.source
-    if source.lower().endswith(".json"):
+    if source.lower().endswith(".onnx"):
+        if args.input is not None or args.trust_code:
+            raise UsageError(
+                "--input and --trust-code are for torch sources",
+                "an ONNX file is read as data, its input shape from the file",
+            )
+        if args.max_layers < 1:
+            raise UsageError("--max-layers must be at least 1")
+        result = importing.import_onnx(
+            Path(source), args.output, args.weights, args.partial, args.name, args.max_layers
+        )
+    elif source.lower().endswith(".json"):
         if args.weights is not None or args.input is not None:
             raise UsageError(
                 "--weights and --input are for torch sources",
@@ -73,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise UsageError(
             f"cannot tell what '{source}' is",
-            "give pkg.module:factory (a torch module) or a Keras model.to_json() file (.json)",
+            "give pkg.module:factory (a torch module), a .onnx file, or a Keras "
+            "model.to_json() file (.json)",
         )
     _report(args, result)
     return 0

@@ -10,6 +10,7 @@ from archspec import api, io
 from archspec.errors import SpecError
 from archspec.importers.fold import fold
 from archspec.importers.graph import Imported, ImportFailed, Unsupported
+from archspec.language.load import DEFAULT_MAX_LAYERS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -94,6 +95,51 @@ def import_keras(path: Path, out: Path, partial: bool, name: str | None = None) 
 
     imported = keras.read(path, partial, name)
     result = checked(imported, out, partial)
+    io.write_text(out, result.text)
+    return result
+
+
+def import_onnx(
+    path: Path,
+    out: Path,
+    weights_out: Path | None,
+    partial: bool,
+    name: str | None = None,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> Result:
+    """A ``.onnx`` file → a checked spec (read as data, never run); with ``weights_out`` its
+    initializers under the built spec's ``state_dict`` keys, loaded into it to prove the fit."""
+    from archspec.importers import onnx_source
+
+    read = onnx_source.read(path, partial, name, max_layers)
+    result = checked(read.imported, out, partial)
+    result.left_out = read.left_out
+    if weights_out is not None:
+        import torch
+        from safetensors.torch import save_file
+
+        tensors: dict[str, torch.Tensor] = {}
+        for spec_name, source in result.names.items():
+            for key, array in read.tensors[source].items():
+                tensors[f"{spec_name}.{key}"] = torch.from_numpy(array.copy()).contiguous()
+        network = result.spec.build().eval()
+        mine = network.state_dict()
+        for key, value in mine.items():
+            if key.endswith(".num_batches_tracked") and key not in tensors:
+                tensors[key] = value.clone()
+        wrong = sorted(set(mine) ^ set(tensors)) + [
+            k for k, v in tensors.items() if k in mine and mine[k].shape != v.shape
+        ]
+        if wrong:
+            raise ImportFailed(
+                [f"the imported weights do not fit the spec: {', '.join(wrong[:3])}"],
+                "a weight was mapped wrongly: please report it with the model",
+            )
+        network.load_state_dict(tensors, strict=True)
+        result.tensors = len(tensors)
+        io.write_text(out, result.text)
+        io.write_with(weights_out, lambda tmp: save_file(tensors, str(tmp), {"format": "pt"}))
+        return result
     io.write_text(out, result.text)
     return result
 
