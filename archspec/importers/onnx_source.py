@@ -287,7 +287,11 @@ class _Mapper:
             imported = Imported(self.name, input_shape, ops, output, self.unsupported)
         kept = {op.path for op in imported.ops if op.weights}
         tensors = {path: t for path, t in self.tensors.items() if path in kept}
-        left = [t.name for t in self.graph.initializer if t.name not in self.used]
+        left = [
+            t.name
+            for t in self.graph.initializer
+            if t.name not in self.used and (t.data_type in _FLOATS or t.name not in self.consumers)
+        ]
         return Read(imported, tensors, left)
 
     # --- graph edges
@@ -369,6 +373,7 @@ class _Mapper:
         if floats and tensor.data_type not in _FLOATS:
             kind = onnx.TensorProto.DataType.Name(tensor.data_type)
             raise Skip(f"its {what} '{name}' holds {kind}, not floats")
+        self.used.add(self.origin.get(name, name))
         if name not in self.arrays:
             self.arrays[name] = numpy_helper.to_array(tensor)
         array = self.arrays[name]
@@ -380,7 +385,6 @@ class _Mapper:
         if name in self.held:
             raise Skip(f"shares its {what} '{name}' with another layer (shared weights)")
         self.held.add(name)
-        self.used.add(self.origin.get(name, name))
         return array
 
     def _value(self, name: str, node: onnx.NodeProto) -> str:
