@@ -119,6 +119,66 @@ def test_torchvision_models_round_trip_through_onnx(
     assert f"{expected:,} parameters" in out
 
 
+class _Residual(torch.nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(channels)
+        self.act = torch.nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.bn(self.conv(x)))
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.blocks = torch.nn.Sequential(_Residual(8), _Residual(8))
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+
+
+def test_the_dynamo_exporter_with_constants_folded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """torch.onnx.export(dynamo=True): its default optimisation folds BatchNormalization into
+    the convolutions (the parameters change), so export with optimize=False and fold only
+    constants. Its metadata names the classes; the zero bias it invents for a bias-free
+    convolution is dropped; it stores weights externally unless told not to."""
+    optimizer = pytest.importorskip("onnxscript.optimizer")
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.bn.running_mean.uniform_(-0.5, 0.5)
+            block.bn.running_var.uniform_(0.5, 2.0)
+    program = torch.onnx.export(
+        model, (torch.randn(2, 3, 16, 16),), dynamo=True, optimize=False, external_data=False
+    )
+    assert program is not None
+    optimizer.fold_constants(program.model)
+    path = tmp_path / "tiny.onnx"
+    program.save(str(path), external_data=False)
+    spec_file, weights = tmp_path / "t.yaml", tmp_path / "t.safetensors"
+    code, _, err = _import(capsys, str(path), "-o", str(spec_file), "--weights", str(weights))
+    assert code == 0, err
+    text = spec_file.read_text(encoding="utf-8")
+    assert "- {residual: null, repeat: 2, name: blocks}" in text, text  # class _Residual
+    spec = archspec.load(spec_file)
+    assert spec.plan().total_params == sum(p.numel() for p in model.parameters()) == 1444
+    network = spec.build().eval()
+    tensors = load_file(str(weights))
+    assert set(tensors) == set(model.state_dict())
+    network.load_state_dict(tensors, strict=True)
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), model(x), rtol=1e-5, atol=1e-5)
+
+
 # --- the other operators, against onnxruntime --------------------------------------------
 
 

@@ -544,7 +544,11 @@ def _conv(m: _Mapper, i: int, node: onnx.NodeProto, attrs: dict[str, Any]) -> _M
     before, after = _spatial_pads(m, node, attrs, kernel, stride, dilation)
     tensors = {"weight": weight}
     if len(node.input) > 2 and node.input[2]:
-        tensors["bias"] = m._weight(node.input[2], "bias")
+        bias = m._weight(node.input[2], "bias")
+        # torch's dynamo exporter writes a zero bias (named val_5 …) for a conv without one
+        invented = not node.input[2].endswith(".bias") and not bias.any()
+        if not invented:
+            tensors["bias"] = bias
     params: dict[str, Any] = {
         "depth": int(weight.shape[0]),
         "kernel": tuple(kernel),
