@@ -89,6 +89,11 @@ def load(path: Path, max_layers: int) -> onnx.ModelProto:
     graph = model.graph
     if not model.HasField("graph") or not graph.node:
         raise ImportFailed([f"{path}: not an ONNX model (no graph nodes)"], "give a .onnx file")
+    if not _all_text(model):
+        raise ImportFailed(
+            [f"{path}: not an ONNX model (a name or attribute string is not UTF-8 text)"],
+            "give a .onnx file torch.onnx.export wrote",
+        )
     if len(graph.node) > max_layers:
         raise ImportFailed(
             [f"{path}: {len(graph.node):,} nodes is more than --max-layers {max_layers:,}"],
@@ -96,25 +101,63 @@ def load(path: Path, max_layers: int) -> onnx.ModelProto:
         )
     if graph.sparse_initializer:
         raise ImportFailed(
-            [f"{path}: sparse initializer '{graph.sparse_initializer[0].values.name}'"],
+            [f"{path}: sparse initializer '{_safe(graph.sparse_initializer[0].values.name)}'"],
             "archspec imports dense initializers only",
         )
     for tensor in graph.initializer:
-        _check_tensor(tensor, f"{path}: initializer '{tensor.name}'", size)
+        _check_tensor(tensor, f"{path}: initializer '{_safe(tensor.name)}'", size)
     for node in graph.node:
         for attr in node.attribute:
             tensors = [attr.t] if attr.HasField("t") else list(attr.tensors)
             for tensor in tensors:
-                where = f"{path}: node '{node.name}' ({node.op_type}) attribute '{attr.name}'"
+                where = (
+                    f"{path}: node '{_safe(node.name)}' ({_safe(node.op_type)}) "
+                    f"attribute '{_safe(attr.name)}'"
+                )
                 _check_tensor(tensor, where, size)
     return model
+
+
+def _all_text(model: onnx.ModelProto) -> bool:
+    """Whether every string the importer reads is text: protobuf hands a string field holding
+    invalid UTF-8 back as bytes, and string attributes (``auto_pad``) are bytes to decode."""
+    graph = model.graph
+    names: list[str | bytes] = [graph.name]
+    for node in graph.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output]
+        names += [p.key for p in node.metadata_props] + [p.value for p in node.metadata_props]
+        names += [a.name for a in node.attribute]
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.STRING:
+                try:
+                    attr.s.decode("utf-8")
+                except UnicodeDecodeError:
+                    return False
+    for tensor in graph.initializer:
+        names += [tensor.name, *(e.key for e in tensor.external_data)]
+        names += [e.value for e in tensor.external_data]
+    names += [v.name for v in (*graph.input, *graph.output, *graph.value_info)]
+    for value in (*graph.input, *graph.output):
+        names += [d.dim_param for d in value.type.tensor_type.shape.dim]
+    names += [o.domain for o in model.opset_import]
+    return all(isinstance(name, str) for name in names)
+
+
+def _safe(text: str, limit: int = 120) -> str:
+    """A name from the file, fit for one line: control characters escaped, length capped.
+
+    >>> _safe("evil\\nname")
+    'evil\\\\nname'
+    """
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_tensor(tensor: onnx.TensorProto, where: str, file_size: int) -> None:
     if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
         target = next((e.value for e in tensor.external_data if e.key == "location"), "?")
         raise ImportFailed(
-            [f"{where}: refers to external data '{target[:100]}' (not opened)"],
+            [f"{where}: refers to external data '{_safe(target)}' (not opened)"],
             "archspec reads only tensors stored in the .onnx file; export without external data",
         )
     dims = list(tensor.dims)
@@ -267,8 +310,9 @@ class _Mapper:
             try:
                 self._node(i, node, places[i])
             except Skip as exc:
-                where = node.name or f"node {i} '{node.output[0] if node.output else ''}'"
-                self.unsupported.append(Unsupported(where, f"{node.op_type}: {exc.what}"))
+                where = _safe(node.name) or f"node {i}"
+                what = f"{_safe(node.op_type, 60)}: {_safe(exc.what, 200)}"
+                self.unsupported.append(Unsupported(where, what))
                 if self.partial:
                     stopped = self.unsupported[-1]
                     break
@@ -305,13 +349,13 @@ class _Mapper:
         (value,) = inputs
         tensor_type = value.type.tensor_type
         if not value.type.HasField("tensor_type") or tensor_type.elem_type not in _FLOATS:
-            raise ImportFailed([f"{self.file}: input '{value.name}' is not a float tensor"])
+            raise ImportFailed([f"{self.file}: input '{_safe(value.name)}' is not a float tensor"])
         dims = list(tensor_type.shape.dim)
         if len(dims) < 2:
             raise ImportFailed(
                 [
-                    f"{self.file}: input '{value.name}' has rank {len(dims)}; archspec expects a "
-                    "batch axis and at least one more"
+                    f"{self.file}: input '{_safe(value.name)}' has rank {len(dims)}; archspec "
+                    "expects a batch axis and at least one more"
                 ]
             )
         shape = []
@@ -319,8 +363,8 @@ class _Mapper:
             if not dim.HasField("dim_value") or dim.dim_value <= 0:
                 raise ImportFailed(
                     [
-                        f"{self.file}: input '{value.name}' axis {axis} has no fixed size "
-                        f"({dim.dim_param or '?'})"
+                        f"{self.file}: input '{_safe(value.name)}' axis {axis} has no fixed size "
+                        f"({_safe(dim.dim_param) or '?'})"
                     ],
                     "export with a fixed input shape (only the batch axis may vary)",
                 )
@@ -356,7 +400,9 @@ class _Mapper:
         if not key or key == INPUT:
             if not self.unsupported:
                 self.unsupported.append(
-                    Unsupported("<graph>", f"output '{outputs[0].name}' is not computed by a layer")
+                    Unsupported(
+                        "<graph>", f"output '{_safe(outputs[0].name)}' is not computed by a layer"
+                    )
                 )
             return ""
         return key
@@ -387,7 +433,7 @@ class _Mapper:
         self.held.add(name)
         return array
 
-    def _value(self, name: str, node: onnx.NodeProto) -> str:
+    def _value(self, name: str) -> str:
         if name not in self.keys:
             raise Skip(f"reads '{name}', which no imported layer computes")
         return self.keys[name]
@@ -426,15 +472,18 @@ class _Mapper:
                 self.consts[node.output[0]] = self.consts[source]
                 self.origin[node.output[0]] = self.origin.get(source, source)
             else:
-                self.keys[node.output[0]] = self._value(source, node)
+                self.keys[node.output[0]] = self._value(source)
             return
         rule = RULES.get(kind)
         if rule is None:
             raise Skip("has no archspec kind")
         if len([o for o in node.output if o]) > 1 and kind not in ("Dropout",):
             raise Skip("with more than one output")
-        mapped = rule(self, i, node, _attrs(node))
-        inputs = [self._value(name, node) for name in mapped.inputs]
+        try:
+            mapped = rule(self, i, node, _attrs(node))
+        except (KeyError, IndexError, ValueError, TypeError) as exc:  # a malformed node
+            raise Skip(f"malformed ({type(exc).__name__}: {str(exc)[:100]})") from exc
+        inputs = [self._value(name) for name in mapped.inputs]
         for extra in mapped.before:  # a pad layer the conv needs first
             key = f"n{len(self.ops)}"
             self.ops.append(Op(key, extra[0], extra[1], inputs, "", place.scopes))
