@@ -396,6 +396,10 @@ def _hostile_files() -> dict[str, tuple[bytes, str]]:
         "one_gib": (_graph([_declared([2**15, 2**13])]), "initializer 'w': declares shape"),
         "negative": (_graph([_declared([-1, 3])]), "initializer 'w': declares a negative"),
         "short": (_graph([_declared([100, 100], b"\0" * 16)]), "initializer 'w': declares shape"),
+        "mismatch": (
+            _graph([_declared([4, 4], b"\0" * 16)]),
+            "initializer 'w': declares shape [4, 4] (16 values) but stores 4",
+        ),
         "passwd": (_graph([_external("/etc/passwd")]), "initializer 'w': refers to external"),
         "relative": (_graph([_external("../../etc/passwd")]), "initializer 'w': refers to"),
         "strings": (
@@ -467,7 +471,7 @@ def test_hostile_files_are_refused_in_one_line(hostile: dict[str, Any], name: st
 def test_hostile_files_allocate_nothing_they_declare(hostile: dict[str, Any]) -> None:
     """A 2**80-element and a 1 GiB declared tensor are refused before any allocation: the
     whole process (python, torch-free archspec, onnx, numpy) peaks far below 1 GiB."""
-    assert hostile["peak"] < 600 * 2**20, hostile["peak"]
+    assert hostile["peak"] < 300 * 2**20, hostile["peak"]  # about 50 MiB when measured
 
 
 def test_weights_that_are_not_floats_are_refused(
