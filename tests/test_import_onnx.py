@@ -356,6 +356,26 @@ def test_unsupported_ops_are_listed_and_partial_stops_before_the_first(
     assert "fc2.weight" not in load_file(str(weights)) and "fc1.weight" in load_file(str(weights))
 
 
+def test_an_unused_branch_is_left_out_and_said(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    model = _small_model()
+    model.graph.initializer.append(_init("unused.weight", np.ones((2, 3, 1, 1), np.float32)))
+    model.graph.node.insert(
+        0, helper.make_node("Conv", ["x", "unused.weight"], ["zz"], name="/unused/Conv")
+    )
+    path, weights = tmp_path / "b.onnx", tmp_path / "b.safetensors"
+    onnx.save(model, str(path))
+    code, _, err = _import(
+        capsys, str(path), "-o", str(tmp_path / "b.yaml"), "--weights", str(weights)
+    )
+    assert code == 0, err
+    assert err.splitlines() == [
+        "archspec: note: not used by the forward pass, left out: unused.weight"
+    ]
+    assert not any(key.startswith("unused") for key in load_file(str(weights)))
+
+
 # --- hostile files ------------------------------------------------------------------------
 
 

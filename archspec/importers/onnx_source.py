@@ -290,6 +290,8 @@ class _Mapper:
         self.used: set[str] = set()  # initializers a layer holds
         self.held: set[str] = set()  # value names a layer holds
         self.origin: dict[str, str] = {}  # Identity output → the initializer it copies
+        self.pending: list[str] = []  # initializers the node being mapped holds
+        self.sources: dict[str, list[str]] = {}  # weighted op's path → its initializers
         self.unsupported: list[Unsupported] = []
         self.consumers: dict[str, list[int]] = defaultdict(list)
         for i, node in enumerate(self.graph.node):
@@ -331,10 +333,17 @@ class _Mapper:
             imported = Imported(self.name, input_shape, ops, output, self.unsupported)
         kept = {op.path for op in imported.ops if op.weights}
         tensors = {path: t for path, t in self.tensors.items() if path in kept}
+        held = {name for path in kept for name in self.sources.get(path, [])}
+        dropped = {name for names in self.sources.values() for name in names} - held
         left = [
             t.name
             for t in self.graph.initializer
-            if t.name not in self.used and (t.data_type in _FLOATS or t.name not in self.consumers)
+            if t.name in dropped
+            or (
+                t.name not in self.used
+                and t.name not in held
+                and (t.data_type in _FLOATS or t.name not in self.consumers)
+            )
         ]
         return Read(imported, tensors, left)
 
@@ -431,6 +440,7 @@ class _Mapper:
         if name in self.held:
             raise Skip(f"shares its {what} '{name}' with another layer (shared weights)")
         self.held.add(name)
+        self.pending.append(self.origin.get(name, name))
         return array
 
     def _value(self, name: str) -> str:
@@ -479,6 +489,7 @@ class _Mapper:
             raise Skip("has no archspec kind")
         if len([o for o in node.output if o]) > 1 and kind not in ("Dropout",):
             raise Skip("with more than one output")
+        self.pending = []
         try:
             mapped = rule(self, i, node, _attrs(node))
         except (KeyError, IndexError, ValueError, TypeError) as exc:  # a malformed node
@@ -495,6 +506,7 @@ class _Mapper:
         op = Op(key, mapped.kind, mapped.params, inputs, path, place.scopes, bool(mapped.tensors))
         if mapped.tensors:
             self.tensors[path] = mapped.tensors
+            self.sources[path] = self.pending
         self.ops.append(op)
         self.keys[node.output[0]] = key
         for fused in mapped.fused:
