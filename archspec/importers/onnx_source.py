@@ -50,6 +50,10 @@ class Skip(Exception):
         self.what = what
 
 
+class _NoShape(Skip):
+    """A value's shape is unknown: after an unsupported op, a consequence, not listed."""
+
+
 @dataclass
 class Read:
     """An ONNX file's ops, and the weights of each weighted op by its path."""
@@ -256,10 +260,12 @@ def _places(graph: onnx.GraphProto) -> list[_Node]:
 def _dynamo_chain(meta: dict[str, str]) -> list[tuple[str, str]]:
     import ast
 
-    try:
-        scopes = ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])
-        classes = ast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
-    except (ValueError, SyntaxError):
+    texts = (meta["pkg.torch.onnx.name_scopes"], meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
+    if any(len(text) > 10_000 for text in texts):
+        return []
+    try:  # literals only: ast.literal_eval never calls anything
+        scopes, classes = (ast.literal_eval(text) for text in texts)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return []
     if not isinstance(scopes, list) or not isinstance(classes, list):
         return []
@@ -287,7 +293,7 @@ class _Mapper:
         self.keys: dict[str, str] = {}  # value name → op key (or INPUT)
         self.ops: list[Op] = []
         self.tensors: dict[str, dict[str, np.ndarray]] = {}
-        self.used: set[str] = set()  # initializers a layer holds
+        self.used: set[str] = set()  # initializers read (weights, shapes, bounds)
         self.held: set[str] = set()  # value names a layer holds
         self.origin: dict[str, str] = {}  # Identity output → the initializer it copies
         self.pending: list[str] = []  # initializers the node being mapped holds
@@ -310,18 +316,21 @@ class _Mapper:
             if i in self.fused:
                 continue
             try:
-                self._node(i, node, places[i])
+                try:
+                    self._node(i, node, places[i])
+                except (KeyError, IndexError, ValueError, TypeError) as exc:  # malformed
+                    raise Skip(f"malformed ({type(exc).__name__}: {exc})") from exc
             except Skip as exc:
+                if isinstance(exc, _NoShape) and self.unsupported:
+                    self._pass_through(node)
+                    continue
                 where = _safe(node.name) or f"node {i}"
                 what = f"{_safe(node.op_type, 60)}: {_safe(exc.what, 200)}"
                 self.unsupported.append(Unsupported(where, what))
                 if self.partial:
                     stopped = self.unsupported[-1]
                     break
-                ins = [v for v in node.input if v in self.keys]
-                for out in node.output:
-                    if ins:
-                        self.keys[out] = self.keys[ins[0]]
+                self._pass_through(node)
         if stopped is not None:
             if not self.ops:
                 raise ImportFailed([stopped.line()], "nothing before it can be imported")
@@ -346,6 +355,14 @@ class _Mapper:
             )
         ]
         return Read(imported, tensors, left)
+
+    def _pass_through(self, node: onnx.NodeProto) -> None:
+        """Let later nodes read an unmapped node's first input instead (nothing is written
+        then; this only lets them be checked and listed)."""
+        ins = [v for v in node.input if v in self.keys]
+        for out in node.output:
+            if ins:
+                self.keys[out] = self.keys[ins[0]]
 
     # --- graph edges
 
@@ -464,7 +481,7 @@ class _Mapper:
 
     def _shape(self, name: str) -> tuple[int, ...]:
         if name not in self.shapes:
-            raise Skip(f"the shape of '{name}' is unknown (shape inference could not follow)")
+            raise _NoShape(f"the shape of '{name}' is unknown (shape inference could not follow)")
         return self.shapes[name]
 
     # --- nodes
@@ -490,10 +507,7 @@ class _Mapper:
         if len([o for o in node.output if o]) > 1 and kind not in ("Dropout",):
             raise Skip("with more than one output")
         self.pending = []
-        try:
-            mapped = rule(self, i, node, _attrs(node))
-        except (KeyError, IndexError, ValueError, TypeError) as exc:  # a malformed node
-            raise Skip(f"malformed ({type(exc).__name__}: {str(exc)[:100]})") from exc
+        mapped = rule(self, i, node, _attrs(node))
         inputs = [self._value(name) for name in mapped.inputs]
         for extra in mapped.before:  # a pad layer the conv needs first
             key = f"n{len(self.ops)}"
