@@ -493,7 +493,7 @@ class _Mapper:
         if kind == "Constant":
             self._constant(node)
             return
-        if kind == "Identity":
+        if kind == "Identity" or (kind == "Concat" and len(node.input) == 1):  # DenseNet: cat([x])
             (source,) = node.input[:1]
             if self._is_const(source):
                 self.consts[node.output[0]] = self.consts[source]
