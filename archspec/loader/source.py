@@ -181,6 +181,7 @@ class _Frame:
     at: Location
     key: Any = None  # mappings: the key waiting for its value (None: expecting a key)
     merged: dict[str, Any] | None = None  # what its `<<` merges in (None: no merge)
+    flow: bool = False  # written in flow style ([...] or {...})
     merge_at: Location | None = None  # where its `<<` key is (a second one is an error)
     size: int = 1  # values inside, aliases expanded
     depth: int = 0  # deepest nesting inside, aliases expanded
@@ -214,6 +215,7 @@ class _EventBuilder:
         self.root: Any = None
         self.total = 0
         self.documents = 0
+        self.pure = False  # events from PyYAML's parser (set by run)
 
     def at(self, event: yaml.Event) -> Location:
         mark = event.start_mark
@@ -223,10 +225,12 @@ class _EventBuilder:
             else Location(self.file, 1, 1)
         )
 
-    def run(self, loader: type[Any] = _Loader) -> Any:
+    def run(self, loader: type[Any] | None = None) -> Any:
+        """Build the document from ``loader``'s events (default: libyaml's, else PyYAML's)."""
         scalar, open_, close = self.scalar, self.open, self.close
         # the parser itself, not yaml.parse's generator around it (one call less per event)
-        parser = loader(self.text)
+        parser = (loader or _Loader)(self.text)
+        self.pure = isinstance(parser, yaml.parser.Parser)  # PyYAML's own parser, not libyaml
         try:
             while parser.check_event():
                 event = parser.get_event()
@@ -269,6 +273,8 @@ class _EventBuilder:
         # guard_size, at and child_path written out, in the same order
         mark = event.start_mark
         at = Location(self.file, mark.line + 1, mark.column + 1) if mark else self.at(event)
+        if not event.value and self.pure:
+            at = self.empty_at(event, at)
         if event.tag is not None:
             self.problems.append(_tag_problem(event.tag, at))
         self.total += 1
@@ -293,6 +299,30 @@ class _EventBuilder:
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchor(value, {(): at}, {}, 1, 0)
         self.add(value, 1, 0)
+
+    def empty_at(self, event: yaml.ScalarEvent, at: Location) -> Location:
+        """Where libyaml places an empty value inside a flow collection (``{a: , b: 1}``):
+        at the token after it; PyYAML places it right after the ``:``. The pure-Python
+        path moves it on over spaces, line breaks and comments, so both paths give one
+        source map (tests/test_loader_paths.py)."""
+        flow = bool(self.stack) and self.stack[-1].flow
+        if event.style or event.tag is not None or event.anchor is not None or not flow:
+            return at
+        text, i = self.text, event.start_mark.index
+        line, col = at.line, at.col
+        while i < len(text):
+            ch = text[i]
+            if ch in " \t":
+                i, col = i + 1, col + 1
+            elif ch == "#":
+                while i < len(text) and text[i] not in "\n\r\x85\u2028\u2029":
+                    i += 1
+            elif ch in "\n\x85\u2028\u2029" or ch == "\r":
+                i += 2 if text[i : i + 2] == "\r\n" else 1
+                line, col = line + 1, 1
+            else:
+                break
+        return Location(self.file, line, col)
 
     def plain(self, event: yaml.ScalarEvent) -> Any:
         """The value of a plain scalar, through the memo of texts already resolved."""
@@ -380,7 +410,8 @@ class _EventBuilder:
         path = parent.child_path() if parent else ()
         self.source.values[path] = self.at(event)
         value: list[Any] | dict[str, Any] = [] if isinstance(event, yaml.SequenceStartEvent) else {}
-        self.stack.append(_Frame(value, path, event.anchor, self.at(event)))
+        frame = _Frame(value, path, event.anchor, self.at(event), flow=bool(event.flow_style))
+        self.stack.append(frame)
 
     def close(self) -> None:
         frame = self.stack.pop()
