@@ -388,30 +388,36 @@ class _EventBuilder:
         frame.key = key_text
 
     def open(self, event: yaml.CollectionStartEvent) -> None:
-        self.check_tag(event)
-        self.guard_size(1, event)
-        parent = self.stack[-1] if self.stack else None
-        if parent is not None and isinstance(parent.value, dict) and parent.key is None:
+        # hot: check_tag, guard_size, at and child_path written out, in the same order
+        mark = event.start_mark
+        at = Location(self.file, mark.line + 1, mark.column + 1) if mark else self.at(event)
+        if event.tag is not None:
+            self.problems.append(_tag_problem(event.tag, at))
+        self.total += 1
+        if self.total > self.limits.max_nodes:
+            self.guard_size(0, event)
+        stack = self.stack
+        parent = stack[-1] if stack else None
+        if parent is not None and type(parent.value) is dict and parent.key is None:
             self.fail(
                 Problem(
                     "mapping keys must be plain words, not lists or mappings",
                     "write the key as a plain word",
-                    self.at(event),
+                    at,
                 )
             )
-        if len(self.stack) >= self.limits.max_depth:
+        if len(stack) >= self.limits.max_depth:
             self.fail(
                 Problem(
                     f"nesting is deeper than {self.limits.max_depth} levels",
                     "flatten the document",
-                    self.at(event),
+                    at,
                 )
             )
         path = parent.child_path() if parent else ()
-        self.source.values[path] = self.at(event)
-        value: list[Any] | dict[str, Any] = [] if isinstance(event, yaml.SequenceStartEvent) else {}
-        frame = _Frame(value, path, event.anchor, self.at(event), flow=bool(event.flow_style))
-        self.stack.append(frame)
+        self.source.values[path] = at
+        value: list[Any] | dict[str, Any] = [] if type(event) is yaml.SequenceStartEvent else {}
+        stack.append(_Frame(value, path, event.anchor, at, flow=bool(event.flow_style)))
 
     def close(self) -> None:
         frame = self.stack.pop()
