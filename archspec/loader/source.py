@@ -306,9 +306,12 @@ class _EventBuilder:
         path moves it on over spaces, line breaks and comments, so both paths give one
         source map (tests/test_loader_paths.py)."""
         flow = bool(self.stack) and self.stack[-1].flow
+        mark = event.start_mark
         if event.style or event.tag is not None or event.anchor is not None or not flow:
             return at
-        text, i = self.text, event.start_mark.index
+        if mark is None:
+            return at
+        text, i = self.text, mark.index
         line, col = at.line, at.col
         while i < len(text):
             ch = text[i]
@@ -422,7 +425,7 @@ class _EventBuilder:
     def close(self) -> None:
         frame = self.stack.pop()
         value = frame.value
-        if frame.merged:
+        if frame.merged and isinstance(value, dict):
             value = {**frame.merged, **value}
         if frame.anchor is not None:
             self.anchors[frame.anchor] = self.capture(frame, value)
