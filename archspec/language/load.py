@@ -271,28 +271,29 @@ def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> L
     )
 
 
-# Memo of validated parameters: (kind, the raw value's exact content) → its Params.
+# Memo of validated parameters: (Params model, the raw value's exact content) → its Params.
 # Validation is a pure function of the raw value (plain YAML data, expressions already
 # evaluated), and Params are frozen, so layers written alike share one object: the
 # repeated layers of a spec, and every unchanged layer when an editor re-checks a buffer
 # (outputs/lsp). Shape inference memoizes its rules by that object (shapes/infer.py).
 # The key tells apart what only compares equal (1, 1.0 and True; 0.0 and -0.0); a value
 # that fails is validated afresh each time (its problems carry the layer's location).
-_PARAMS_MEMO: dict[tuple[str, Any], BaseModel] = {}
+_PARAMS_MEMO: dict[tuple[type[BaseModel], Any], BaseModel] = {}
 PARAMS_MEMO_SIZE = 50_000  # entries; emptied when full
 
 
 def _params(kind: str, raw: Any) -> BaseModel:
     """``raw`` validated by ``kind``'s Params model (raises ValidationError)."""
+    model = kinds.get(kind).params
     try:
-        key: tuple[str, Any] | None = (kind, _content(raw))
+        key: tuple[type[BaseModel], Any] | None = (model, _content(raw))
     except TypeError:  # not plain data: validate without the memo
         key = None
     if key is not None:
         hit = _PARAMS_MEMO.get(key)
         if hit is not None:
             return hit
-    params = kinds.get(kind).params.model_validate(raw)
+    params = model.model_validate(raw)
     if key is not None:
         if len(_PARAMS_MEMO) >= PARAMS_MEMO_SIZE:
             _PARAMS_MEMO.clear()

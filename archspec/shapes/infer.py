@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import cast
 
 from archspec.errors import Problem, SpecError
 from archspec.language.load import Layer
@@ -109,7 +110,7 @@ def infer_nodes(
     return tuple(nodes), problems
 
 
-# Memo of the shape rules: (kind, id of its Params, inputs) → (the Params, the verdict).
+# Memo of the shape rules: (rule, id of its Params, inputs) → (the Params, the verdict).
 # A kind's rule (with the size checks around it) is a pure function of its validated
 # parameters and what it reads, so a layer that repeats one already seen — the 16
 # identical convs of a stage, or every unchanged layer when an editor re-checks a buffer
@@ -118,36 +119,40 @@ def infer_nodes(
 # entry holds it, so its id cannot be reused) and by the inputs' values, only when every
 # receptive-field number is an int or a Fraction that is not whole: equal keys then mean
 # identical arguments, and the verdict is the one a fresh call would give.
-_RULE_MEMO: dict[tuple[str, int, tuple[In, ...]], tuple[object, Out | ShapeError]] = {}
+_RULE_MEMO: dict[tuple[object, int, tuple[In, ...]], tuple[object, object]] = {}
 RULE_MEMO_SIZE = 50_000  # entries; the memo is emptied when full (a few MB at most)
 
 
 def _rule(kind: str, params: Params, ins: list[In]) -> Out:
     """The kind's verdict on ``params`` reading ``ins``: its :class:`Out`, or the
     :class:`ShapeError` it raises (the size checks included)."""
+    rule = kinds.get(kind).infer
     exact = all(_exact(x.field) for x in ins)
-    key = (kind, id(params), tuple(ins))
+    key = (rule, id(params), tuple(ins))
     if exact:
         hit = _RULE_MEMO.get(key)
         if hit is not None and hit[0] is params:
             verdict = hit[1]
             if isinstance(verdict, ShapeError):
                 raise ShapeError(verdict.message, verdict.hint, verdict.field)
-            return verdict
+            return cast(Out, verdict)
     try:
         _check_sizes(params)
-        result: Out | ShapeError = kinds.get(kind).infer(params, ins)
-        assert isinstance(result, Out)
-        _check_counts(result)
+        out = rule(params, ins)
+        _check_counts(out)
     except ShapeError as exc:
-        result = exc
+        if exact:  # a copy: the raised one will hold its traceback (and the spec) alive
+            _remember(key, params, ShapeError(exc.message, exc.hint, exc.field))
+        raise
     if exact:
-        if len(_RULE_MEMO) >= RULE_MEMO_SIZE:
-            _RULE_MEMO.clear()
-        _RULE_MEMO[key] = (params, result)
-    if isinstance(result, ShapeError):
-        raise result
-    return result
+        _remember(key, params, out)
+    return out
+
+
+def _remember(key: tuple[object, int, tuple[In, ...]], params: Params, verdict: object) -> None:
+    if len(_RULE_MEMO) >= RULE_MEMO_SIZE:
+        _RULE_MEMO.clear()
+    _RULE_MEMO[key] = (params, verdict)
 
 
 def _exact(field: RField) -> bool:
