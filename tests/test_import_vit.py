@@ -84,6 +84,14 @@ class LonePermute(nn.Module):
         return self.conv(x).permute(0, 2, 3, 1)
 
 
+class SharedFlatten(nn.Module):
+    """The flattened grid is read twice: its transpose is not a to_tokens of the grid."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2)
+        return flat.transpose(1, 2).mean(1) + flat.mean(2)
+
+
 class SequenceFirst(nn.Module):
     """nn.MultiheadAttention's default layout: [T, N, D] (the batch is not the first axis)."""
 
@@ -210,6 +218,11 @@ def test_tokens_cross_attention_and_slices_round_trip(
         (
             "LonePermute",
             "<top level>: method .permute() has no archspec kind (archspec maps a grid's "
+            "reshape(n, C, h·w).permute(0, 2, 1) to to_tokens)",
+        ),
+        (
+            "SharedFlatten",
+            "<top level>: method .transpose() has no archspec kind (archspec maps a grid's "
             "reshape(n, C, h·w).permute(0, 2, 1) to to_tokens)",
         ),
         (

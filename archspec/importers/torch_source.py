@@ -551,11 +551,7 @@ def _to_tokens(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
     """``x.reshape(n, C, h·w).permute(0, 2, 1)`` (or ``.flatten(2).transpose(1, 2)``) of a
     grid ``x`` → ``to_tokens``; any other permute or transpose has no kind here."""
     source = node.args[0]
-    if (
-        _swaps_last_two(node)
-        and isinstance(source, fx.Node)
-        and _flattens_spatial(source) is not None
-    ):
+    if _swaps_last_two(node) and isinstance(source, fx.Node) and _tokens_only(source):
         return _Mapped("to_tokens", {}, [source])  # the reshape is an alias of the grid
     raise Skip(
         f"{_describe(node)} has no archspec kind (archspec maps a grid's "
