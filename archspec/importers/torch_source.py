@@ -472,7 +472,10 @@ def _getitem(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     if _shape(source) is None:  # a tuple: nn.MultiheadAttention's (output, weights)
         if source.op == "call_module" and (index == 0 or not node.users):
             return None  # the output (or attention weights nothing reads)
-        raise Skip(f"item {index!r} of a module's tuple output (archspec keeps the first)")
+        raise Skip(
+            f"item {index!r} of the tuple {source.name} returns (archspec maps "
+            "nn.MultiheadAttention's output [0])"
+        )
     rank = len(_shape(source) or ())
     items = list(index) if isinstance(index, tuple) else [index]
     if items.count(Ellipsis) == 1:
