@@ -566,7 +566,7 @@ def _conv_block(out: _Out, act: tuple[str, float | None]) -> None:
     kind, value = act
     activation = f"      - {kind}: {value:g}" if value is not None else f"      - {kind}"
     out.blocks["Conv"] = [
-        "  Conv:                        # Ultralytics' Conv: conv (no bias), batch norm, activation",
+        _title("Conv", "Ultralytics' Conv: conv (no bias), batch norm, activation"),
         "    args: {c: ~, k: 1, s: 1, p: 0, g: 1, d: 1}",
         "    layers:",
         "      - conv: {depth: c, kernel: k, stride: s, padding: p, groups: g, dilation: d, "
@@ -588,7 +588,7 @@ def _sppf_block(out: _Out) -> None:
             f"        name: {y}",
         ]
     out.blocks["SPPF"] = [
-        "  SPPF:                        # cv1, three chained max pools, concat of all four, cv2",
+        _title("SPPF", "cv1, three chained max pools, concat of all four, cv2"),
         "    args: {c: ~, c2: ~, k: 5}",
         "    layers:",
         "      - Conv: c",
@@ -608,7 +608,7 @@ def _c2f_block(out: _Out, n: int) -> str:
         return name
     if "Bottleneck" not in out.blocks:
         out.blocks["Bottleneck"] = [
-            "  Bottleneck:                  # two 3x3 Convs, plus the input when shortcut",
+            _title("Bottleneck", "two 3x3 Convs, plus the input when shortcut"),
             "    args: {c: ~, g: 1, shortcut: false}",
             "    layers:",
             "      - Conv: {c: c, k: 3, p: 1}",
@@ -658,7 +658,7 @@ def _c2f_block(out: _Out, n: int) -> str:
 
 def _detect_block(out: _Out) -> None:
     out.blocks["DetectBranch"] = [
-        "  DetectBranch:                # one level of Detect's cv2 (box) or cv3 (classes)",
+        _title("DetectBranch", "one level of Detect's cv2 (box) or cv3 (classes)"),
         "    args: {c: ~, out: ~}",
         "    layers:",
         "      - Conv: {c: c, k: 3, p: 1}",
