@@ -371,7 +371,7 @@ class _Reader:
             if g != 1:
                 given["g"] = g
             lines += [f"  - {block}: {_mapping(given)}", *reads]
-            out.layers += 9 + 7 * n
+            out.layers += 9 + (7 if shortcut else 6) * n  # a skipped add is no layer
         lines.append(f"    name: {label}")
         return c2
 
