@@ -467,9 +467,10 @@ def test_weights_and_trust_code_are_usage_errors(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     source, out = _write(tmp_path), tmp_path / "out.yaml"
-    code, _, err = _import(capsys, str(source), "-o", str(out), "--weights", "w.safetensors")
-    assert code == 2 and "holds no weights" in err
-    assert not out.exists()
+    for flags in (["--weights", "w.safetensors"], ["--trust-code"], ["--partial"]):
+        code, _, err = _import(capsys, str(source), "-o", str(out), *flags)
+        assert code == 2 and "are not for an Ultralytics model YAML" in err
+        assert not out.exists()
 
 
 def test_a_yaml_without_backbone_and_head_is_refused(

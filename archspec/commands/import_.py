@@ -74,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_layers < 1:
         raise UsageError("--max-layers must be at least 1")
     if source.lower().endswith((".yaml", ".yml")):
-        if args.weights is not None or args.trust_code:
+        if args.weights is not None or args.trust_code or args.partial:
             raise UsageError(
-                "--weights and --trust-code are for torch sources",
-                "an Ultralytics model YAML holds no weights and is read as data",
+                "--weights, --trust-code and --partial are not for an Ultralytics model YAML",
+                "it holds no weights, is read as data, and is imported whole or not at all",
             )
         result = importing.import_ultralytics(
             Path(source),
