@@ -175,7 +175,10 @@ class Oracle(nn.Module):
     def __init__(self, d: dict[str, Any], scale: str, ch: int = 3):
         super().__init__()
         nc = d["nc"]
-        depth, width, max_channels = d["scales"][scale]
+        if "scales" in d:
+            depth, width, max_channels = d["scales"][scale]
+        else:
+            depth, width, max_channels = d["depth_multiple"], d["width_multiple"], math.inf
         table: dict[str, Any] = {
             "Conv": Conv,
             "C2f": C2f,
@@ -289,6 +292,47 @@ def test_yolov8n_imports_to_ultralytics_outputs_and_counts(
     expected = torch.cat([level.flatten(2).transpose(1, 2) for level in levels], 1)
     assert got.shape == expected.shape == (2, 16 * 16 + 8 * 8 + 4 * 4, 4 * 16 + 80)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+SMALL = """\
+nc: 3
+depth_multiple: 0.5
+width_multiple: 0.5
+backbone:
+  - [-1, 1, Conv, [32, 3, 2]]                   # 0
+  - [-1, 4, Conv, [32, 3, 1]]                   # 1: two Convs, model.1.0 and model.1.1
+  - [-1, 1, Conv, [64, 3, 2]]                   # 2
+  - [-1, 4, C2f, [64, True, 2]]                 # 3: 2 Bottlenecks, groups 2
+  - [-1, 1, SPPF, [64, 3]]                      # 4: k 3
+head:
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]  # 5
+  - [[-1, 1], 1, Concat, [1]]                   # 6
+  - [-1, 1, Conv, [3, 1, 1, 0]]                 # 7: c2 == nc is not scaled (parse_model)
+  - [-1, 1, C2f, [16]]                          # 8: no shortcut
+  - [[8, 4], 1, Detect, [nc]]                   # 9
+"""
+
+
+def test_multiples_repeated_convs_groups_and_explicit_padding_match_the_oracle(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """depth/width multiples (no scales:), a repeated Conv (nn.Sequential), C2f's g, SPPF's
+    k, an explicit p, the c2 == nc exception and a Detect whose levels differ in width."""
+    source, out = _write(tmp_path, SMALL, "small.yaml"), tmp_path / "small.spec.yaml"
+    code, _, err = _import(capsys, str(source), "-o", str(out), "--input", "3x64x64")
+    assert code == 0, err
+    network = archspec.load(out).build().eval()
+    oracle = _randomised(Oracle(yaml.safe_load(SMALL), ""))
+    assert oracle.model[7].conv.out_channels == 3
+    theirs = oracle.state_dict()
+    mine = {key: ultralytics_key(key) for key in network.state_dict()}
+    assert set(theirs) - set(mine.values()) == {"model.9.dfl.conv.weight"}
+    assert "model.1.1.conv.weight" in theirs
+    network.load_state_dict({key: theirs[name] for key, name in mine.items()}, strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = torch.cat([lv.flatten(2).transpose(1, 2) for lv in oracle(x)], 1)
+        torch.testing.assert_close(network(x), expected, rtol=0, atol=1e-5)
 
 
 def test_backbone_only_count_matches_the_oracle_backbone(
