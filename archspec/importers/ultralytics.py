@@ -165,7 +165,7 @@ class _Reader:
             )
         unsupported = [
             Problem(
-                f"{section}[{i}]: module {row[2]!r} has no archspec mapping",
+                f"{section}[{i}]: module {_short(row[2])} has no archspec mapping",
                 "the Ultralytics importer maps " + ", ".join(MODULES),
                 self.at((section, i, 2)),
             )
@@ -244,7 +244,7 @@ class _Reader:
         known = ", ".join(f"nn.{k}()" for k in _ACTIVATIONS)
         problem = self.fail(
             ("activation",),
-            f"activation {str(act)[:80]!r} is not a plain activation; archspec reads the "
+            f"activation {_short(act)} is not a plain activation; archspec reads the "
             "YAML as data and never evaluates it",
             f"use one of {known} (LeakyReLU may take a slope)",
         )
@@ -534,6 +534,11 @@ class _Reader:
         for block in out.blocks.values():
             text += block
         return "\n".join([*text, "layers:", *out.lines]) + "\n"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _whole(value: Any) -> bool:
