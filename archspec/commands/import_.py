@@ -1,4 +1,5 @@
-"""``archspec import SOURCE -o OUT.yaml``: turn a torch module or a Keras config into a spec."""
+"""``archspec import SOURCE -o OUT.yaml``: turn a torch module, a Keras config or an
+Ultralytics model YAML into a spec."""
 
 from __future__ import annotations
 
@@ -14,20 +15,26 @@ from archspec.errors import UsageError
 def add_parser(verbs: Any) -> None:
     p = verbs.add_parser(
         "import",
-        help="turn a torch module or a Keras JSON config into a spec",
+        help="turn a torch module, a Keras JSON config or an Ultralytics YAML into a spec",
         description="Turn an existing model into a checked spec. SOURCE is a torch module "
         "factory `pkg.module:factory` (this IMPORTS AND RUNS that Python code: it needs "
-        "--trust-code and --input) or a Keras `model.to_json()` file (.json, read as data; "
-        "nothing is imported or run). Operations archspec cannot express are listed, one "
+        "--trust-code and --input), a Keras `model.to_json()` file (.json) or an Ultralytics "
+        "model YAML (yolov8n.yaml: backbone/head rows; .yaml/.yml) — both read as data, "
+        "nothing is imported or run. Operations archspec cannot express are listed, one "
         "line each, and nothing is written (exit 1) unless --partial.",
     )
-    p.add_argument("source", metavar="SOURCE", help="pkg.module:factory, or a Keras .json file")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="pkg.module:factory, a Keras .json file or an Ultralytics .yaml",
+    )
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.yaml")
     p.add_argument(
         "--input",
         metavar="C×H×W",
         type=parse_shape,
-        help="the input shape without the batch axis (torch sources), e.g. 3x224x224",
+        help="the input shape without the batch axis (torch sources; Ultralytics YAML: "
+        "default ch×640×640), e.g. 3x224x224",
     )
     p.add_argument(
         "--trust-code",
@@ -46,13 +53,41 @@ def add_parser(verbs: Any) -> None:
         help="write the spec up to the first unsupported operation instead of failing",
     )
     p.add_argument("--name", help="the spec's name (default: from the source)")
+    p.add_argument(
+        "--scale",
+        help="Ultralytics YAML: the scale of `scales:` to build (default: from the file name, "
+        "yolov8n.yaml → n, as Ultralytics does)",
+    )
+    p.add_argument(
+        "--max-layers",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="Ultralytics YAML: refuse models that expand to more layers (default 10,000)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec.importers import run as importing
 
     source: str = args.source
-    if source.lower().endswith(".json"):
+    if args.max_layers < 1:
+        raise UsageError("--max-layers must be at least 1")
+    if source.lower().endswith((".yaml", ".yml")):
+        if args.weights is not None or args.trust_code or args.partial:
+            raise UsageError(
+                "--weights, --trust-code and --partial are not for an Ultralytics model YAML",
+                "it holds no weights, is read as data, and is imported whole or not at all",
+            )
+        result = importing.import_ultralytics(
+            Path(source),
+            args.output,
+            scale=args.scale,
+            input_shape=args.input,
+            max_layers=args.max_layers,
+            name=args.name,
+        )
+    elif source.lower().endswith(".json"):
         if args.weights is not None or args.input is not None:
             raise UsageError(
                 "--weights and --input are for torch sources",
@@ -73,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise UsageError(
             f"cannot tell what '{source}' is",
-            "give pkg.module:factory (a torch module) or a Keras model.to_json() file (.json)",
+            "give pkg.module:factory (a torch module), a Keras model.to_json() file (.json) "
+            "or an Ultralytics model YAML (.yaml)",
         )
     _report(args, result)
     return 0
