@@ -144,6 +144,32 @@ def import_onnx(
     return result
 
 
+def import_ultralytics(
+    path: Path,
+    out: Path,
+    *,
+    scale: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    max_layers: int = 10_000,
+    name: str | None = None,
+) -> Result:
+    """An Ultralytics model YAML → a checked spec (architecture only), written."""
+    from archspec.importers import ultralytics
+
+    text, _ = ultralytics.read(
+        path, scale=scale, input_shape=input_shape, max_layers=max_layers, name=name
+    )
+    try:
+        spec = api.loads(text, str(out), max_layers=max_layers)
+    except SpecError as exc:
+        raise ImportFailed(
+            [f"the imported spec does not check: {p.render()}" for p in exc.problems],
+            "the model's shapes do not fit (an input size not divisible by its strides?)",
+        ) from exc
+    io.write_text(out, text)
+    return Result(spec, text, {})
+
+
 def _compare(
     model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]
 ) -> float:

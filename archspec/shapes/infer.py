@@ -8,6 +8,8 @@ shape is unknown), so each reported problem is a real, independent one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
+from typing import cast
 
 from archspec.errors import Problem, SpecError
 from archspec.language.load import Layer
@@ -21,6 +23,7 @@ from archspec.shapes.plan import (
     Output,
     Plan,
     PlanNode,
+    RField,
     Shape,
     default_layout,
     format_shape,
@@ -68,9 +71,7 @@ def infer_nodes(
         ins = [known[x] for x in wanted]
         assert isinstance(layer.params, Params)  # validated by the kind's Params model
         try:
-            _check_sizes(layer.params)
-            out = kinds.get(layer.kind).infer(layer.params, ins)
-            _check_counts(out)
+            out = _rule(layer.kind, layer.params, ins)
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
             continue
@@ -107,6 +108,64 @@ def infer_nodes(
             )
         )
     return tuple(nodes), problems
+
+
+# Memo of the shape rules: (rule, id of its Params, inputs) → (the Params, the verdict).
+# A kind's rule (with the size checks around it) is a pure function of its validated
+# parameters and what it reads, so a layer that repeats one already seen — the 16
+# identical convs of a stage, or every unchanged layer when an editor re-checks a buffer
+# (outputs/lsp) — gets the verdict computed the first time. Keyed by the Params object's
+# identity (``language.load`` hands out one object per distinct parameter content; the
+# entry holds it, so its id cannot be reused) and by the inputs' values, only when every
+# receptive-field number is an int or a Fraction that is not whole: equal keys then mean
+# identical arguments, and the verdict is the one a fresh call would give.
+_RULE_MEMO: dict[tuple[object, int, tuple[In, ...]], tuple[object, object]] = {}
+RULE_MEMO_SIZE = 50_000  # entries; the memo is emptied when full (a few MB at most)
+
+
+def _rule(kind: str, params: Params, ins: list[In]) -> Out:
+    """The kind's verdict on ``params`` reading ``ins``: its :class:`Out`, or the
+    :class:`ShapeError` it raises (the size checks included)."""
+    rule = kinds.get(kind).infer
+    exact = all(_exact(x.field) for x in ins)
+    key = (rule, id(params), tuple(ins))
+    if exact:
+        hit = _RULE_MEMO.get(key)
+        if hit is not None and hit[0] is params:
+            verdict = hit[1]
+            if isinstance(verdict, ShapeError):
+                raise ShapeError(verdict.message, verdict.hint, verdict.field)
+            return cast(Out, verdict)
+    try:
+        _check_sizes(params)
+        out = rule(params, ins)
+        _check_counts(out)
+    except ShapeError as exc:
+        if exact:  # a copy: the raised one will hold its traceback (and the spec) alive
+            _remember(key, params, ShapeError(exc.message, exc.hint, exc.field))
+        raise
+    if exact:
+        _remember(key, params, out)
+    return out
+
+
+def _remember(key: tuple[object, int, tuple[In, ...]], params: Params, verdict: object) -> None:
+    if len(_RULE_MEMO) >= RULE_MEMO_SIZE:
+        _RULE_MEMO.clear()
+    _RULE_MEMO[key] = (params, verdict)
+
+
+def _exact(field: RField) -> bool:
+    """Whether equal receptive fields here are identical ones: every number an int or a
+    Fraction that is not whole (a whole Fraction equals an int without being one, and a
+    rule could tell them apart; the memo leaves such inputs alone)."""
+    if field is None:
+        return True
+    for f in field:
+        for v in (f.size, f.jump, f.start):
+            if type(v) is not int and (type(v) is not Fraction or v.denominator == 1):
+                return False
+    return True
 
 
 def _outputs_problem(layer: Layer, out: Out, source: SourceMap) -> Problem:

@@ -23,8 +23,8 @@ from archspec.language.extends import read_spec
 from archspec.language.load import DEFAULT_MAX_LAYERS, Layer, Validated, validate_document
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse, read
 from archspec.shapes import memory
-from archspec.shapes.infer import infer, infer_nodes
-from archspec.shapes.plan import Plan, PlanNode
+from archspec.shapes.infer import infer_nodes
+from archspec.shapes.plan import Plan, PlanNode, default_layout
 
 Overlay = Callable[[Path], str | None]  # an open buffer's text, or None: read the disk
 
@@ -232,19 +232,15 @@ def _f(paths: set[Path]) -> frozenset[Path]:
 
 
 def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Problem]]:
-    """The Plan; when some layer fails, the nodes that still infer (for hints)."""
-    try:
-        plan = infer(
-            v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout, v.output_port
-        )
-        return plan, plan.nodes, []
-    except SpecError as exc:
-        return None, _partial(v), list(exc.problems)
+    """The Plan; when some layer fails, the nodes that still infer (for hints).
 
-
-def _partial(v: Validated) -> tuple[PlanNode, ...]:
-    """The nodes that infer when some layer fails (for hints)."""
-    return infer_nodes(v.input_shape, v.layers, v.source, v.input_layout)[0]
+    One pass: :func:`infer` is :func:`infer_nodes` plus the Plan when nothing failed, so
+    the nodes of a failing spec are not inferred a second time."""
+    layout = v.input_layout or default_layout(v.input_shape)
+    nodes, problems = infer_nodes(v.input_shape, v.layers, v.source, layout)
+    if problems:
+        return None, nodes, problems
+    return Plan(v.name, v.input_shape, nodes, v.output, layout, v.output_port), nodes, []
 
 
 def walk_entries(data: Any, path: DataPath) -> Iterator[tuple[DataPath, Any]]:
