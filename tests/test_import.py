@@ -550,3 +550,15 @@ def test_bad_keras_files(
     source.write_text(text, encoding="utf-8")
     code, _, err = _import(capsys, str(source), "-o", str(tmp_path / "o.yaml"))
     assert code == 1 and message in err and len(err.splitlines()) <= 2, err
+
+
+def test_a_constant_source_output_is_said_to_check_little(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Equal outputs prove little when the source's output ignores its input (torchvision's
+    ViT starts with a zero head): the import still succeeds and says so; a normal source
+    does not get the note."""
+    *_, err = _round_trip(capsys, tmp_path, "zero_head", "3x8x8")
+    assert "the source's output is the same for every input" in err
+    *_, err = _round_trip(capsys, tmp_path, "small", "3x8x8")
+    assert "the same for every input" not in err

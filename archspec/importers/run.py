@@ -26,6 +26,9 @@ class Result:
     stopped: Unsupported | None = None  # --partial: the first unsupported op
     tensors: int = 0
     max_diff: float | None = None
+    # the source's output is the same for different inputs (e.g. torchvision's ViT, whose
+    # head starts at zero): equal outputs then say little about the layers before it
+    constant_output: bool = False
     left_out: list[str] = field(default_factory=list)
 
     @property
@@ -80,7 +83,7 @@ def import_torch(
         missing = sorted(set(mine) ^ set(tensors))[:3]
         raise AssertionError(f"imported weights do not fit the built spec: {missing}")
     network.load_state_dict(tensors, strict=True)
-    result.max_diff = _compare(model, network, imported, input_shape)
+    result.max_diff, result.constant_output = _compare(model, network, imported, input_shape)
     result.tensors = len(tensors)
     result.left_out = torch_source.left_out(model, result.names)
     io.write_text(out, result.text)
@@ -172,8 +175,9 @@ def import_ultralytics(
 
 def _compare(
     model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]
-) -> float:
-    """The largest difference between the source's value and the spec's output."""
+) -> tuple[float, bool]:
+    """The largest difference between the source's value and the spec's output, and
+    whether the source gave the same output for both (different, random) inputs."""
     import torch
     import torch.fx as fx
 
@@ -205,7 +209,7 @@ def _compare(
             [f"the imported spec computes different outputs (max |difference| {diff:.3g})"],
             "an operation was mapped wrongly: please report it with the model",
         )
-    return diff
+    return diff, bool(torch.equal(expected[0], expected[1]))
 
 
 def _default_name(text: str) -> str:
