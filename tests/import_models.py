@@ -141,6 +141,14 @@ def efficientnet_b0() -> nn.Module:
     return _seeded("efficientnet_b0")
 
 
+def resnet50() -> nn.Module:
+    return _seeded("resnet50")
+
+
+def densenet121() -> nn.Module:
+    return _seeded("densenet121")
+
+
 NOT_A_MODULE = 42
 
 
