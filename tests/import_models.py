@@ -141,4 +141,23 @@ def efficientnet_b0() -> nn.Module:
     return _seeded("efficientnet_b0")
 
 
+def resnet50() -> nn.Module:
+    return _seeded("resnet50")
+
+
+def densenet121() -> nn.Module:
+    return _seeded("densenet121")
+
+
 NOT_A_MODULE = 42
+
+
+def zero_head() -> nn.Module:
+    """``small`` with its last layer zeroed, as torchvision initialises ViT's head: the
+    output is the same for every input."""
+    net = small()
+    last = net[-1]
+    assert isinstance(last, nn.Linear)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return net

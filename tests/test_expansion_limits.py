@@ -186,3 +186,59 @@ def test_the_default_limit_is_10000_and_the_flag_raises_it(
     assert main(["graph", "--max-layers", "10001", str(spec), "-o", str(tmp_path / "g.mmd")]) == 0
     assert "(mermaid, 10001 layers)" in capsys.readouterr().out
     assert main(["graph", "--max-layers", "0", str(spec), "-o", str(tmp_path / "g.mmd")]) == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "--no-memory-check"],
+        ["summary", "--no-memory-check"],
+        ["graph", "-o", "{tmp}/g.mmd"],
+        ["export", "-o", "{tmp}/w.safetensors"],
+        ["diff", "{spec}"],
+        ["train", "--epochs", "1", "--out", "{tmp}/run"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_every_command_that_reads_a_spec_takes_max_layers(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #13: the layer limit is one flag on every verb that reads a spec; a spec past
+    it is refused at the layer that crosses it (exit 1; diff's trouble is 2), before torch
+    or a dataset is touched, and 0 is a usage error (exit 2)."""
+    from archspec.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(relus(12))
+    args = [a.format(tmp=tmp_path, spec=spec) for a in command]
+    verb, rest = args[0], args[1:]
+    refused = 2 if verb == "diff" else 1
+    assert main([verb, "--max-layers", "11", *rest, str(spec)]) == refused
+    err = capsys.readouterr().err
+    assert "expands to more than 11 layers" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "w.safetensors").exists()
+    assert main([verb, "--max-layers", "0", *rest, str(spec)]) == 2
+    assert "--max-layers must be at least 1; received 0" in capsys.readouterr().err
+
+
+def test_verify_runs_small_networks_on_the_cpu_without_dynamo() -> None:
+    """Issue #13: `check --verify` paid ~2.4 s for torch._dynamo, which torch imports at the
+    first operation on the meta device. Small networks now run for real on the CPU (zeros,
+    no gradients); networks past the budget still go to the meta device."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, archspec\n"
+        "from archspec.compile.verify import verify, verify_device\n"
+        "small = archspec.load('specs/mnist_cnn.yaml').plan()\n"
+        "big = archspec.loads('input: [4096]\\nlayers: [{dense: 65536}]').plan()\n"
+        "assert verify_device(small) == 'cpu' and verify_device(big) == 'meta'\n"
+        "verify(small)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False", out.stderr

@@ -93,6 +93,32 @@ def test_efficientnet_b0_round_trips(capsys: pytest.CaptureFixture[str], tmp_pat
     assert "drop_path" in text and "multiply" in text
 
 
+@needs_torchvision
+@pytest.mark.parametrize(
+    ("factory", "params", "block"),
+    [("resnet50", 25_557_032, "bottleneck"), ("densenet121", 7_978_856, "concat")],
+)
+def test_the_larger_torchvision_models_round_trip(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, factory: str, params: int, block: str
+) -> None:
+    """Issue #17's list: ResNet-50 (bottleneck blocks) and DenseNet-121 (each dense layer
+    concatenates one more input) at 64×64 (their pooling is adaptive: the weights and the
+    count do not depend on the size), exact counts and outputs. ResNet-50 keeps torchvision's
+    keys; a dense layer reads a list of tensors, so it stays flat, each tensor renamed once
+    (`features.denseblock1.denselayer2.conv1.weight` → `…denselayer2_conv1.weight`)."""
+    spec, reference, tensors, text, err = _round_trip(capsys, tmp_path, factory, "3x64x64")
+    assert spec.plan().total_params == params
+    assert block in text
+    if factory == "resnet50":
+        assert set(tensors) == set(reference.state_dict())
+    else:
+        assert len(tensors) == len(reference.state_dict())
+        assert (
+            "renamed: features.denseblock1.denselayer2.conv1 → "
+            "features.denseblock1.denselayer2_conv1"
+        ) in err
+
+
 def test_a_plain_stack_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     spec, reference, tensors, text, _ = _round_trip(capsys, tmp_path, "small", "3x16x16")
     assert spec.plan().total_params == 802
@@ -550,3 +576,15 @@ def test_bad_keras_files(
     source.write_text(text, encoding="utf-8")
     code, _, err = _import(capsys, str(source), "-o", str(tmp_path / "o.yaml"))
     assert code == 1 and message in err and len(err.splitlines()) <= 2, err
+
+
+def test_a_constant_source_output_is_said_to_check_little(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Equal outputs prove little when the source's output ignores its input (torchvision's
+    ViT starts with a zero head): the import still succeeds and says so; a normal source
+    does not get the note."""
+    *_, err = _round_trip(capsys, tmp_path, "zero_head", "3x8x8")
+    assert "the source's output is the same for every input" in err
+    *_, err = _round_trip(capsys, tmp_path, "small", "3x8x8")
+    assert "the same for every input" not in err

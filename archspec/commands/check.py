@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from archspec import api
+from archspec.commands import add_max_layers, max_layers
 from archspec.errors import SpecError, UsageError
-from archspec.language.load import DEFAULT_MAX_LAYERS
 from archspec.loader import bundled
 from archspec.outputs import report
 from archspec.shapes import counting, memory
@@ -61,13 +61,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         + ", ".join(counting.CONVENTIONS)
         + " (default archspec)",
     )
-    p.add_argument(
-        "--max-layers",
-        type=int,
-        default=DEFAULT_MAX_LAYERS,
-        metavar="N",
-        help=f"refuse specs that expand to more layers (default {DEFAULT_MAX_LAYERS:,})",
-    )
+    add_max_layers(p)
     p.add_argument(
         "--no-memory-check",
         action="store_true",
@@ -99,8 +93,7 @@ def run_check(args: argparse.Namespace) -> int:
     """Check every spec of ``args.specs``, print a table (or JSON) each; 1 if any failed."""
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth must be at least 1")
-    if args.max_layers < 1:
-        raise UsageError("--max-layers must be at least 1")
+    max_layers(args)
     if args.flops and args.convention != counting.DEFAULT:
         raise UsageError(
             f"--flops counts archspec's FLOPs; --convention {args.convention} counts that "

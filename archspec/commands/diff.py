@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from archspec import api
+from archspec.commands import add_max_layers, max_layers
 from archspec.errors import ArchspecError
 from archspec.loader import bundled
 from archspec.outputs import diff
@@ -34,11 +35,15 @@ def add_parser(verbs: Any) -> None:
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--markdown", action="store_true", help="print Markdown (pull requests)")
     p.add_argument("--all", action="store_true", help="also list the unchanged layers")
+    add_max_layers(p)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        old, new = (api.load(bundled.resolve(path)) for path in (args.old, args.new))
+        limit = max_layers(args)
+        old, new = (
+            api.load(bundled.resolve(path), max_layers=limit) for path in (args.old, args.new)
+        )
     except ArchspecError as exc:  # any trouble is 2 here: 1 means "different"
         print(f"archspec: {exc.render()}", file=sys.stderr)
         return TROUBLE

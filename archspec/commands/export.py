@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archspec.commands import add_which
+from archspec.commands import add_max_layers, add_which, max_layers
 
 FORMATS = ("safetensors", "torchscript", "onnx", "exported")
 
@@ -40,15 +40,17 @@ def add_parser(verbs: Any) -> None:
     p.add_argument(
         "--seed", type=int, help="seed for a spec's initial weights (default: train.seed, else 0)"
     )
+    add_max_layers(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec.outputs import export
 
+    limit = max_layers(args)
     fmt = export.format_for(str(args.output), args.format)
     if fmt == "onnx":
         export.require_onnx()  # before the slow part
-    source = export.load_source(args.target, which=args.which, seed=args.seed)
+    source = export.load_source(args.target, which=args.which, seed=args.seed, max_layers=limit)
     if not source.trained:
         print(
             f"archspec: note: {args.target} is a spec, not a trained run: exporting freshly "

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from archspec.commands import add_max_layers, max_layers
 from archspec.commands.check import parse_shape
-from archspec.language.load import DEFAULT_MAX_LAYERS
 
 
 def add_parser(verbs: Any) -> None:
@@ -40,13 +40,7 @@ def add_parser(verbs: Any) -> None:
         type=parse_shape,
         help="draw the network at another input size, e.g. 3x64x64",
     )
-    p.add_argument(
-        "--max-layers",
-        type=int,
-        default=DEFAULT_MAX_LAYERS,
-        metavar="N",
-        help=f"refuse specs that expand to more layers (default {DEFAULT_MAX_LAYERS:,})",
-    )
+    add_max_layers(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be at least 1; received {args.depth}")
-    if args.max_layers < 1:
-        raise UsageError("--max-layers must be at least 1")
+    max_layers(args)
     to_stdout = args.output == "-"
     if to_stdout and args.format is None:
         raise UsageError("-o - prints text: say which with --format mermaid or --format dot")

@@ -1,4 +1,5 @@
-"""``archspec import SOURCE -o OUT.yaml``: turn a torch module or a Keras config into a spec."""
+"""``archspec import SOURCE -o OUT.yaml``: turn a torch module, an ONNX file, a Keras config
+or an Ultralytics model YAML into a spec."""
 
 from __future__ import annotations
 
@@ -9,25 +10,35 @@ from typing import Any
 
 from archspec.commands.check import parse_shape
 from archspec.errors import UsageError
+from archspec.language.load import DEFAULT_MAX_LAYERS
 
 
 def add_parser(verbs: Any) -> None:
     p = verbs.add_parser(
         "import",
-        help="turn a torch module or a Keras JSON config into a spec",
+        help="turn a torch module, an ONNX file, a Keras JSON config or an Ultralytics YAML "
+        "into a spec",
         description="Turn an existing model into a checked spec. SOURCE is a torch module "
         "factory `pkg.module:factory` (this IMPORTS AND RUNS that Python code: it needs "
-        "--trust-code and --input) or a Keras `model.to_json()` file (.json, read as data; "
-        "nothing is imported or run). Operations archspec cannot express are listed, one "
-        "line each, and nothing is written (exit 1) unless --partial.",
+        "--trust-code and --input), an ONNX file (.onnx, parsed as data: nothing runs, "
+        "external data is refused; --weights writes its initializers), a Keras "
+        "`model.to_json()` file (.json) or an Ultralytics model YAML (yolov8n.yaml: "
+        "backbone/head rows; .yaml/.yml) — both read as data, nothing is imported or run. "
+        "Operations archspec cannot express are listed, one line each, and nothing is "
+        "written (exit 1) unless --partial.",
     )
-    p.add_argument("source", metavar="SOURCE", help="pkg.module:factory, or a Keras .json file")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="pkg.module:factory, a .onnx file, a Keras .json file or an Ultralytics .yaml",
+    )
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.yaml")
     p.add_argument(
         "--input",
         metavar="C×H×W",
         type=parse_shape,
-        help="the input shape without the batch axis (torch sources), e.g. 3x224x224",
+        help="the input shape without the batch axis (torch sources; Ultralytics YAML: "
+        "default ch×640×640), e.g. 3x224x224",
     )
     p.add_argument(
         "--trust-code",
@@ -38,7 +49,7 @@ def add_parser(verbs: Any) -> None:
         "--weights",
         type=Path,
         metavar="OUT.safetensors",
-        help="also write the module's weights under the spec's layer names (torch sources)",
+        help="also write the weights under the spec's layer names (torch and ONNX sources)",
     )
     p.add_argument(
         "--partial",
@@ -46,13 +57,51 @@ def add_parser(verbs: Any) -> None:
         help="write the spec up to the first unsupported operation instead of failing",
     )
     p.add_argument("--name", help="the spec's name (default: from the source)")
+    p.add_argument(
+        "--scale",
+        help="Ultralytics YAML: the scale of `scales:` to build (default: from the file name, "
+        "yolov8n.yaml → n, as Ultralytics does)",
+    )
+    p.add_argument(
+        "--max-layers",
+        type=int,
+        default=DEFAULT_MAX_LAYERS,
+        metavar="N",
+        help="refuse ONNX files with more nodes, and Ultralytics models that expand to more "
+        f"layers (default {DEFAULT_MAX_LAYERS:,})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from archspec.importers import run as importing
 
     source: str = args.source
-    if source.lower().endswith(".json"):
+    if args.max_layers < 1:
+        raise UsageError("--max-layers must be at least 1")
+    if source.lower().endswith(".onnx"):
+        if args.input is not None or args.trust_code:
+            raise UsageError(
+                "--input and --trust-code are for torch sources",
+                "an ONNX file is read as data, its input shape from the file",
+            )
+        result = importing.import_onnx(
+            Path(source), args.output, args.weights, args.partial, args.name, args.max_layers
+        )
+    elif source.lower().endswith((".yaml", ".yml")):
+        if args.weights is not None or args.trust_code or args.partial:
+            raise UsageError(
+                "--weights, --trust-code and --partial are not for an Ultralytics model YAML",
+                "it holds no weights, is read as data, and is imported whole or not at all",
+            )
+        result = importing.import_ultralytics(
+            Path(source),
+            args.output,
+            scale=args.scale,
+            input_shape=args.input,
+            max_layers=args.max_layers,
+            name=args.name,
+        )
+    elif source.lower().endswith(".json"):
         if args.weights is not None or args.input is not None:
             raise UsageError(
                 "--weights and --input are for torch sources",
@@ -73,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise UsageError(
             f"cannot tell what '{source}' is",
-            "give pkg.module:factory (a torch module) or a Keras model.to_json() file (.json)",
+            "give pkg.module:factory (a torch module), a .onnx file, a Keras "
+            "model.to_json() file (.json) or an Ultralytics model YAML (.yaml)",
         )
     _report(args, result)
     return 0
@@ -93,6 +143,13 @@ def _report(args: argparse.Namespace, result: Any) -> None:
             "outputs equal to the source's on a random input "
             f"(max |difference| {result.max_diff:.2g})"
         )
+        if result.constant_output:
+            print(
+                "archspec: note: the source's output is the same for every input (a head "
+                "initialised to zero?), so equal outputs check little: compare with trained "
+                "weights",
+                file=sys.stderr,
+            )
     for name, path in sorted(result.renamed.items()):
         print(f"renamed: {path} → {name}", file=sys.stderr)
     if result.left_out:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archspec.commands import add_max_layers, max_layers
+
 
 def add_parser(verbs: Any) -> None:
     p = verbs.add_parser(
@@ -30,6 +32,7 @@ def add_parser(verbs: Any) -> None:
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="where the dataset files are")
     p.add_argument("--no-download", action="store_true", help="never download datasets")
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME-TIME)")
+    add_max_layers(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
         "--tensorboard",
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         quiet=args.quiet,
         tensorboard=args.tensorboard,
+        max_layers=max_layers(args),
         argv=sys.argv,
     )
     if args.nproc_per_node is not None:
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from archspec import api
     from archspec.loader import bundled
 
-    spec = api.load(bundled.resolve(args.spec))
+    spec = api.load(bundled.resolve(args.spec), max_layers=opts.max_layers)
     try:
         train(spec, opts)
     except Interrupted as exc:
@@ -146,9 +150,8 @@ def _launch(args: argparse.Namespace) -> int:
         from archspec import api
         from archspec.loader import bundled
 
-        spec = api.load(
-            bundled.resolve(args.spec)
-        )  # report spec errors once, before any worker starts
+        # report spec errors once, before any worker starts
+        spec = api.load(bundled.resolve(args.spec), max_layers=max_layers(args))
         run_dir = args.out or default_run_dir(spec.name)
         check_new_run_dir(run_dir)
         if args.out is None:

@@ -422,12 +422,20 @@ def _dump(value: dict[str, Any]) -> str:
     return "\n".join(f"{key}: {_flow(v)}" for key, v in value.items())
 
 
+# Kinds whose layer holds one tensor that an importer reads from the source's tensor itself
+# (torchvision's ViT ``class_token``, ``encoder.pos_embedding``): its name maps to the spec
+# key of that tensor (the builder's attribute), not to the layer's.
+TENSOR_KEYS = {"parameter": "weight", "positional_embedding": "pos_embedding"}
+
+
 def _full_names(node: Node, prefix: str, names: dict[str, str]) -> None:
     for entry in node.entries:
         if entry.node.op is not None:
             if entry.node.op.weights:
                 assert entry.name is not None
-                names[prefix + entry.name] = entry.node.op.path
+                key = TENSOR_KEYS.get(entry.node.op.kind)
+                name = prefix + entry.name + (f".{key}" if key else "")
+                names[name] = entry.node.op.path
         else:
             assert entry.name is not None
             _full_names(entry.node, f"{prefix}{entry.name}.", names)

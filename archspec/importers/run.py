@@ -10,6 +10,7 @@ from archspec import api, io
 from archspec.errors import SpecError
 from archspec.importers.fold import fold
 from archspec.importers.graph import Imported, ImportFailed, Unsupported
+from archspec.language.load import DEFAULT_MAX_LAYERS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,6 +26,9 @@ class Result:
     stopped: Unsupported | None = None  # --partial: the first unsupported op
     tensors: int = 0
     max_diff: float | None = None
+    # the source's output is the same for different inputs (e.g. torchvision's ViT, whose
+    # head starts at zero): equal outputs then say little about the layers before it
+    constant_output: bool = False
     left_out: list[str] = field(default_factory=list)
 
     @property
@@ -79,7 +83,7 @@ def import_torch(
         missing = sorted(set(mine) ^ set(tensors))[:3]
         raise AssertionError(f"imported weights do not fit the built spec: {missing}")
     network.load_state_dict(tensors, strict=True)
-    result.max_diff = _compare(model, network, imported, input_shape)
+    result.max_diff, result.constant_output = _compare(model, network, imported, input_shape)
     result.tensors = len(tensors)
     result.left_out = torch_source.left_out(model, result.names)
     io.write_text(out, result.text)
@@ -98,10 +102,82 @@ def import_keras(path: Path, out: Path, partial: bool, name: str | None = None) 
     return result
 
 
+def import_onnx(
+    path: Path,
+    out: Path,
+    weights_out: Path | None,
+    partial: bool,
+    name: str | None = None,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+) -> Result:
+    """A ``.onnx`` file → a checked spec (read as data, never run); with ``weights_out`` its
+    initializers under the built spec's ``state_dict`` keys, loaded into it to prove the fit."""
+    from archspec.importers import onnx_source
+
+    read = onnx_source.read(path, partial, name, max_layers)
+    result = checked(read.imported, out, partial)
+    result.left_out = read.left_out
+    if weights_out is not None:
+        import torch
+        from safetensors.torch import save_file
+
+        tensors: dict[str, torch.Tensor] = {}
+        for spec_name, source in result.names.items():
+            for key, array in read.tensors[source].items():
+                tensors[f"{spec_name}.{key}"] = torch.from_numpy(array.copy()).contiguous()
+        network = result.spec.build().eval()
+        mine = network.state_dict()
+        for key, value in mine.items():
+            if key.endswith(".num_batches_tracked") and key not in tensors:
+                tensors[key] = value.clone()
+        wrong = sorted(set(mine) ^ set(tensors)) + [
+            k for k, v in tensors.items() if k in mine and mine[k].shape != v.shape
+        ]
+        if wrong:
+            raise ImportFailed(
+                [f"the imported weights do not fit the spec: {', '.join(wrong[:3])}"],
+                "a weight was mapped wrongly: please report it with the model",
+            )
+        network.load_state_dict(tensors, strict=True)
+        result.tensors = len(tensors)
+        io.write_text(out, result.text)
+        io.write_with(weights_out, lambda tmp: save_file(tensors, str(tmp), {"format": "pt"}))
+        return result
+    io.write_text(out, result.text)
+    return result
+
+
+def import_ultralytics(
+    path: Path,
+    out: Path,
+    *,
+    scale: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    max_layers: int = 10_000,
+    name: str | None = None,
+) -> Result:
+    """An Ultralytics model YAML → a checked spec (architecture only), written."""
+    from archspec.importers import ultralytics
+
+    text, _ = ultralytics.read(
+        path, scale=scale, input_shape=input_shape, max_layers=max_layers, name=name
+    )
+    try:
+        spec = api.loads(text, str(out), max_layers=max_layers)
+    except SpecError as exc:
+        raise ImportFailed(
+            [f"the imported spec does not check: {p.render()}" for p in exc.problems],
+            "the model's shapes do not fit (an input size not divisible by its strides?)",
+        ) from exc
+    io.write_text(out, text)
+    return Result(spec, text, {})
+
+
 def _compare(
     model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]
-) -> float:
-    """The largest difference between the source's value and the spec's output."""
+) -> tuple[float, bool]:
+    """The largest difference between the source's value and the spec's output, and
+    whether the source gave the same output for both (different, random) inputs."""
     import torch
     import torch.fx as fx
 
@@ -133,7 +209,7 @@ def _compare(
             [f"the imported spec computes different outputs (max |difference| {diff:.3g})"],
             "an operation was mapped wrongly: please report it with the model",
         )
-    return diff
+    return diff, bool(torch.equal(expected[0], expected[1]))
 
 
 def _default_name(text: str) -> str:

@@ -16,7 +16,7 @@ import importlib
 import io
 import operator
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,8 @@ def _scopes(node: fx.Node) -> tuple[Scope, ...]:
 def _where(node: fx.Node) -> str:
     if node.op == "call_module":
         return str(node.target)
+    if node.op == "get_attr":  # the module owning the tensor
+        return str(node.target).rpartition(".")[0]
     stack = _scopes(node)
     return stack[-1].path if stack else ""
 
@@ -132,7 +134,8 @@ def _where(node: fx.Node) -> str:
 class _Mapped:
     kind: str
     params: dict[str, Any]
-    inputs: list[fx.Node]
+    inputs: Sequence[fx.Node | str]  # a node, or a key (INPUT)
+    tensor: str = ""  # the model attribute (a Parameter) whose values the layer holds
 
 
 class _Mapper:
@@ -155,6 +158,7 @@ class _Mapper:
         self.ops: list[Op] = []
         self.unsupported: list[Unsupported] = []
         self.called: dict[str, int] = {}
+        self.learned: set[fx.Node] = set()  # parameters read by the one layer using them
 
     def run(self) -> Imported:
         nodes = list(self.graph.graph.nodes)
@@ -216,27 +220,51 @@ class _Mapper:
         return imported
 
     def _node(self, node: fx.Node) -> None:
-        unread = [a for a in node.all_input_nodes if _shape(a) is not None and a not in self.keys]
+        unread = [
+            a
+            for a in node.all_input_nodes
+            if _shape(a) is not None and a not in self.keys and a not in self.learned
+        ]
         if unread and self.unsupported:
+            module = (
+                self.model.get_submodule(str(node.target)) if node.op == "call_module" else None
+            )
+            if isinstance(module, nn.MultiheadAttention):  # its own refusals (a mask) count
+                _attention(module, node)
             raise _Unreadable
         if node.op == "get_attr":
-            raise Skip(f"tensor attribute '{node.target}' used directly (not through a layer)")
+            _learned_attr(self.model, node)  # read by the layer its one user becomes
+            self.learned.add(node)
+            return
         shape = _shape(node)
+        if shape is None and _is_attention(self.model, node):
+            shape = _first_shape(node)  # (output, weights); `[0]` is an alias of it
         if shape is None:
             raise Skip(f"{_describe(node)} returns a tuple or non-tensor value")
         if shape[0] != 2:
             raise Skip(f"{_describe(node)} mixes the batch axis into its output")
         mapped = self._map(node, shape)
-        if mapped is None:  # an alias (contiguous, identity function)
-            (source,) = [a for a in node.all_input_nodes if _shape(a) is not None]
+        if mapped is None:  # an alias (contiguous, identity function, attention's [0])
+            sources = [a for a in node.all_input_nodes if a in self.keys]
+            if len(sources) != 1 and self.unsupported:
+                raise _Unreadable  # an alias of what was not imported
+            (source,) = sources
             self.keys[node] = self.keys[source]
             return
         inputs = []
         for arg in mapped.inputs:
+            if isinstance(arg, str):
+                inputs.append(arg)
+                continue
             if arg not in self.keys:
                 raise Skip(f"{_describe(node)} reads a value that was not imported ({arg.name})")
             inputs.append(self.keys[arg])
         weights = False
+        if mapped.tensor:
+            weights = True
+            self.called[mapped.tensor] = self.called.get(mapped.tensor, 0) + 1
+            if self.called[mapped.tensor] > 1:
+                raise Skip(f"parameter '{mapped.tensor}' used twice (shared weights)")
         if node.op == "call_module":
             target = str(node.target)
             module = self.model.get_submodule(target)
@@ -244,7 +272,7 @@ class _Mapper:
             self.called[target] = self.called.get(target, 0) + 1
             if weights and self.called[target] > 1:
                 raise Skip(f"{type(module).__name__} called twice (shared weights)")
-        path = str(node.target) if node.op == "call_module" else ""
+        path = str(node.target) if node.op == "call_module" else mapped.tensor
         op = Op(node.name, mapped.kind, mapped.params, inputs, path, _scopes(node), weights)
         self.ops.append(op)
         self.keys[node] = op.key
@@ -252,6 +280,8 @@ class _Mapper:
     def _map(self, node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
         if node.op == "call_module":
             module = self.model.get_submodule(str(node.target))
+            if isinstance(module, nn.MultiheadAttention):
+                return _attention(module, node)
             rule = MODULES.get(type(module))
             if rule is None:
                 raise Skip(f"{type(module).__name__} has no archspec kind")
@@ -302,6 +332,234 @@ def _axis(dim: int, rank: int, what: str) -> int:
     if dim == 0 or dim == -rank:
         raise Skip(f"{what} along the batch axis")
     return dim - 1 if dim > 0 else dim
+
+
+# --- learned tensors, tokens, attention ---------------------------------------------------
+# torchvision's ViT reads tensors directly: `self.class_token.expand(n, -1, -1)` and
+# `x + self.pos_embedding`; its patches become tokens with `reshape(n, C, h·w).permute(0, 2, 1)`;
+# `nn.MultiheadAttention` returns (output, weights); the head reads `x[:, 0]`.
+
+_ADDS = (operator.add, operator.iadd, torch.add, "add")
+_LEARNED_USES = ", ".join(("`.expand(batch, -1, …)`", "`x + parameter` of x's shape"))
+
+
+def _learned_attr(model: nn.Module, node: fx.Node) -> None:
+    """A ``get_attr`` read by exactly one layer that holds it (expand → ``parameter``, add →
+    ``positional_embedding``); anything else is a tensor the language cannot hold."""
+    target = str(node.target)
+    what = f"tensor attribute '{target}' used directly (not through a layer)"
+    try:
+        model.get_parameter(target)
+    except AttributeError:
+        raise Skip(f"{what}; archspec holds learned parameters only") from None
+    users = list(node.users)
+    if len(users) != 1:
+        raise Skip(f"parameter '{target}' used {len(users)} times (shared weights)")
+    (user,) = users
+    method = user.op == "call_method" and user.target in ("expand", "add")
+    function = user.op == "call_function" and user.target in _ADDS
+    if not (method or function):
+        raise Skip(f"{what}; archspec maps {_LEARNED_USES}")
+
+
+def _expand(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+    """``parameter.expand(n, -1, …)`` of a ``[1, *S]`` parameter → ``parameter: {shape: S}``,
+    reading the value whose batch size ``n`` is (the input when it cannot be told)."""
+    source = node.args[0]
+    if not isinstance(source, fx.Node) or source.op != "get_attr":
+        raise Skip(f"{_describe(node)} of a layer's value (archspec expands learned tensors)")
+    own = _shape(source) or ()
+    if not own or own[0] != 1 or tuple(shape[1:]) != tuple(own[1:]) or len(own) < 2:
+        raise Skip(
+            f"{_describe(node)} of a {list(own)} parameter to {list(shape)} (archspec repeats "
+            "a [1, *S] parameter over the batch only)"
+        )
+    return _Mapped(
+        "parameter", {"shape": tuple(own[1:])}, [_batch_source(node) or INPUT], str(source.target)
+    )
+
+
+def _batch_source(node: fx.Node) -> fx.Node | None:
+    """The tensor ``x`` of ``x.shape[0]`` / ``x.size(0)`` / ``x.size()[0]`` when that is the
+    batch size ``node`` (an expand) is given."""
+    sizes = list(node.args[1:])
+    if len(sizes) == 1 and isinstance(sizes[0], list | tuple):
+        sizes = list(sizes[0])
+    size = sizes[0] if sizes else None
+    if not isinstance(size, fx.Node):
+        return None
+    if size.op == "call_method" and size.target == "size" and size.args[1:] == (0,):
+        x = size.args[0]
+    elif size.op == "call_function" and size.target is operator.getitem and size.args[1] == 0:
+        holder = size.args[0]
+        if not isinstance(holder, fx.Node):
+            return None
+        shape_of = holder.op == "call_function" and holder.target is getattr
+        size_of = holder.op == "call_method" and holder.target == "size"
+        if (shape_of and holder.args[1] == "shape") or (size_of and len(holder.args) == 1):
+            x = holder.args[0]
+        else:
+            return None
+    else:
+        return None
+    return x if isinstance(x, fx.Node) and _shape(x) is not None else None
+
+
+def _positional(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
+    """``x + parameter`` with a ``[1, *x.shape[1:]]`` parameter → ``positional_embedding``;
+    None when neither operand is a parameter."""
+    args = [a for a in node.args if isinstance(a, fx.Node)]
+    learned = [a for a in args if a.op == "get_attr"]
+    if not learned:
+        return None
+    if len(args) != 2 or len(node.args) != 2 or len(learned) != 1:
+        raise Skip(f"{_describe(node)} of a parameter and a constant or another parameter")
+    (tensor,) = learned
+    (x,) = [a for a in args if a is not tensor]
+    own, theirs = _shape(tensor) or (), _shape(x) or ()
+    if own != (1, *theirs[1:]) or tuple(shape) != tuple(theirs):
+        raise Skip(
+            f"{_describe(node)} of a {list(own)} parameter and a {list(theirs)} value (archspec "
+            "adds a learned [1, *shape] tensor of the value's own shape: positional_embedding)"
+        )
+    return _Mapped("positional_embedding", {}, [x], str(tensor.target))
+
+
+def _first_shape(node: fx.Node) -> tuple[int, ...] | None:
+    meta = node.meta.get("tensor_meta")
+    if isinstance(meta, list | tuple) and meta and hasattr(meta[0], "shape"):
+        return tuple(meta[0].shape)
+    return None
+
+
+def _is_attention(model: nn.Module, node: fx.Node) -> bool:
+    return node.op == "call_module" and isinstance(
+        model.get_submodule(str(node.target)), nn.MultiheadAttention
+    )
+
+
+def _attention(m: nn.MultiheadAttention, node: fx.Node) -> _Mapped:
+    """``attn(q, k, v)`` with k = v (q = k: self-attention), batch first, no masks →
+    ``attention`` (its parameters are laid out like nn.MultiheadAttention's)."""
+    names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask")
+    given = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
+    if not m.batch_first:
+        raise Skip("MultiheadAttention with batch_first=False (archspec's batch axis is first)")
+    if m.bias_k is not None or m.add_zero_attn:
+        raise Skip("MultiheadAttention with add_bias_kv or add_zero_attn")
+    for key in ("key_padding_mask", "attn_mask"):
+        if given.get(key) is not None:
+            raise Skip(f"MultiheadAttention with {key} (archspec's attention takes no mask)")
+    if given.get("is_causal"):
+        raise Skip("MultiheadAttention with is_causal (write attention with causal: true)")
+    q, k, v = (given.get(key) for key in names[:3])
+    if not all(isinstance(a, fx.Node) and _shape(a) is not None for a in (q, k, v)):
+        raise Skip("MultiheadAttention with a query, key or value that is not a layer's value")
+    assert isinstance(q, fx.Node) and isinstance(k, fx.Node)
+    if k is not v:
+        raise Skip("MultiheadAttention with different key and value (archspec's context is both)")
+    bias = m.in_proj_bias is not None
+    if bias != (m.out_proj.bias is not None):
+        raise Skip("MultiheadAttention with a bias on only some projections")
+    params = {"heads": m.num_heads, "dropout": float(m.dropout), "bias": bias}
+    return _Mapped("attention", params, [q] if q is k else [q, k])
+
+
+def _getitem(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
+    """``attention(...)[0]`` (its output); ``x[:, i]`` → select; ``x[:, a:b:s]`` → slice."""
+    source, index = node.args[0], node.args[1]
+    assert isinstance(source, fx.Node)
+    if _shape(source) is None:  # a tuple: nn.MultiheadAttention's (output, weights)
+        if source.op == "call_module" and (index == 0 or not node.users):
+            return None  # the output (or attention weights nothing reads)
+        raise Skip(
+            f"item {index!r} of the tuple {source.name} returns (archspec maps "
+            "nn.MultiheadAttention's output [0])"
+        )
+    rank = len(_shape(source) or ())
+    items = list(index) if isinstance(index, tuple) else [index]
+    if items.count(Ellipsis) == 1:
+        at = items.index(Ellipsis)
+        items[at : at + 1] = [slice(None)] * (rank - len(items) + 1)
+    full = [isinstance(i, slice) and i == slice(None) for i in items]
+    cut = [i for i, whole in enumerate(full) if not whole]
+    if len(items) > rank or len(cut) != 1 or cut[0] == 0:
+        raise Skip(f"indexing [{_index_text(index)}] (archspec selects or slices one axis)")
+    axis, item = cut[0] - 1, items[cut[0]]
+    if isinstance(item, int) and not isinstance(item, bool):
+        return _Mapped("select", {"axis": axis, "index": item}, [source])
+    if isinstance(item, slice) and all(
+        v is None or (isinstance(v, int) and not isinstance(v, bool))
+        for v in (item.start, item.stop, item.step)
+    ):
+        if item.step is not None and item.step <= 0:
+            raise Skip(f"indexing [{_index_text(index)}] with a step below 1")
+        params: dict[str, Any] = {"axis": axis, "start": item.start, "stop": item.stop}
+        params["step"] = item.step or 1
+        return _Mapped("slice", {k: v for k, v in params.items() if v is not None}, [source])
+    raise Skip(f"indexing [{_index_text(index)}] (archspec selects or slices one axis)")
+
+
+def _index_text(index: Any) -> str:
+    items = index if isinstance(index, tuple) else (index,)
+
+    def one(i: Any) -> str:
+        if i is Ellipsis:
+            return "..."
+        if isinstance(i, slice):
+            text = f"{'' if i.start is None else i.start}:{'' if i.stop is None else i.stop}"
+            return text + (f":{i.step}" if i.step is not None else "")
+        return i.name if isinstance(i, fx.Node) else repr(i)
+
+    return ", ".join(one(i) for i in items)
+
+
+def _flattens_spatial(node: fx.Node) -> fx.Node | None:
+    """The grid ``x`` when ``node`` is ``x`` ``[N, C, *S]`` (two or more spatial axes)
+    reshaped or flattened to ``[N, C, prod(S)]``."""
+    if not (
+        (node.op == "call_method" and node.target in ("reshape", "view", "flatten"))
+        or (node.op == "call_function" and node.target in (torch.reshape, torch.flatten))
+    ):
+        return None
+    x = node.args[0] if node.args else None
+    if not isinstance(x, fx.Node):
+        return None
+    before, after = _shape(x) or (), _shape(node) or ()
+    if len(before) < 4 or len(after) != 3 or after != (*before[:2], _product(before[2:])):
+        return None
+    if node.target in ("flatten", torch.flatten):
+        start, end = _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1)
+        if start not in (2, 2 - len(before)) or end not in (-1, len(before) - 1):
+            return None
+    return x
+
+
+def _swaps_last_two(node: fx.Node) -> bool:
+    """``.permute(0, 2, 1)`` or ``.transpose(1, 2)`` of a 3-axis value."""
+    if node.op != "call_method" or len(_shape(node) or ()) != 3:
+        return False
+    args = list(node.args[1:])
+    if node.target == "permute" and len(args) == 1 and isinstance(args[0], list | tuple):
+        args = list(args[0])
+    dims = [d % 3 for d in args if isinstance(d, int) and not isinstance(d, bool)]
+    if len(dims) != len(args):
+        return False
+    if node.target == "permute":
+        return dims == [0, 2, 1]
+    return node.target == "transpose" and sorted(dims) == [1, 2]
+
+
+def _to_tokens(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+    """``x.reshape(n, C, h·w).permute(0, 2, 1)`` (or ``.flatten(2).transpose(1, 2)``) of a
+    grid ``x`` → ``to_tokens``; any other permute or transpose has no kind here."""
+    source = node.args[0]
+    if _swaps_last_two(node) and isinstance(source, fx.Node) and _tokens_only(source):
+        return _Mapped("to_tokens", {}, [source])  # the reshape is an alias of the grid
+    raise Skip(
+        f"{_describe(node)} has no archspec kind (archspec maps a grid's "
+        "reshape(n, C, h·w).permute(0, 2, 1) to to_tokens)"
+    )
 
 
 # --- modules ------------------------------------------------------------------------------
@@ -521,6 +779,8 @@ def _binary(kind: str) -> FunctionRule:
     def rule(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
         if node.kwargs.get("alpha", 1) != 1:
             raise Skip(f"{_describe(node)} with alpha")
+        if kind == "add" and (learned := _positional(node, shape)) is not None:
+            return learned
         args = [a for a in node.args if isinstance(a, fx.Node)]
         if len(args) != 2 or len(node.args) != 2 or any(_shape(a) is None for a in args):
             raise Skip(f"{_describe(node)} with a constant (archspec merges two layers' outputs)")
@@ -539,8 +799,10 @@ def _cat(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     return _Mapped("concat", {"axis": _axis(dim, len(shape), "cat")}, list(tensors))
 
 
-def _flatten_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+def _flatten_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     (x,) = _tensor_args(node, 1)
+    if _tokens_only(node):
+        return None  # the to_tokens its transpose becomes reads the grid itself
     rank = len(_shape(x) or ())
     start, end = _arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1)
     return _Mapped(
@@ -548,12 +810,23 @@ def _flatten_fn(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
     )
 
 
-def _reshape(node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+def _reshape(node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     (x,) = _tensor_args(node, 1)
+    if _tokens_only(node):
+        return None  # the to_tokens its transpose becomes reads the grid itself
     before = _shape(x) or ()
     if len(shape) == 2 and len(before) > 2 and shape[1] == _product(before[1:]):
         return _Mapped("flatten", {}, [x])
     return _Mapped("reshape", {"shape": tuple(shape[1:])}, [x])
+
+
+def _tokens_only(node: fx.Node) -> bool:
+    """A spatial flatten whose every user swaps its last two axes: part of a to_tokens."""
+    return (
+        _flattens_spatial(node) is not None
+        and bool(node.users)
+        and all(_swaps_last_two(user) for user in node.users)
+    )
 
 
 def _product(values: tuple[int, ...]) -> int:
@@ -630,6 +903,10 @@ FUNCTIONS: dict[Any, FunctionRule] = {
     operator.imul: _binary("multiply"),
     torch.mul: _binary("multiply"),
     ".mul": _binary("multiply"),
+    ".expand": _expand,
+    ".permute": _to_tokens,
+    ".transpose": _to_tokens,
+    operator.getitem: _getitem,
     torch.cat: _cat,
     torch.concat: _cat,
     torch.flatten: _flatten_fn,
@@ -666,17 +943,27 @@ FUNCTIONS: dict[Any, FunctionRule] = {
 
 
 def weights(model: nn.Module, names: dict[str, str]) -> dict[str, torch.Tensor]:
-    """The spec's ``state_dict``: each layer's tensors under its spec name."""
+    """The spec's ``state_dict``: each layer's tensors under its spec name. A path naming a
+    parameter itself (torchvision's ``class_token``) maps to the spec key ``names`` gives it
+    (``class_token.weight``)."""
     out: dict[str, torch.Tensor] = {}
     for spec_name, path in names.items():
-        for key, value in model.get_submodule(path).state_dict().items():
-            out[f"{spec_name}.{key}"] = value.detach().clone().contiguous()
+        for key, value in _held(model, path).items():
+            out[f"{spec_name}.{key}" if key else spec_name] = value.detach().clone().contiguous()
     return out
 
 
 def left_out(model: nn.Module, names: dict[str, str]) -> list[str]:
     """Source ``state_dict`` keys no spec layer holds (modules the forward pass never calls)."""
     held = {
-        f"{path}.{key}" for path in names.values() for key in model.get_submodule(path).state_dict()
+        f"{path}.{key}" if key else path for path in names.values() for key in _held(model, path)
     }
     return [key for key in model.state_dict() if key not in held]
+
+
+def _held(model: nn.Module, path: str) -> dict[str, torch.Tensor]:
+    """The tensors at ``path``: a module's ``state_dict``, or ``{"": parameter}``."""
+    try:
+        return model.get_submodule(path).state_dict()
+    except AttributeError:
+        return {"": model.get_parameter(path)}

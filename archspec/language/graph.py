@@ -288,6 +288,9 @@ class Expander:
         if parsed is None:
             return poison(path)
         op, value, meta = parsed
+        if not meta and op not in self.blocks and not kinds.get(op).several_outputs:
+            # the common entry, `- kind: params` alone: what the steps below give for it
+            return self._layer(Use(op, value, path, scope, [previous], None, 1, ()))
         sources = self._sources(meta.get("from"), path, scope, previous)
         name = self._name(meta.get("name"), path, scope)
         when = self._scalar_meta(meta, "when", path, scope, True)

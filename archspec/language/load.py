@@ -384,11 +384,11 @@ def _outputs(
 
 
 def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> Layer | None:
-    kind = kinds.get(node.kind)
     base = (*node.entry, node.op)
     try:
-        params = kind.params.model_validate(node.raw)
+        params = _params(node.kind, node.raw)
     except ValidationError as exc:
+        kind = kinds.get(node.kind)
         problems += from_validation(exc, source, base, kind.params, node.env, node.notes)
         return None
     return Layer(
@@ -403,3 +403,48 @@ def _validate_layer(node: Node, source: SourceMap, problems: list[Problem]) -> L
         node.ports,
         node.outputs,
     )
+
+
+# Memo of validated parameters: (Params model, the raw value's exact content) → its Params.
+# Validation is a pure function of the raw value (plain YAML data, expressions already
+# evaluated), and Params are frozen, so layers written alike share one object: the
+# repeated layers of a spec, and every unchanged layer when an editor re-checks a buffer
+# (outputs/lsp). Shape inference memoizes its rules by that object (shapes/infer.py).
+# The key tells apart what only compares equal (1, 1.0 and True; 0.0 and -0.0); a value
+# that fails is validated afresh each time (its problems carry the layer's location).
+_PARAMS_MEMO: dict[tuple[type[BaseModel], Any], BaseModel] = {}
+PARAMS_MEMO_SIZE = 50_000  # entries; emptied when full
+
+
+def _params(kind: str, raw: Any) -> BaseModel:
+    """``raw`` validated by ``kind``'s Params model (raises ValidationError)."""
+    model = kinds.get(kind).params
+    try:
+        key: tuple[type[BaseModel], Any] | None = (model, _content(raw))
+    except TypeError:  # not plain data: validate without the memo
+        key = None
+    if key is not None:
+        hit = _PARAMS_MEMO.get(key)
+        if hit is not None:
+            return hit
+    params = model.model_validate(raw)
+    if key is not None:
+        if len(_PARAMS_MEMO) >= PARAMS_MEMO_SIZE:
+            _PARAMS_MEMO.clear()
+        _PARAMS_MEMO[key] = params
+    return params
+
+
+def _content(value: Any) -> Any:
+    """A hashable key equal for two values only when they are the same plain data, types
+    included (raises TypeError for anything else)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return (kind, value)
+    if kind is float:
+        return (kind, repr(value))  # -0.0 and nan as written
+    if kind is dict:
+        return (kind, tuple((_content(k), _content(v)) for k, v in value.items()))
+    if kind is list:
+        return (kind, tuple(_content(v) for v in value))
+    raise TypeError(f"not plain data: {kind.__name__}")

@@ -164,10 +164,14 @@ def _mark(error: yaml.MarkedYAMLError, file: str) -> Location:
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: ~20× faster
 _MERGE = object()  # the pending key of a `<<` merge
+_UNSEEN = object()
+# plain scalar text → its value (resolve_scalar is pure and its values immutable); short
+# texts only, at most 10,000 of them: specs repeat the same few words and numbers
+_PLAIN: dict[str, Any] = {}
 _SKIP = object()  # the pending key of a duplicate (its value is parsed, then dropped)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     """An open sequence or mapping while its events stream past."""
 
@@ -176,7 +180,8 @@ class _Frame:
     anchor: str | None
     at: Location
     key: Any = None  # mappings: the key waiting for its value (None: expecting a key)
-    merged: dict[str, Any] = field(default_factory=dict)
+    merged: dict[str, Any] | None = None  # what its `<<` merges in (None: no merge)
+    flow: bool = False  # written in flow style ([...] or {...})
     merge_at: Location | None = None  # where its `<<` key is (a second one is an error)
     size: int = 1  # values inside, aliases expanded
     depth: int = 0  # deepest nesting inside, aliases expanded
@@ -210,6 +215,7 @@ class _EventBuilder:
         self.root: Any = None
         self.total = 0
         self.documents = 0
+        self.pure = False  # events from PyYAML's parser (set by run)
 
     def at(self, event: yaml.Event) -> Location:
         mark = event.start_mark
@@ -219,9 +225,26 @@ class _EventBuilder:
             else Location(self.file, 1, 1)
         )
 
-    def run(self, loader: type[Any] = _Loader) -> Any:
-        for event in yaml.parse(self.text, Loader=loader):
-            self.event(event)
+    def run(self, loader: type[Any] | None = None) -> Any:
+        """Build the document from ``loader``'s events (default: libyaml's, else PyYAML's)."""
+        scalar, open_, close = self.scalar, self.open, self.close
+        # the parser itself, not yaml.parse's generator around it (one call less per event)
+        parser = (loader or _Loader)(self.text)
+        self.pure = isinstance(parser, yaml.parser.Parser)  # PyYAML's own parser, not libyaml
+        try:
+            while parser.check_event():
+                event = parser.get_event()
+                kind = type(event)
+                if kind is yaml.ScalarEvent:
+                    scalar(event)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    open_(event)
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    close()
+                else:
+                    self.event(event)
+        finally:
+            parser.dispose()
         return self.root
 
     def event(self, event: yaml.Event) -> None:
@@ -246,18 +269,75 @@ class _EventBuilder:
 
     # -------------------------------------------------------------- values
     def scalar(self, event: yaml.ScalarEvent) -> None:
-        self.check_tag(event)
-        self.guard_size(1, event)
-        frame = self.stack[-1] if self.stack else None
-        if frame is not None and isinstance(frame.value, dict) and frame.key is None:
-            self.mapping_key(frame, event)
-            return
-        value = event.value if event.style else self.resolve(event)  # libyaml: '' when plain
-        path = frame.child_path() if frame else ()
-        self.source.values[path] = self.at(event)
+        # the hot path of the loader (most events are scalars): the steps of check_tag,
+        # guard_size, at and child_path written out, in the same order
+        mark = event.start_mark
+        at = Location(self.file, mark.line + 1, mark.column + 1) if mark else self.at(event)
+        if not event.value and self.pure:
+            at = self.empty_at(event, at)
+        if event.tag is not None:
+            self.problems.append(_tag_problem(event.tag, at))
+        self.total += 1
+        if self.total > self.limits.max_nodes:
+            self.guard_size(0, event)
+        stack = self.stack
+        if stack:
+            frame = stack[-1]
+            container = frame.value
+            if type(container) is dict:
+                key = frame.key
+                if key is None:
+                    self.mapping_key(frame, event, at)
+                    return
+                path: DataPath = (*frame.path, key if type(key) is str else "\0")
+            else:
+                path = (*frame.path, len(container))
+        else:
+            path = ()
+        value = event.value if event.style else self.plain(event)  # libyaml: '' when plain
+        self.source.values[path] = at
         if event.anchor is not None:
-            self.anchors[event.anchor] = _Anchor(value, {(): self.at(event)}, {}, 1, 0)
+            self.anchors[event.anchor] = _Anchor(value, {(): at}, {}, 1, 0)
         self.add(value, 1, 0)
+
+    def empty_at(self, event: yaml.ScalarEvent, at: Location) -> Location:
+        """Where libyaml places an empty value inside a flow collection (``{a: , b: 1}``):
+        at the token after it; PyYAML places it right after the ``:``. The pure-Python
+        path moves it on over spaces, line breaks and comments, so both paths give one
+        source map (tests/test_loader_paths.py)."""
+        flow = bool(self.stack) and self.stack[-1].flow
+        mark = event.start_mark
+        if event.style or event.tag is not None or event.anchor is not None or not flow:
+            return at
+        if mark is None:
+            return at
+        text, i = self.text, mark.index
+        line, col = at.line, at.col
+        while i < len(text):
+            ch = text[i]
+            if ch in " \t":
+                i, col = i + 1, col + 1
+            elif ch == "#":
+                while i < len(text) and text[i] not in "\n\r\x85\u2028\u2029":
+                    i += 1
+            elif ch in "\n\x85\u2028\u2029" or ch == "\r":
+                i += 2 if text[i : i + 2] == "\r\n" else 1
+                line, col = line + 1, 1
+            else:
+                break
+        return Location(self.file, line, col)
+
+    def plain(self, event: yaml.ScalarEvent) -> Any:
+        """The value of a plain scalar, through the memo of texts already resolved."""
+        value = _PLAIN.get(event.value, _UNSEEN)
+        if value is _UNSEEN:
+            try:
+                value = resolve_scalar(event.value)
+            except ScalarError:
+                return self.resolve(event)  # reports it (never memoized)
+            if len(event.value) <= 64 and len(_PLAIN) < 10_000:
+                _PLAIN[event.value] = value
+        return value
 
     def resolve(self, event: yaml.ScalarEvent) -> Any:
         try:
@@ -272,67 +352,80 @@ class _EventBuilder:
             )
             return None
 
-    def mapping_key(self, frame: _Frame, event: yaml.ScalarEvent) -> None:
-        if not event.style and event.value == "<<":
+    def mapping_key(self, frame: _Frame, event: yaml.ScalarEvent, at: Location) -> None:
+        if event.style:
+            key_text = event.value
+        elif event.value == "<<":
             frame.key = self.merge_key(frame, event)
             return
-        value = event.value if event.style else self.resolve(event)  # libyaml: '' when plain
-        if value is None or isinstance(value, list | dict):
-            self.problems.append(
-                Problem(
-                    "mapping keys must be plain words",
-                    "write the key as a plain word",
-                    self.at(event),
+        else:
+            value = self.plain(event)
+            if type(value) is str:
+                key_text = value
+            elif value is None:
+                self.problems.append(
+                    Problem(
+                        "mapping keys must be plain words",
+                        "write the key as a plain word",
+                        at,
+                    )
                 )
-            )
-            frame.key = _SKIP
-            return
-        key = str(value).lower() if isinstance(value, bool) else str(value)
-        assert isinstance(frame.value, dict)
-        if key in frame.value:
-            first = self.source.keys[(*frame.path, key)]
+                frame.key = _SKIP
+                return
+            else:
+                key_text = str(value).lower() if isinstance(value, bool) else str(value)
+        path = (*frame.path, key_text)
+        if key_text in frame.value:
+            first = self.source.keys[path]
             self.problems.append(
                 Problem(
-                    f"duplicate key '{key}' (first defined at line {first.line})",
+                    f"duplicate key '{key_text}' (first defined at line {first.line})",
                     "remove one of them: YAML keeps only the last",
-                    self.at(event),
-                    (*frame.path, key),
+                    at,
+                    path,
                 )
             )
             frame.key = _SKIP
             return
-        self.source.keys[(*frame.path, key)] = self.at(event)
-        frame.key = key
+        self.source.keys[path] = at
+        frame.key = key_text
 
     def open(self, event: yaml.CollectionStartEvent) -> None:
-        self.check_tag(event)
-        self.guard_size(1, event)
-        parent = self.stack[-1] if self.stack else None
-        if parent is not None and isinstance(parent.value, dict) and parent.key is None:
+        # hot: check_tag, guard_size, at and child_path written out, in the same order
+        mark = event.start_mark
+        at = Location(self.file, mark.line + 1, mark.column + 1) if mark else self.at(event)
+        if event.tag is not None:
+            self.problems.append(_tag_problem(event.tag, at))
+        self.total += 1
+        if self.total > self.limits.max_nodes:
+            self.guard_size(0, event)
+        stack = self.stack
+        parent = stack[-1] if stack else None
+        if parent is not None and type(parent.value) is dict and parent.key is None:
             self.fail(
                 Problem(
                     "mapping keys must be plain words, not lists or mappings",
                     "write the key as a plain word",
-                    self.at(event),
+                    at,
                 )
             )
-        if len(self.stack) >= self.limits.max_depth:
+        if len(stack) >= self.limits.max_depth:
             self.fail(
                 Problem(
                     f"nesting is deeper than {self.limits.max_depth} levels",
                     "flatten the document",
-                    self.at(event),
+                    at,
                 )
             )
         path = parent.child_path() if parent else ()
-        self.source.values[path] = self.at(event)
-        value: list[Any] | dict[str, Any] = [] if isinstance(event, yaml.SequenceStartEvent) else {}
-        self.stack.append(_Frame(value, path, event.anchor, self.at(event)))
+        self.source.values[path] = at
+        value: list[Any] | dict[str, Any] = [] if type(event) is yaml.SequenceStartEvent else {}
+        stack.append(_Frame(value, path, event.anchor, at, flow=bool(event.flow_style)))
 
     def close(self) -> None:
         frame = self.stack.pop()
         value = frame.value
-        if isinstance(value, dict) and frame.merged:
+        if frame.merged and isinstance(value, dict):
             value = {**frame.merged, **value}
         if frame.anchor is not None:
             self.anchors[frame.anchor] = self.capture(frame, value)
@@ -395,15 +488,18 @@ class _EventBuilder:
             return
         frame = self.stack[-1]
         frame.size += size
-        frame.depth = max(frame.depth, depth)
-        if isinstance(frame.value, list):
-            frame.value.append(value)
-        elif frame.key is _MERGE:
+        if depth > frame.depth:
+            frame.depth = depth
+        container = frame.value
+        if type(container) is list:
+            container.append(value)
+            return
+        key = frame.key
+        if key is _MERGE:
             self.merge(frame, value, self.source.values.get(frame.child_path(), frame.at))
-        elif frame.key is not _SKIP:
-            frame.value[frame.key] = value
-        if isinstance(frame.value, dict):
-            frame.key = None
+        elif key is not _SKIP:
+            container[key] = value
+        frame.key = None
 
     def merge_key(self, frame: _Frame, event: yaml.ScalarEvent) -> object:
         """Issue #13: a second `<<` in one mapping silently replaced the first."""
@@ -424,6 +520,8 @@ class _EventBuilder:
         sources = value if isinstance(value, list) else [value]
         for source in reversed(sources):
             if isinstance(source, dict):
+                if frame.merged is None:
+                    frame.merged = {}
                 frame.merged.update(source)
             else:
                 self.problems.append(

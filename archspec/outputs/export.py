@@ -86,11 +86,14 @@ def is_trained(target: str) -> bool:
     return path.is_dir() or path.suffix == ".safetensors"
 
 
-def load_source(target: str, *, which: str = "best", seed: int | None = None) -> Source:
-    """The network of a run directory / checkpoint (trained), or of a spec (initialised)."""
+def load_source(
+    target: str, *, which: str = "best", seed: int | None = None, max_layers: int | None = None
+) -> Source:
+    """The network of a run directory / checkpoint (trained), or of a spec (initialised,
+    refused past ``max_layers`` layers: the loader's default when None)."""
     if is_trained(target):
         return _from_run(Path(target), which)
-    return _from_spec(target, seed)
+    return _from_spec(target, seed, max_layers)
 
 
 def _from_run(target: Path, which: str) -> Source:
@@ -104,15 +107,16 @@ def _from_run(target: Path, which: str) -> Source:
     return Source(restored.spec, restored.network, meta, str(path))
 
 
-def _from_spec(target: str, seed: int | None) -> Source:
+def _from_spec(target: str, seed: int | None, max_layers: int | None) -> Source:
     from archspec.api import load
+    from archspec.language.load import DEFAULT_MAX_LAYERS
 
     path = bundled.resolve(target)
     if not path.is_file():
         raise ExportError(
             f"{target}: no such run directory, checkpoint or spec file", bundled.missing_hint()
         )
-    spec = load(path)
+    spec = load(path, max_layers=max_layers or DEFAULT_MAX_LAYERS)
     _check_memory(spec, path)
     import torch  # after the spec is checked: an invalid one is refused without it
 

@@ -8,6 +8,8 @@ shape is unknown), so each reported problem is a real, independent one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
+from typing import cast
 
 from archspec.errors import Problem, SpecError
 from archspec.language.load import Layer, Validated
@@ -22,6 +24,7 @@ from archspec.shapes.plan import (
     Plan,
     PlanInput,
     PlanNode,
+    RField,
     Shape,
     default_layout,
     format_shape,
@@ -44,14 +47,35 @@ def infer(
     ``output_port``: which output of ``output`` the network returns (one of a split's).
     ``inputs``/``returns``: every input and output of a network with several (or an int
     input); ``input_shape`` is then the first input's."""
+    plan, _, problems = infer_partial(
+        name, input_shape, layers, output, source, input_layout, output_port, inputs, returns
+    )
+    if plan is None:
+        raise SpecError(problems)
+    return plan
+
+
+def infer_partial(
+    name: str,
+    input_shape: Shape,
+    layers: Sequence[Layer],
+    output: str,
+    source: SourceMap,
+    input_layout: Layout | None = None,
+    output_port: int = 0,
+    inputs: Sequence[PlanInput] = (),
+    returns: Sequence[tuple[str, int]] = (),
+) -> tuple[Plan | None, tuple[PlanNode, ...], list[Problem]]:
+    """As :func:`infer` in one pass, for an editor: the Plan (None when some layer fails),
+    the nodes that infer, and the problems."""
     layout = input_layout or default_layout(input_shape)
     declared = tuple(inputs) or (PlanInput("input", input_shape, layout),)
     nodes, problems = infer_nodes(input_shape, layers, source, layout, declared)
     if problems:
-        raise SpecError(problems)
+        return None, nodes, problems
     keep = tuple(inputs) if len(declared) > 1 or declared[0].vocab is not None else ()
     several = tuple(returns) if len(returns) > 1 else ()
-    return Plan(name, input_shape, nodes, output, layout, output_port, keep, several)
+    return Plan(name, input_shape, nodes, output, layout, output_port, keep, several), nodes, []
 
 
 def infer_validated(v: Validated, input_shape: Shape | None = None) -> Plan:
@@ -115,14 +139,12 @@ def infer_nodes(
         kind = kinds.get(layer.kind)
         origins[layer.name] = frozenset().union(*(origins[x] for x in layer.inputs))
         try:
-            _check_sizes(layer.params)
             if not kind.reads_ids and any(x.vocab is not None for x in ins):
                 raise ShapeError(
                     f"{kind.name} receives token ids (an int input), not float values",
                     "add an `embedding` first: `- embedding: {vocab: N, dim: D}`",
                 )
-            out = kind.infer(layer.params, ins)
-            _check_counts(out)
+            out = _rule(layer.kind, layer.params, ins)
         except ShapeError as exc:
             problems.append(_problem(layer, exc, ins, source))
             continue
@@ -160,6 +182,64 @@ def infer_nodes(
             )
         )
     return tuple(nodes), problems
+
+
+# Memo of the shape rules: (rule, id of its Params, inputs) → (the Params, the verdict).
+# A kind's rule (with the size checks around it) is a pure function of its validated
+# parameters and what it reads, so a layer that repeats one already seen — the 16
+# identical convs of a stage, or every unchanged layer when an editor re-checks a buffer
+# (outputs/lsp) — gets the verdict computed the first time. Keyed by the Params object's
+# identity (``language.load`` hands out one object per distinct parameter content; the
+# entry holds it, so its id cannot be reused) and by the inputs' values, only when every
+# receptive-field number is an int or a Fraction that is not whole: equal keys then mean
+# identical arguments, and the verdict is the one a fresh call would give.
+_RULE_MEMO: dict[tuple[object, int, tuple[In, ...]], tuple[object, object]] = {}
+RULE_MEMO_SIZE = 50_000  # entries; the memo is emptied when full (a few MB at most)
+
+
+def _rule(kind: str, params: Params, ins: list[In]) -> Out:
+    """The kind's verdict on ``params`` reading ``ins``: its :class:`Out`, or the
+    :class:`ShapeError` it raises (the size checks included)."""
+    rule = kinds.get(kind).infer
+    exact = all(_exact(x.field) for x in ins)
+    key = (rule, id(params), tuple(ins))
+    if exact:
+        hit = _RULE_MEMO.get(key)
+        if hit is not None and hit[0] is params:
+            verdict = hit[1]
+            if isinstance(verdict, ShapeError):
+                raise ShapeError(verdict.message, verdict.hint, verdict.field)
+            return cast(Out, verdict)
+    try:
+        _check_sizes(params)
+        out = rule(params, ins)
+        _check_counts(out)
+    except ShapeError as exc:
+        if exact:  # a copy: the raised one will hold its traceback (and the spec) alive
+            _remember(key, params, ShapeError(exc.message, exc.hint, exc.field))
+        raise
+    if exact:
+        _remember(key, params, out)
+    return out
+
+
+def _remember(key: tuple[object, int, tuple[In, ...]], params: Params, verdict: object) -> None:
+    if len(_RULE_MEMO) >= RULE_MEMO_SIZE:
+        _RULE_MEMO.clear()
+    _RULE_MEMO[key] = (params, verdict)
+
+
+def _exact(field: RField) -> bool:
+    """Whether equal receptive fields here are identical ones: every number an int or a
+    Fraction that is not whole (a whole Fraction equals an int without being one, and a
+    rule could tell them apart; the memo leaves such inputs alone)."""
+    if field is None:
+        return True
+    for f in field:
+        for v in (f.size, f.jump, f.start):
+            if type(v) is not int and (type(v) is not Fraction or v.denominator == 1):
+                return False
+    return True
 
 
 def _outputs_problem(layer: Layer, out: Out, source: SourceMap) -> Problem:

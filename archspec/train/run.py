@@ -35,6 +35,7 @@ from archspec.api import Spec, load
 from archspec.compile.network import Network
 from archspec.errors import CheckpointError, DataError, TrainingError, UsageError, WriteError
 from archspec.io import write_error, write_text
+from archspec.language.load import DEFAULT_MAX_LAYERS
 from archspec.language.train import TrainConfig
 from archspec.shapes import memory
 from archspec.text import slug, terminal
@@ -66,6 +67,7 @@ class Options:
     out: Path | None = None
     quiet: bool = False
     tensorboard: bool = False
+    max_layers: int = DEFAULT_MAX_LAYERS  # the layer limit for the spec (also on --resume)
     argv: list[str] = field(default_factory=list)
 
 
@@ -376,7 +378,8 @@ def resume(run_dir: Path, opts: Options, runtime: Runtime | None = None) -> Path
             f"{run_dir} is not a resumable run directory (it has no spec.yaml)",
             "give the directory `archspec train` created",
         )
-    spec = load(spec_file)  # the bounded, validated loader: a run directory is input too
+    # the bounded, validated loader: a run directory is input too
+    spec = load(spec_file, max_layers=opts.max_layers)
     text = spec_file.read_text(encoding="utf-8")
     config = resolve_config(spec, Options(device=opts.device, threads=opts.threads))
     runtime = runtime or start(config.device)

@@ -23,7 +23,7 @@ from archspec.language.extends import read_spec
 from archspec.language.load import DEFAULT_MAX_LAYERS, Layer, Validated, validate_document
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse, read
 from archspec.shapes import memory
-from archspec.shapes.infer import infer_nodes, infer_validated
+from archspec.shapes.infer import infer_partial
 from archspec.shapes.plan import Plan, PlanNode
 
 Overlay = Callable[[Path], str | None]  # an open buffer's text, or None: read the disk
@@ -232,17 +232,12 @@ def _f(paths: set[Path]) -> frozenset[Path]:
 
 
 def _infer(v: Validated) -> tuple[Plan | None, tuple[PlanNode, ...], list[Problem]]:
-    """The Plan; when some layer fails, the nodes that still infer (for hints)."""
-    try:
-        plan = infer_validated(v)
-        return plan, plan.nodes, []
-    except SpecError as exc:
-        return None, _partial(v), list(exc.problems)
-
-
-def _partial(v: Validated) -> tuple[PlanNode, ...]:
-    """The nodes that infer when some layer fails (for hints)."""
-    return infer_nodes(v.input_shape, v.layers, v.source, v.input_layout, v.inputs)[0]
+    """The Plan; when some layer fails, the nodes that still infer (for hints). One pass:
+    the nodes of a failing spec are not inferred a second time."""
+    return infer_partial(
+        v.name, v.input_shape, v.layers, v.output, v.source, v.input_layout, v.output_port,
+        v.inputs, v.outputs,
+    )  # fmt: skip
 
 
 def walk_entries(data: Any, path: DataPath) -> Iterator[tuple[DataPath, Any]]:
