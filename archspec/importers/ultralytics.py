@@ -1,7 +1,7 @@
 """An Ultralytics model YAML (``yolov8n.yaml``) → spec text, read as data only.
 
 Ultralytics' own ``parse_model`` looks each module name up in ``globals()`` and runs
-``eval`` on the ``activation:`` string (``Conv.default_act = eval(act)``), so a model YAML
+``eval`` on the ``activation:`` string (it sets ``Conv.default_act`` from it), so a model YAML
 can run code. Here the file goes through archspec's safe YAML loader (plain types only, size
 and nesting limits, a source map): a module name maps to archspec layers through a fixed
 table, the activation through a fixed table of plain ``nn.X()`` names, and anything else is a

@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 from annotated_types import Ge, Gt
-from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Strict, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegInt = Annotated[int, Strict(), Ge(0)]
@@ -17,6 +25,9 @@ Bool = Annotated[bool, Strict()]
 # every float parameter of a kind: `.nan`/`.inf` are refused (issue #13: `elu: {alpha: .inf}`
 # built a module that outputs NaN); tests/test_hostile_frontend.py walks every kind's fields
 FiniteFloat = Annotated[float, AllowInfNan(False)]
+# ...and within float32's range, which networks compute in: `leaky_relu: 1.0e+308` is finite
+# as a Python float but torch cannot turn it into a float32 scalar (an internal error)
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def per_dim(value: Any) -> Any:
@@ -47,6 +58,18 @@ class Params(BaseModel):
             return {}
         if not isinstance(value, dict) and cls.shorthand is not None:
             return {cls.shorthand: value}
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _float32(cls, value: Any) -> Any:
+        """Every float of every kind (alone or in a list) fits a float32."""
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, float) and abs(v) > FLOAT32_MAX:
+                raise ValueError(
+                    f"{v:g} is beyond float32's range (±3.4e38), which the network computes "
+                    "in — use a smaller value"
+                )
         return value
 
 
