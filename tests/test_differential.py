@@ -473,7 +473,10 @@ def ref_positional_embedding(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tupl
 
 def ref_embedding(p: Mapping[str, Any], xs: Sequence[Tensor]) -> tuple[Tensor, int]:
     """``nn.Embedding`` (it raises on float values, as archspec refuses them)."""
-    table = nn.Embedding(p["vocab"], p["dim"], padding_idx=p.get("padding_idx"))
+    try:
+        table = nn.Embedding(p["vocab"], p["dim"], padding_idx=p.get("padding_idx"))
+    except AssertionError as exc:  # torch *asserts* padding_idx's range: a refusal too
+        raise ValueError(str(exc)) from exc
     return counted(table, xs[0])
 
 
