@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def loaded_and_equal(
+    spec_file: Path, weights: Path, reference: nn.Module, atol: float = 1e-5
+) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Load an imported spec and its weights (strict), and check the parameter count and the
+    outputs against ``reference`` on a batch of 3 (the import itself traced a batch of 2)."""
+    from safetensors.torch import load_file
+
+    import archspec
+
+    spec = archspec.load(spec_file)
+    network = spec.build().eval()
+    tensors = load_file(str(weights))
+    network.load_state_dict(tensors, strict=True)
+    assert spec.plan().total_params == sum(p.numel() for p in reference.parameters())
+    torch.manual_seed(1)
+    x = torch.randn(3, *spec.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), reference(x), rtol=1e-5, atol=atol)
+    return spec, tensors
 
 
 def small() -> nn.Module:

@@ -48,15 +48,7 @@ def _round_trip(
     assert code == 0, err
     assert "outputs equal to the source's" in out
     reference = getattr(import_models, factory)().eval()
-    spec = archspec.load(spec_file)
-    network = spec.build().eval()
-    tensors = load_file(str(weights))
-    network.load_state_dict(tensors, strict=True)
-    assert spec.plan().total_params == sum(p.numel() for p in reference.parameters())
-    torch.manual_seed(1)
-    x = torch.randn(3, *spec.input_shape)
-    with torch.no_grad():
-        torch.testing.assert_close(network(x), reference(x), rtol=1e-5, atol=atol)
+    spec, tensors = import_models.loaded_and_equal(spec_file, weights, reference, atol)
     return spec, reference, tensors, spec_file.read_text(encoding="utf-8"), err
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import import_models
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from tvref import needs_torchvision
 
@@ -146,15 +146,7 @@ def _round_trip(
     assert code == 0, err
     assert "outputs equal to the source's" in out
     reference = globals()[factory]().eval()
-    spec = archspec.load(spec_file)
-    network = spec.build().eval()
-    tensors = load_file(str(weights))
-    network.load_state_dict(tensors, strict=True)
-    assert spec.plan().total_params == sum(p.numel() for p in reference.parameters())
-    torch.manual_seed(1)
-    x = torch.randn(3, *spec.input_shape)
-    with torch.no_grad():
-        torch.testing.assert_close(network(x), reference(x), rtol=1e-5, atol=1e-5)
+    spec, tensors = import_models.loaded_and_equal(spec_file, weights, reference, 1e-5)
     return spec, reference, tensors, spec_file.read_text(encoding="utf-8"), err
 
 

@@ -141,3 +141,12 @@ def uniform(value: Any) -> Any:
         if value and all(v == value[0] for v in value) and isinstance(value[0], int):
             return value[0]
     return value
+
+
+def reaching(ops: list[Op], output: str) -> list[Op]:
+    """The ops the value ``output`` depends on, in order (every importer drops the rest)."""
+    needed = {output}
+    for op in reversed(ops):
+        if op.key in needed:
+            needed.update(op.inputs)
+    return [op for op in ops if op.key in needed]

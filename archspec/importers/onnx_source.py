@@ -30,7 +30,15 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from archspec.importers.graph import INPUT, Imported, ImportFailed, Op, Scope, Unsupported
+from archspec.importers.graph import (
+    INPUT,
+    Imported,
+    ImportFailed,
+    Op,
+    Scope,
+    Unsupported,
+    reaching,
+)
 
 MAX_BYTES = 2**31 - 1  # protobuf's own limit for one message
 MAX_TENSOR_BYTES = 2**31
@@ -334,11 +342,11 @@ class _Mapper:
         if stopped is not None:
             if not self.ops:
                 raise ImportFailed([stopped.line()], "nothing before it can be imported")
-            ops = _reaching(self.ops, self.ops[-1].key)
+            ops = reaching(self.ops, self.ops[-1].key)
             imported = Imported(self.name, input_shape, ops, ops[-1].key, [stopped])
         else:
             output = self._output()
-            ops = _reaching(self.ops, output) if output and not self.unsupported else self.ops
+            ops = reaching(self.ops, output) if output and not self.unsupported else self.ops
             imported = Imported(self.name, input_shape, ops, output, self.unsupported)
         kept = {op.path for op in imported.ops if op.weights}
         tensors = {path: t for path, t in self.tensors.items() if path in kept}
@@ -570,14 +578,6 @@ class _Mapped:
 
 
 Rule = Callable[[_Mapper, int, onnx.NodeProto, dict[str, Any]], _Mapped]
-
-
-def _reaching(ops: list[Op], output: str) -> list[Op]:
-    needed = {output}
-    for op in reversed(ops):
-        if op.key in needed:
-            needed.update(op.inputs)
-    return [op for op in ops if op.key in needed]
 
 
 def _spatial_pads(

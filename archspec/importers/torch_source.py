@@ -28,7 +28,15 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn import functional as F
 
 from archspec.errors import ArchspecError, UsageError
-from archspec.importers.graph import INPUT, Imported, ImportFailed, Op, Scope, Unsupported
+from archspec.importers.graph import (
+    INPUT,
+    Imported,
+    ImportFailed,
+    Op,
+    Scope,
+    Unsupported,
+    reaching,
+)
 
 
 class _Unreadable(Exception):
@@ -191,7 +199,7 @@ class _Mapper:
         if stopped is not None:
             return self._partial(stopped)
         # Values computed but never used by the output (an unused branch) are left out.
-        ops = _reaching(self.ops, output) if output and not self.unsupported else self.ops
+        ops = reaching(self.ops, output) if output and not self.unsupported else self.ops
         return Imported(self.name, self.shape, ops, output, self.unsupported)
 
     def _pass_through(self, node: fx.Node) -> None:
@@ -215,7 +223,7 @@ class _Mapper:
         """The ops up to the first unsupported one, pruned to what reaches the last of them."""
         if not self.ops:
             raise ImportFailed([stopped.line()], "nothing before it can be imported")
-        ops = _reaching(self.ops, self.ops[-1].key)
+        ops = reaching(self.ops, self.ops[-1].key)
         imported = Imported(self.name, self.shape, ops, ops[-1].key, [stopped])
         return imported
 
@@ -293,15 +301,6 @@ class _Mapper:
         if rule2 is None:
             raise Skip(f"{_describe(node)} has no archspec kind")
         return rule2(node, shape)
-
-
-def _reaching(ops: list[Op], output: str) -> list[Op]:
-    """The ops the value ``output`` depends on, in order."""
-    needed = {output}
-    for op in reversed(ops):
-        if op.key in needed:
-            needed.update(op.inputs)
-    return [op for op in ops if op.key in needed]
 
 
 def _describe(node: fx.Node) -> str:
