@@ -460,6 +460,17 @@ RESUME_CASES: dict[str, tuple[Any, Any, str]] = {
         None,
         r"progress\.step_in_epoch is 1000000000",
     ),
+    # found by test_fuzz_files: numbers past what torch's scalars hold overflowed in step()
+    "momentum_past_int64": (
+        lambda m: m["optimizer"]["param_groups"][0].update(momentum=2**64),
+        None,
+        r"optimizer\.param_groups\[0\]\.momentum is 18446744073709551616",
+    ),
+    "dampening_past_float32": (
+        lambda m: m["optimizer"]["param_groups"][0].update(dampening=3.5e38),
+        None,
+        r"optimizer\.param_groups\[0\]\.dampening is 3\.5e\+38",
+    ),
     "best_nan": (
         lambda m: m["progress"].update(best=float("nan")),
         None,

@@ -25,6 +25,7 @@ from torch import nn
 from archspec.errors import CheckpointError, ResourceError, WriteError
 from archspec.io import write_with
 from archspec.shapes import memory
+from archspec.shapes.params import FLOAT32_MAX
 
 FORMAT = 1
 MODEL = "model/"
@@ -179,11 +180,14 @@ def _group_problem(got: Any, want: dict[str, Any], where: str) -> str:
 
 def _same_kind(value: Any, want: Any) -> bool:
     """``value`` (from JSON) has the type of ``want`` (from the fresh optimizer); numbers
-    are finite, lists (tuples) have the same length, ``params`` are the same indices."""
+    are finite and fit a float32 (the optimizer applies them to float32 tensors: a
+    ``momentum`` of 2**64 or a ``dampening`` past 3.4e38 overflowed inside ``step``), lists (tuples)
+    have the same length, ``params`` are the same indices."""
     if isinstance(want, bool) or want is None:
         return value is want or (isinstance(value, bool) and isinstance(want, bool))
     if isinstance(want, int | float):
-        return _number(value) and math.isfinite(value)
+        limit = FLOAT32_MAX if isinstance(value, float) else 2**63 - 1  # torch's scalars
+        return _number(value) and math.isfinite(value) and abs(value) <= limit
     if isinstance(want, list | tuple):
         if not isinstance(value, list) or len(value) != len(want):
             return False
