@@ -1,45 +1,263 @@
-"""A memory estimate for training, checked before anything large is allocated.
+"""The memory a network needs, layer by layer, for training and for inference.
 
 Torch-free: ``archspec check`` refuses a spec that cannot train on this machine
-(:func:`check_plan`), and ``archspec train`` checks again with the real dataset size
-and device before it builds the module (:func:`check`).
+(:func:`check_plan`), ``archspec check --memory`` prints the per-layer table
+(:func:`profile`), and ``archspec train`` checks again with the real dataset size and
+device before it builds the module (:func:`check`). All three use :func:`profile`.
 
-Bytes needed, all float32 (4 bytes each):
+The rules are measured, not guessed: ``tests/test_memory_model.py`` runs every rule's
+layer under a tracking allocator (``tests/memtrack.py``) and ``bench/memory.py`` compares
+the training and inference peaks of every shipped spec with torch 2.13's on the CPU.
 
-* parameters and their gradients: ``2 × params``;
-* optimizer state: ``slots × params`` (Adam/AdamW 2, SGD with momentum 1, without 0);
-* activations kept for backward: every layer's output and its gradient for one batch,
-  ``2 × batch × Σ numel(output)`` (plus the input);
-* the in-memory dataset (training only).
+What one training step holds, in float32 (4 bytes):
+
+* parameters (and batch-norm buffers), always;
+* optimizer state (:func:`optimizer_slots`): Adam/AdamW 2 tensors per parameter, SGD with
+  momentum 1, without 0;
+* the tensors autograd saves for backward (:func:`keeps`, one line per kind below), each
+  storage once however many layers save it (a conv saving the ReLU output the ReLU saved
+  too); views (flatten, reshape, slices, split …) share their input's storage;
+* during backward: the gradients of the activations (one per storage, from its last reader's
+  backward to its producer's), the parameter gradients accumulated so far, while saved
+  tensors are freed layer by layer;
+* at the optimizer step: parameters + gradients + state + the step's temporaries on the
+  largest tensor (Adam: ``sqrt(v)`` and its quotient, 2×; with L2 weight decay 3×; SGD:
+  1× with weight decay or Nesterov, else 0).
+
+The training peak is the largest of the forward, each backward layer and the step; the
+inference peak is parameters + the most activations live at once (each value kept until
+its last reader, plus a layer's own temporaries).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from archspec.errors import Problem, ResourceError
-from archspec.language.train import SGD, TrainConfig
+from archspec.language.train import SGD, Adam, AdamW, TrainConfig
 from archspec.shapes.plan import Plan, PlanNode, numel
 
 BYTES = 4  # float32
+ID_BYTES = 8  # int64 token ids and max-pool indices
 _UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
+# ----------------------------------------------------------------------------- rules
 @dataclass(frozen=True)
-class Estimate:
-    weights: int  # parameters + gradients
-    optimizer: int
-    activations: int
-    data: int
-    batch_size: int = 1
-    heaviest: PlanNode | None = None  # the layer that holds the most bytes
-    heaviest_bytes: int = 0
+class Keeps:
+    """What autograd keeps of one layer for its backward (and what it allocates)."""
 
-    @property
-    def total(self) -> int:
-        return self.weights + self.optimizer + self.activations + self.data
+    inputs: tuple[int, ...] = ()  # which of its inputs it saves
+    output: bool = False  # whether it saves its output
+    extra: int = 0  # bytes per sample beyond those (indices, masks, statistics, internals)
+    fixed: int = 0  # bytes per batch (batch norm's mean and inverse std)
+    view: bool = False  # the output shares input 0's storage (allocates nothing)
+    scratch: int = 0  # bytes per sample of temporaries live inside the layer at inference
 
 
+def _in(node: PlanNode, i: int = 0) -> int:
+    return numel(node.in_shapes[i]) if i < len(node.in_shapes) else 0
+
+
+def _out(node: PlanNode) -> int:
+    return sum(numel(s) for s in node.shapes)
+
+
+def _get(node: PlanNode, name: str, default: object = None) -> object:
+    return getattr(node.params, name, default)
+
+
+def _all_inputs(node: PlanNode) -> Keeps:
+    return Keeps(inputs=tuple(range(len(node.in_shapes))))
+
+
+def _input(node: PlanNode) -> Keeps:
+    return Keeps(inputs=(0,))
+
+
+def _output(node: PlanNode) -> Keeps:
+    return Keeps(output=True)
+
+
+def _nothing(node: PlanNode) -> Keeps:
+    return Keeps()
+
+
+def _view(node: PlanNode) -> Keeps:
+    return Keeps(view=True)
+
+
+def _pool(node: PlanNode) -> Keeps:
+    kind = _get(node, "kind")
+    if kind == "max":  # input + int64 argmax indices, one per output element
+        return Keeps(inputs=(0,), extra=ID_BYTES * _out(node))
+    if kind == "lp":  # input, x^p (input-sized) and four output-sized intermediates
+        return Keeps(inputs=(0,), extra=BYTES * (_in(node) + 4 * _out(node)))
+    return Keeps(inputs=(0,))  # avg: the input (for its shape)
+
+
+def _adaptive_pool(node: PlanNode) -> Keeps:
+    if _get(node, "kind") == "max":
+        return Keeps(inputs=(0,), extra=ID_BYTES * _out(node))
+    return Keeps()
+
+
+def _global_pool(node: PlanNode) -> Keeps:
+    return Keeps(inputs=(0,), output=True) if _get(node, "kind") == "max" else Keeps()
+
+
+def _batchnorm(node: PlanNode) -> Keeps:
+    return Keeps(inputs=(0,), fixed=2 * BYTES * node.shape[0])
+
+
+def _groupnorm(node: PlanNode) -> Keeps:
+    groups = _get(node, "groups", 1)
+    assert isinstance(groups, int)
+    return Keeps(inputs=(0,), extra=2 * BYTES * groups)
+
+
+def _instancenorm(node: PlanNode) -> Keeps:
+    return Keeps(inputs=(0,), extra=3 * BYTES * node.shape[0])
+
+
+def _layernorm(node: PlanNode) -> Keeps:
+    over = node.shape[-1] if _get(node, "over") == "last" else node.shape[0]
+    return Keeps(inputs=(0,), extra=2 * BYTES * (_out(node) // max(over, 1)))
+
+
+def _local_response_norm(node: PlanNode) -> Keeps:
+    size = _get(node, "size", 1)
+    assert isinstance(size, int)
+    c = node.shape[0]
+    padded = _out(node) // max(c, 1) * (c + size - 1)
+    return Keeps(inputs=(0,), extra=BYTES * (2 * _out(node) + padded))
+
+
+def _dropout(node: PlanNode) -> Keeps:
+    p = _get(node, "p", 0.0)
+    return Keeps(extra=BYTES * _out(node)) if p else Keeps()  # a float32 mask (CPU)
+
+
+def _drop_path(node: PlanNode) -> Keeps:
+    return Keeps(extra=BYTES) if _get(node, "p", 0.0) else Keeps()  # one scale per sample
+
+
+def _attention(node: PlanNode) -> Keeps:
+    g = node.geometry
+    t, s = getattr(g, "query_len", 1), getattr(g, "key_len", 1)
+    d, h = getattr(g, "embed", 1), getattr(g, "heads", 1)
+    if _get(node, "dropout", 0.0):  # the math path: softmax weights and their mask
+        extra = 2 * t * d + 2 * s * d + 2 * h * t * s
+    else:  # flash attention: q, k, v, the output, the log-sum-exp
+        extra = 2 * t * d + 2 * s * d + h * t
+    live = 2 * t * d + 2 * s * d + h * t * s  # q, k, v, out and the weights, at inference
+    return Keeps(inputs=tuple(range(len(node.in_shapes))), extra=BYTES * extra, scratch=BYTES * live)
+
+
+def _encoder_layer(node: PlanNode) -> Keeps:
+    g = node.geometry
+    t, d, h = getattr(g, "query_len", 1), getattr(g, "embed", 1), getattr(g, "heads", 1)
+    ff = _get(node, "feedforward", 1)
+    assert isinstance(ff, int)
+    first = 1 if _get(node, "norm_first") else 0
+    if _get(node, "dropout", 0.0):  # measured: 12 (11 norm first)·TD + 3·T·FF + 3·hT² + 4T
+        extra = (12 - first) * t * d + 3 * t * ff + 3 * h * t * t + 4 * t
+    else:  # measured: 8 (7)·TD + T·FF + hT + 4T
+        extra = (8 - first) * t * d + t * ff + h * t + 4 * t
+    live = 5 * t * d + t * ff + h * t * t
+    return Keeps(extra=BYTES * extra, scratch=BYTES * live)
+
+
+def _recurrent(node: PlanNode) -> Keeps:
+    g = node.geometry
+    t = node.in_shapes[0][0]
+    d, hidden = getattr(g, "input_size", 1), getattr(g, "hidden", 1)
+    layers, dirs = getattr(g, "layers", 1), 2 if getattr(g, "bidirectional", False) else 1
+    if node.kind == "lstm":  # oneDNN's workspace: gates and states, ~16·H per step
+        extra = 16 * hidden * t * layers * dirs
+        return Keeps(inputs=(0,), extra=BYTES * extra, scratch=BYTES * 6 * hidden * t * dirs)
+    # GRU (native cell): its layer input and 7·H gate values per step and direction
+    extra = dirs * t * (d + 7 * hidden) + (layers - 1) * dirs * t * (dirs * hidden + 7 * hidden)
+    return Keeps(extra=BYTES * extra, scratch=BYTES * 4 * hidden * t * dirs)
+
+
+def _embedding(node: PlanNode) -> Keeps:
+    return Keeps(inputs=(0,))  # the int64 ids
+
+
+def _multiply(node: PlanNode) -> Keeps:
+    return _all_inputs(node)
+
+
+# kind → what its backward keeps; each rule measured with torch 2.13 on the CPU
+RULES: dict[str, Callable[[PlanNode], Keeps]] = {
+    "conv": _input,  # its input (the weight is a parameter)
+    "conv_transpose": _input,  # its input
+    "dense": _input,  # its input
+    "pool": _pool,  # max: input + int64 indices; avg: input; lp: input + 1× in + 4× out
+    "adaptive_pool": _adaptive_pool,  # max: input + int64 indices; avg: nothing
+    "global_pool": _global_pool,  # avg (a mean): nothing; max (amax): input and output
+    "relu": _output,  # its output (the mask is read from it)
+    "sigmoid": _output,  # its output
+    "tanh": _output,  # its output
+    "softmax": _output,  # its output
+    "log_softmax": _output,  # its output
+    "leaky_relu": _input,  # its input
+    "elu": _input,  # its input
+    "gelu": _input,  # its input
+    "silu": _input,  # its input
+    "hardswish": _input,  # its input
+    "relu6": _input,  # its input (hardtanh)
+    "hardsigmoid": _input,  # its input
+    "mish": _input,  # its input
+    "softplus": _input,  # its input
+    "prelu": _input,  # its input
+    "layer_scale": _input,  # its input (for the scale's gradient)
+    "identity": _view,  # nothing: returns its input
+    "batchnorm": _batchnorm,  # input + mean and inverse std per channel (per batch)
+    "groupnorm": _groupnorm,  # input + mean and rstd per sample and group
+    "instancenorm": _instancenorm,  # input + 3 per sample and channel (batch norm inside)
+    "layernorm": _layernorm,  # input + mean and rstd per normalised position
+    "local_response_norm": _local_response_norm,  # input + 2× its size + the padded squares
+    "dropout": _dropout,  # a float32 mask the input's size (p > 0)
+    "drop_path": _drop_path,  # one float per sample
+    "pad": _input,  # its input
+    "crop": _view,  # a slice: a view
+    "channel_shuffle": _nothing,  # a copy, nothing saved
+    "pixel_shuffle": _nothing,  # a copy, nothing saved
+    "pixel_unshuffle": _nothing,  # a copy, nothing saved
+    "flatten": _view,  # a view
+    "reshape": _view,  # a view
+    "permute": _view,  # a view
+    "transpose": _view,  # a view
+    "select": _view,  # a view
+    "slice": _view,  # a view
+    "split": _view,  # views
+    "chunk": _view,  # views
+    "to_tokens": _view,  # a view (flatten + transpose)
+    "from_tokens": _nothing,  # transpose + reshape: a copy, nothing saved
+    "mean": _nothing,  # nothing (its input's shape only)
+    "add": _nothing,  # nothing
+    "multiply": _multiply,  # every input
+    "concat": _nothing,  # nothing
+    "upsample": _nothing,  # nearest: nothing; linear: its input's shape only
+    "attention": _attention,  # inputs + q, k, v, output, log-sum-exp (dropout: weights)
+    "transformer_encoder_layer": _encoder_layer,  # measured formula (see the function)
+    "lstm": _recurrent,  # input + oneDNN workspace
+    "gru": _recurrent,  # per-step gates
+    "parameter": _view,  # a view of the parameter
+    "positional_embedding": _nothing,  # input + a parameter: nothing saved
+    "embedding": _embedding,  # the ids
+}
+
+
+def keeps(node: PlanNode) -> Keeps:
+    """What ``node``'s backward keeps (an unknown kind: its input, like most)."""
+    return RULES.get(node.kind, _input)(node)
+
+
+# ----------------------------------------------------------------------------- optimizer
 def optimizer_slots(config: TrainConfig | None) -> int:
     """Tensors of optimizer state per parameter (no ``train:`` section: Adam's 2)."""
     if config is not None and isinstance(config.optimizer, SGD):
@@ -47,32 +265,209 @@ def optimizer_slots(config: TrainConfig | None) -> int:
     return 2
 
 
-def layer_bytes(node: PlanNode, slots: int, batch_size: int) -> int:
-    """What one layer holds: its parameters, gradients, optimizer state and activations."""
-    return (2 + slots) * node.num_params * BYTES + 2 * numel(node.shape) * batch_size * BYTES
+def step_temporaries(config: TrainConfig | None) -> int:
+    """Temporaries the (single-tensor, CPU) optimizer step allocates, in largest tensors."""
+    if config is None:
+        return 2
+    opt = config.optimizer
+    if isinstance(opt, SGD):
+        return int(bool(opt.weight_decay) or opt.nesterov)
+    if isinstance(opt, Adam) and not isinstance(opt, AdamW) and opt.weight_decay:
+        return 3  # grad + wd·param, then sqrt(v) and its quotient
+    return 2
+
+
+# ----------------------------------------------------------------------------- the profile
+@dataclass(frozen=True)
+class Row:
+    """One layer's share: parameters, gradients, optimizer state, what backward keeps of
+    it (at the batch size), and the activations live while it runs at inference."""
+
+    node: PlanNode
+    params: int
+    grads: int
+    optimizer: int
+    saved: int
+    inference: int
+
+    @property
+    def total(self) -> int:
+        return self.params + self.grads + self.optimizer + self.saved
+
+
+@dataclass(frozen=True)
+class Profile:
+    batch_size: int
+    params: int  # parameters + buffers
+    optimizer: int
+    saved: int  # everything autograd keeps after the forward
+    train_peak: int
+    train_phase: str  # "forward", "backward of <layer>", "optimizer step"
+    inference_peak: int
+    inference_layer: str
+    rows: tuple[Row, ...] = field(default=())
+
+
+def _buffers(node: PlanNode) -> int:
+    return 2 * BYTES * node.shape[0] + ID_BYTES if node.kind == "batchnorm" else 0
+
+
+def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = None) -> Profile:
+    """The per-layer memory of ``plan`` at ``batch_size`` (default: the spec's, else 1)."""
+    batch = batch_size or (config.batch_size if config is not None else 1)
+    slots, temps = optimizer_slots(config), step_temporaries(config)
+    nodes = plan.nodes
+    index = {node.name: i for i, node in enumerate(nodes)}
+    rules = [keeps(node) for node in nodes]
+
+    # storages: each value's root (a view's is its input's) and its bytes for the batch
+    root: dict[str, str] = {}
+    size: dict[str, int] = {}
+    for inp in plan.all_inputs:
+        root[inp.name] = inp.name
+        size[inp.name] = numel(inp.shape) * (ID_BYTES if inp.vocab is not None else BYTES) * batch
+    for node, rule in zip(nodes, rules, strict=True):
+        if rule.view and node.inputs:
+            root[node.name] = root[node.inputs[0]]
+        else:
+            root[node.name] = node.name
+            size[node.name] = _out(node) * BYTES * batch
+    inputs = {inp.name for inp in plan.all_inputs}
+    outputs = {root[name] for name, _ in plan.all_outputs}
+    last_read: dict[str, int] = {r: index.get(r, -1) for r in size}
+    for i, node in enumerate(nodes):
+        for x in node.inputs:
+            last_read[root[x]] = max(last_read[root[x]], i)
+
+    # what each layer saves: storages (first saver holds them) and its own extras
+    first_saver: dict[str, int] = {}
+    saved_by: list[list[str]] = [[] for _ in nodes]
+    extras = [rule.extra * batch + rule.fixed for rule in rules]
+    for i, (node, rule) in enumerate(zip(nodes, rules, strict=True)):
+        refs = [root[node.inputs[k]] for k in rule.inputs if k < len(node.inputs)]
+        if rule.output:
+            refs.append(root[node.name])
+        for r in dict.fromkeys(refs):
+            if r not in inputs and r not in first_saver:
+                first_saver[r] = i
+                saved_by[i].append(r)
+
+    params = sum(node.num_params for node in nodes) * BYTES + sum(_buffers(n) for n in nodes)
+    weights = sum(node.num_params for node in nodes) * BYTES
+    optimizer = slots * weights
+    batch_in = sum(size[r] for r in inputs) + ID_BYTES * batch  # the batch and its labels
+    base = params + optimizer + batch_in
+
+    # forward: saved storages and extras accumulate; unsaved values die at their last reader
+    saved_total = 0
+    live_unsaved: dict[str, int] = {}
+    fwd_peak = 0
+    inf_live: dict[str, int] = {}
+    inf_peak, inf_layer = 0, ""
+    inf_at: list[int] = []
+    for i, (node, rule) in enumerate(zip(nodes, rules, strict=True)):
+        r = root[node.name]
+        new = size[r] if not rule.view and r not in inputs else 0
+        if new:
+            live_unsaved[r] = new
+            inf_live[r] = new
+        now = base + saved_total + extras[i] + sum(live_unsaved.values())
+        fwd_peak = max(fwd_peak, now)
+        inf_now = sum(inf_live.values()) + rule.scratch * batch
+        inf_at.append(inf_now)
+        if inf_now > inf_peak:
+            inf_peak, inf_layer = inf_now, node.name
+        saved_total += extras[i]
+        for s in saved_by[i]:
+            saved_total += size[s]
+            live_unsaved.pop(s, None)
+        for x in {root[x] for x in node.inputs} | {r}:
+            if last_read.get(x, -1) <= i and x not in outputs:
+                live_unsaved.pop(x, None)
+                inf_live.pop(x, None)
+    saved_after = saved_total
+
+    # backward, last layer first: gradients of activations live from their last reader's
+    # backward to their producer's; saved tensors go after their first saver's backward
+    grads_params = 0
+    live_saved = saved_total
+    grad_live: dict[str, int] = {r: size[r] for r in outputs}
+    bwd_peak, bwd_layer = 0, ""
+    for i in range(len(nodes) - 1, -1, -1):
+        node, rule = nodes[i], rules[i]
+        new_grads = 0
+        for x in node.inputs:
+            r = root[x]
+            if r in inputs or r in grad_live:
+                continue
+            grad_live[r] = size[r]
+            new_grads += size[r]
+        grads_params += node.num_params * BYTES
+        now = base + grads_params + live_saved + sum(grad_live.values())
+        if now > bwd_peak:
+            bwd_peak, bwd_layer = now, node.name
+        live_saved -= extras[i]
+        live_saved -= sum(size[s] for s in saved_by[i])
+        if not rule.view:
+            grad_live.pop(root[node.name], None)
+    largest = max((node.num_params for node in nodes), default=0) * BYTES
+    step = params + weights + optimizer + temps * largest + batch_in
+    phases = [(fwd_peak, "forward"), (bwd_peak, f"backward of {bwd_layer}"), (step, "step")]
+    train_peak, phase = max(phases, key=lambda p: p[0])
+
+    rows = []
+    for i, node in enumerate(nodes):
+        own = extras[i] + sum(size[s] for s in saved_by[i])
+        w = node.num_params * BYTES
+        rows.append(Row(node, w + _buffers(node), w, slots * w, own, inf_at[i]))
+    inf_total = params + sum(size[r] for r in inputs) + inf_peak
+    return Profile(
+        batch_size=batch,
+        params=params,
+        optimizer=optimizer,
+        saved=saved_after,
+        train_peak=train_peak,
+        train_phase=phase,
+        inference_peak=inf_total,
+        inference_layer=inf_layer,
+        rows=tuple(rows),
+    )
+
+
+# ----------------------------------------------------------------------------- the check
+@dataclass(frozen=True)
+class Estimate:
+    weights: int  # parameters + gradients
+    optimizer: int
+    activations: int  # the rest of the training peak: activations, gradients of them, temporaries
+    data: int
+    batch_size: int = 1
+    heaviest: PlanNode | None = None  # the layer that holds the most bytes
+    heaviest_bytes: int = 0
+    profile: Profile | None = None
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.optimizer + self.activations + self.data
 
 
 def estimate(
     plan: Plan, config: TrainConfig | None, data_bytes: int = 0, batch_size: int | None = None
 ) -> Estimate:
-    """Bytes needed to train ``plan`` with ``config`` (``None``: Adam, batch 1)."""
-    batch = batch_size or (config.batch_size if config is not None else 1)
-    slots = optimizer_slots(config)
-    params = plan.total_params
-    activations = sum(numel(node.shape) for node in plan.nodes) + numel(plan.input_shape)
-    heaviest, most = None, -1
-    for node in plan.nodes:
-        held = layer_bytes(node, slots, batch)
-        if held > most:
-            heaviest, most = node, held
+    """Bytes needed to train ``plan`` with ``config`` (``None``: Adam, batch 1): the
+    training peak of :func:`profile` plus the in-memory dataset."""
+    prof = profile(plan, config, batch_size)
+    weights = 2 * plan.total_params * BYTES
+    heaviest = max(prof.rows, key=lambda row: row.total, default=None)
     return Estimate(
-        weights=2 * params * BYTES,
-        optimizer=slots * params * BYTES,
-        activations=2 * activations * batch * BYTES,
+        weights=weights,
+        optimizer=prof.optimizer,
+        activations=max(prof.train_peak - weights - prof.optimizer, 0),
         data=data_bytes,
-        batch_size=batch,
-        heaviest=heaviest,
-        heaviest_bytes=max(most, 0),
+        batch_size=prof.batch_size,
+        heaviest=heaviest.node if heaviest is not None else None,
+        heaviest_bytes=heaviest.total if heaviest is not None else 0,
+        profile=prof,
     )
 
 
