@@ -54,6 +54,8 @@ class Keeps:
     fixed: int = 0  # bytes per batch (batch norm's mean and inverse std)
     view: bool = False  # the output shares input 0's storage (allocates nothing)
     scratch: int = 0  # bytes per sample of temporaries live inside the layer at inference
+    transient: int = 0  # bytes per sample of temporaries inside it while training (unsaved)
+    free: bool = False  # the output is no activation (a parameter broadcast over the batch)
 
 
 def _in(node: PlanNode, i: int = 0) -> int:
@@ -91,9 +93,15 @@ def _view(node: PlanNode) -> Keeps:
 def _pool(node: PlanNode) -> Keeps:
     kind = _get(node, "kind")
     if kind == "max":  # input + int64 argmax indices, one per output element
-        return Keeps(inputs=(0,), extra=ID_BYTES * _out(node))
+        one_d = len(node.shape) == 2  # 1-D max pooling computes the indices at inference too
+        indices = ID_BYTES * _out(node)
+        return Keeps(inputs=(0,), extra=indices, scratch=indices if one_d else 0)
     if kind == "lp":  # input, x^p (input-sized) and four output-sized intermediates
-        return Keeps(inputs=(0,), extra=BYTES * (_in(node) + 4 * _out(node)))
+        return Keeps(
+            inputs=(0,),
+            extra=BYTES * (_in(node) + 4 * _out(node)),
+            scratch=BYTES * (_in(node) + _out(node)),
+        )
     return Keeps(inputs=(0,))  # avg: the input (for its shape)
 
 
@@ -131,7 +139,9 @@ def _local_response_norm(node: PlanNode) -> Keeps:
     assert isinstance(size, int)
     c = node.shape[0]
     padded = _out(node) // max(c, 1) * (c + size - 1)
-    return Keeps(inputs=(0,), extra=BYTES * (2 * _out(node) + padded))
+    return Keeps(
+        inputs=(0,), extra=BYTES * (2 * _out(node) + padded), scratch=2 * BYTES * _out(node)
+    )
 
 
 def _dropout(node: PlanNode) -> Keeps:
@@ -151,7 +161,7 @@ def _attention(node: PlanNode) -> Keeps:
         extra = 2 * t * d + 2 * s * d + 2 * h * t * s
     else:  # flash attention: q, k, v, the output, the log-sum-exp
         extra = 2 * t * d + 2 * s * d + h * t
-    live = 2 * t * d + 2 * s * d + h * t * s  # q, k, v, out and the weights, at inference
+    live = 2 * t * d + 2 * s * d  # q, k, v and the output, at inference (flash: no weights)
     return Keeps(inputs=tuple(range(len(node.in_shapes))), extra=BYTES * extra, scratch=BYTES * live)
 
 
@@ -165,8 +175,8 @@ def _encoder_layer(node: PlanNode) -> Keeps:
         extra = (12 - first) * t * d + 3 * t * ff + 3 * h * t * t + 4 * t
     else:  # measured: 8 (7)·TD + T·FF + hT + 4T
         extra = (8 - first) * t * d + t * ff + h * t + 4 * t
-    live = 5 * t * d + t * ff + h * t * t
-    return Keeps(extra=BYTES * extra, scratch=BYTES * live)
+    # at inference torch runs one fused kernel whose temporaries are not tensors: no scratch
+    return Keeps(extra=BYTES * extra)
 
 
 def _recurrent(node: PlanNode) -> Keeps:
@@ -174,12 +184,18 @@ def _recurrent(node: PlanNode) -> Keeps:
     t = node.in_shapes[0][0]
     d, hidden = getattr(g, "input_size", 1), getattr(g, "hidden", 1)
     layers, dirs = getattr(g, "layers", 1), 2 if getattr(g, "bidirectional", False) else 1
+    h, deeper = hidden, layers - 1
     if node.kind == "lstm":  # oneDNN's workspace: gates and states, ~16·H per step
-        extra = 16 * hidden * t * layers * dirs
-        return Keeps(inputs=(0,), extra=BYTES * extra, scratch=BYTES * 6 * hidden * t * dirs)
+        extra = 16 * h * t * layers * dirs
+        # inference: a copy of the input, the states, each deeper layer's input
+        live = t * d + 6 * h * dirs + deeper * (t * h * dirs + 2 * h) + (dirs - 1) * t * h * dirs
+        return Keeps(
+            inputs=(0,), extra=BYTES * extra, scratch=BYTES * live, transient=BYTES * 2 * h * layers * dirs
+        )
     # GRU (native cell): its layer input and 7·H gate values per step and direction
-    extra = dirs * t * (d + 7 * hidden) + (layers - 1) * dirs * t * (dirs * hidden + 7 * hidden)
-    return Keeps(extra=BYTES * extra, scratch=BYTES * 4 * hidden * t * dirs)
+    extra = dirs * t * (d + 7 * h) + deeper * dirs * t * (dirs * h + 7 * h)
+    live = dirs * (5 * t * h + h) + deeper * 2 * h
+    return Keeps(extra=BYTES * extra, scratch=BYTES * live, transient=BYTES * (3 * t * h * dirs + h))
 
 
 def _embedding(node: PlanNode) -> Keeps:
@@ -190,9 +206,21 @@ def _multiply(node: PlanNode) -> Keeps:
     return _all_inputs(node)
 
 
+def _conv(node: PlanNode) -> Keeps:
+    g = node.geometry
+    if g is None or getattr(g, "symmetric", True):  # 1-D: a 2-D conv on a copy at inference
+        return Keeps(inputs=(0,), scratch=BYTES * _in(node) if len(node.shape) == 2 else 0)
+    # asymmetric padding ('same' with an even kernel, causal): a padded copy, saved instead
+    pads = getattr(g, "pads", ())
+    padded = node.in_shapes[0][0]
+    for size, (left, right) in zip(node.in_shapes[0][1:], pads, strict=False):
+        padded *= size + left + right
+    return Keeps(extra=BYTES * padded, scratch=BYTES * padded)
+
+
 # kind → what its backward keeps; each rule measured with torch 2.13 on the CPU
 RULES: dict[str, Callable[[PlanNode], Keeps]] = {
-    "conv": _input,  # its input (the weight is a parameter)
+    "conv": _conv,  # its input (asymmetric padding: the padded copy)
     "conv_transpose": _input,  # its input
     "dense": _input,  # its input
     "pool": _pool,  # max: input + int64 indices; avg: input; lp: input + 1× in + 4× out
@@ -223,7 +251,7 @@ RULES: dict[str, Callable[[PlanNode], Keeps]] = {
     "dropout": _dropout,  # a float32 mask the input's size (p > 0)
     "drop_path": _drop_path,  # one float per sample
     "pad": _input,  # its input
-    "crop": _view,  # a slice: a view
+    "crop": _nothing,  # negative padding: a copy, nothing saved
     "channel_shuffle": _nothing,  # a copy, nothing saved
     "pixel_shuffle": _nothing,  # a copy, nothing saved
     "pixel_unshuffle": _nothing,  # a copy, nothing saved
@@ -246,7 +274,7 @@ RULES: dict[str, Callable[[PlanNode], Keeps]] = {
     "transformer_encoder_layer": _encoder_layer,  # measured formula (see the function)
     "lstm": _recurrent,  # input + oneDNN workspace
     "gru": _recurrent,  # per-step gates
-    "parameter": _view,  # a view of the parameter
+    "parameter": lambda node: Keeps(free=True),  # a view of the parameter: no activation
     "positional_embedding": _nothing,  # input + a parameter: nothing saved
     "embedding": _embedding,  # the ids
 }
@@ -312,35 +340,76 @@ def _buffers(node: PlanNode) -> int:
     return 2 * BYTES * node.shape[0] + ID_BYTES if node.kind == "batchnorm" else 0
 
 
+_EVAL_IDENTITY = frozenset({"dropout", "drop_path"})  # return their input at inference
+
+
+class _Values:
+    """Each value's storage (a view's is its input's) with its bytes for the batch, and
+    the index of the last layer reading each storage."""
+
+    def __init__(self, plan: Plan, rules: list[Keeps], batch: int, inference: bool) -> None:
+        self.root: dict[str, str] = {}
+        self.size: dict[str, int] = {}
+        for inp in plan.all_inputs:
+            self.root[inp.name] = inp.name
+            width = ID_BYTES if inp.vocab is not None else BYTES
+            self.size[inp.name] = numel(inp.shape) * width * batch
+        for node, rule in zip(plan.nodes, rules, strict=True):
+            alias = rule.view or (inference and node.kind in _EVAL_IDENTITY)
+            if alias and node.inputs:
+                self.root[node.name] = self.root[node.inputs[0]]
+            else:
+                self.root[node.name] = node.name
+                self.size[node.name] = 0 if rule.free else _out(node) * BYTES * batch
+        self.inputs = {inp.name for inp in plan.all_inputs}
+        self.outputs = {self.root[name] for name, _ in plan.all_outputs}
+        self.last_read: dict[str, int] = {}
+        for i, node in enumerate(plan.nodes):
+            self.last_read.setdefault(self.root[node.name], i)
+            for x in node.inputs:
+                self.last_read[self.root[x]] = i
+
+    def new(self, node: PlanNode) -> int:
+        """Bytes ``node`` allocates for its output (0 for a view)."""
+        r = self.root[node.name]
+        return self.size[r] if r == node.name else 0
+
+    def dying(self, node: PlanNode, i: int) -> set[str]:
+        """Storages nobody reads after layer ``i`` (the network's outputs stay)."""
+        touched = {self.root[x] for x in node.inputs} | {self.root[node.name]}
+        return {
+            r
+            for r in touched
+            if self.last_read.get(r, -1) <= i and r not in self.outputs and r not in self.inputs
+        }
+
+
+def _inference(plan: Plan, rules: list[Keeps], batch: int) -> tuple[list[int], int, str]:
+    """Activations live while each layer runs at inference; the peak and its layer."""
+    values = _Values(plan, rules, batch, inference=True)
+    live, at, peak, where = 0, [], 0, ""
+    for i, (node, rule) in enumerate(zip(plan.nodes, rules, strict=True)):
+        live += values.new(node)
+        now = live + rule.scratch * batch
+        at.append(now)
+        if now > peak:
+            peak, where = now, node.name
+        for r in values.dying(node, i):
+            live -= values.size[r]
+    return at, peak, where
+
+
 def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = None) -> Profile:
     """The per-layer memory of ``plan`` at ``batch_size`` (default: the spec's, else 1)."""
     batch = batch_size or (config.batch_size if config is not None else 1)
     slots, temps = optimizer_slots(config), step_temporaries(config)
     nodes = plan.nodes
-    index = {node.name: i for i, node in enumerate(nodes)}
     rules = [keeps(node) for node in nodes]
+    values = _Values(plan, rules, batch, inference=False)
+    size, root = values.size, values.root
 
-    # storages: each value's root (a view's is its input's) and its bytes for the batch
-    root: dict[str, str] = {}
-    size: dict[str, int] = {}
-    for inp in plan.all_inputs:
-        root[inp.name] = inp.name
-        size[inp.name] = numel(inp.shape) * (ID_BYTES if inp.vocab is not None else BYTES) * batch
-    for node, rule in zip(nodes, rules, strict=True):
-        if rule.view and node.inputs:
-            root[node.name] = root[node.inputs[0]]
-        else:
-            root[node.name] = node.name
-            size[node.name] = _out(node) * BYTES * batch
-    inputs = {inp.name for inp in plan.all_inputs}
-    outputs = {root[name] for name, _ in plan.all_outputs}
-    last_read: dict[str, int] = {r: index.get(r, -1) for r in size}
-    for i, node in enumerate(nodes):
-        for x in node.inputs:
-            last_read[root[x]] = max(last_read[root[x]], i)
-
-    # what each layer saves: storages (first saver holds them) and its own extras
-    first_saver: dict[str, int] = {}
+    # what each layer saves: storages (its first saver holds them) and its own extras
+    saver: dict[str, int] = {}
     saved_by: list[list[str]] = [[] for _ in nodes]
     extras = [rule.extra * batch + rule.fixed for rule in rules]
     for i, (node, rule) in enumerate(zip(nodes, rules, strict=True)):
@@ -348,79 +417,65 @@ def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = Non
         if rule.output:
             refs.append(root[node.name])
         for r in dict.fromkeys(refs):
-            if r not in inputs and r not in first_saver:
-                first_saver[r] = i
+            if r not in values.inputs and r not in saver:
+                saver[r] = i
                 saved_by[i].append(r)
+    own = [extras[i] + sum(size[r] for r in saved_by[i]) for i in range(len(nodes))]
 
-    params = sum(node.num_params for node in nodes) * BYTES + sum(_buffers(n) for n in nodes)
-    weights = sum(node.num_params for node in nodes) * BYTES
+    weights = plan.total_params * BYTES
+    params = weights + sum(_buffers(n) for n in nodes)
     optimizer = slots * weights
-    batch_in = sum(size[r] for r in inputs) + ID_BYTES * batch  # the batch and its labels
+    batch_in = sum(size[r] for r in values.inputs) + ID_BYTES * batch  # the batch + labels
     base = params + optimizer + batch_in
 
     # forward: saved storages and extras accumulate; unsaved values die at their last reader
-    saved_total = 0
-    live_unsaved: dict[str, int] = {}
-    fwd_peak = 0
-    inf_live: dict[str, int] = {}
-    inf_peak, inf_layer = 0, ""
-    inf_at: list[int] = []
+    saved, unsaved, fwd_peak = 0, 0, 0
+    kept: set[str] = set()
     for i, (node, rule) in enumerate(zip(nodes, rules, strict=True)):
-        r = root[node.name]
-        new = size[r] if not rule.view and r not in inputs else 0
-        if new:
-            live_unsaved[r] = new
-            inf_live[r] = new
-        now = base + saved_total + extras[i] + sum(live_unsaved.values())
-        fwd_peak = max(fwd_peak, now)
-        inf_now = sum(inf_live.values()) + rule.scratch * batch
-        inf_at.append(inf_now)
-        if inf_now > inf_peak:
-            inf_peak, inf_layer = inf_now, node.name
-        saved_total += extras[i]
-        for s in saved_by[i]:
-            saved_total += size[s]
-            live_unsaved.pop(s, None)
-        for x in {root[x] for x in node.inputs} | {r}:
-            if last_read.get(x, -1) <= i and x not in outputs:
-                live_unsaved.pop(x, None)
-                inf_live.pop(x, None)
-    saved_after = saved_total
+        unsaved += values.new(node)
+        fwd_peak = max(fwd_peak, base + saved + unsaved + extras[i] + rule.transient * batch)
+        saved += own[i]
+        for r in saved_by[i]:
+            kept.add(r)
+            unsaved -= size[r]  # counted as saved from now on
+        for r in values.dying(node, i):
+            if r not in kept:
+                unsaved -= size[r]
+    saved_after = saved
 
-    # backward, last layer first: gradients of activations live from their last reader's
-    # backward to their producer's; saved tensors go after their first saver's backward
-    grads_params = 0
-    live_saved = saved_total
-    grad_live: dict[str, int] = {r: size[r] for r in outputs}
-    bwd_peak, bwd_layer = 0, ""
+    # backward, last layer first: an activation's gradient lives from its last reader's
+    # backward to its producer's; a layer's saved tensors go after its backward
+    grads, live_saved, bwd_peak, bwd_layer = 0, saved, 0, ""
+    grad_live = set(values.outputs)
+    grad_bytes = sum(size[r] for r in grad_live)
     for i in range(len(nodes) - 1, -1, -1):
         node, rule = nodes[i], rules[i]
-        new_grads = 0
         for x in node.inputs:
             r = root[x]
-            if r in inputs or r in grad_live:
-                continue
-            grad_live[r] = size[r]
-            new_grads += size[r]
-        grads_params += node.num_params * BYTES
-        now = base + grads_params + live_saved + sum(grad_live.values())
+            if r not in values.inputs and r not in grad_live:
+                grad_live.add(r)
+                grad_bytes += size[r]
+        grads += node.num_params * BYTES
+        now = base + grads + live_saved + grad_bytes
         if now > bwd_peak:
             bwd_peak, bwd_layer = now, node.name
-        live_saved -= extras[i]
-        live_saved -= sum(size[s] for s in saved_by[i])
-        if not rule.view:
-            grad_live.pop(root[node.name], None)
+        live_saved -= own[i]
+        r = root[node.name]
+        if r == node.name and r in grad_live:
+            grad_live.discard(r)
+            grad_bytes -= size[r]
     largest = max((node.num_params for node in nodes), default=0) * BYTES
     step = params + weights + optimizer + temps * largest + batch_in
     phases = [(fwd_peak, "forward"), (bwd_peak, f"backward of {bwd_layer}"), (step, "step")]
     train_peak, phase = max(phases, key=lambda p: p[0])
 
-    rows = []
-    for i, node in enumerate(nodes):
-        own = extras[i] + sum(size[s] for s in saved_by[i])
-        w = node.num_params * BYTES
-        rows.append(Row(node, w + _buffers(node), w, slots * w, own, inf_at[i]))
-    inf_total = params + sum(size[r] for r in inputs) + inf_peak
+    inf_at, inf_peak, inf_layer = _inference(plan, rules, batch)
+    rows = tuple(
+        Row(node, node.num_params * BYTES + _buffers(node), node.num_params * BYTES,
+            slots * node.num_params * BYTES, own[i], inf_at[i])
+        for i, node in enumerate(nodes)
+    )  # fmt: skip
+    inf_in = sum(v for k, v in size.items() if k in values.inputs)
     return Profile(
         batch_size=batch,
         params=params,
@@ -428,9 +483,9 @@ def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = Non
         saved=saved_after,
         train_peak=train_peak,
         train_phase=phase,
-        inference_peak=inf_total,
+        inference_peak=params + inf_in + inf_peak,
         inference_layer=inf_layer,
-        rows=tuple(rows),
+        rows=rows,
     )
 
 
