@@ -62,9 +62,7 @@ class LiveBytes(TorchDispatchMode):
     def reset_peak(self) -> None:
         self.peak = self.live
 
-    def __torch_dispatch__(
-        self, func: Any, types: Any, args: Any = (), kwargs: Any = None
-    ) -> Any:
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
         for t in tree_leaves(out):
             if isinstance(t, torch.Tensor):
@@ -88,7 +86,8 @@ def saved_bytes(fn: Any, *inputs: torch.Tensor, exclude: tuple[torch.Tensor, ...
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(*inputs)
-    del out, keep
+    del out
+    keep.clear()
     return sum(seen.values())
 
 
@@ -173,3 +172,39 @@ def measure(spec: Any, batch: int, *, inference: bool = True) -> dict[str, int]:
             del out
         result["inference"] = mode.peak
     return result
+
+
+def saved_per_layer(spec: Any, batch: int) -> dict[str, int]:
+    """Bytes each layer's forward newly hands autograd to keep for backward (storages no
+    earlier layer saved; not parameters, buffers or the network's inputs), layer by layer
+    in a training-mode run of the built network, as archspec runs it."""
+    from archspec.compile.network import _pick
+
+    torch.manual_seed(0)
+    plan = spec.plan()
+    net = spec.build()
+    net.train()
+    net.logits_only = True
+    fixed = {id(t.untyped_storage()) for t in [*net.parameters(), *net.buffers()]}
+    xs = _inputs(plan, batch, torch.Generator().manual_seed(0))
+    fixed |= {id(x.untyped_storage()) for x in xs}
+    values: list[Any] = list(xs)
+    seen: set[int] = set()
+    keep: list[torch.Tensor] = []
+    out: dict[str, int] = {}
+    for node, (module, inputs), picks in zip(plan.nodes, net._steps, net._picks, strict=True):
+        args = [_pick(values[j], k) for j, k in zip(inputs, picks, strict=True)]
+        new: dict[int, int] = {}
+
+        def pack(t: torch.Tensor, new: dict[int, int] = new) -> torch.Tensor:
+            st = t.untyped_storage()
+            if id(st) not in fixed and id(st) not in seen:
+                new[id(st)] = st.nbytes()
+            keep.append(t)
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            values.append(module(*args))
+        seen.update(new)
+        out[node.name] = sum(new.values())
+    return out

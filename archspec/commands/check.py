@@ -63,6 +63,17 @@ def add_options(p: argparse.ArgumentParser) -> None:
     )
     add_max_layers(p)
     p.add_argument(
+        "--memory",
+        action="store_true",
+        help="also print each layer's memory (parameters, gradients, optimizer state, what "
+        "backward keeps, live activations) and the training and inference peaks",
+    )
+    p.add_argument(
+        "--batch",
+        metavar="N",
+        help="the batch size for --memory (default: train.batch_size, else 1)",
+    )
+    p.add_argument(
         "--no-memory-check",
         action="store_true",
         help="do not refuse specs whose training would need more memory than this "
@@ -101,11 +112,12 @@ def run_check(args: argparse.Namespace) -> int:
             "use one of them",
         )
     args.count = "flops" if args.flops else args.convention
+    args.profiles = _memory_options(args)
     results: list[tuple[str, Plan | None, list[dict[str, Any]]]] = []
     for file in args.specs:
         results.append(_check_one(file, args))
     if args.json:
-        print(report.plan_json(results, args.count))
+        print(_with_memory(report.plan_json(results, args.count), args.profiles))
     else:
         _print_tables(results, args)
     return 0 if all(plan is not None for _, plan, _ in results) else 1
@@ -121,6 +133,8 @@ def _check_one(
             _check_memory(spec, plan)
         if args.verify:
             _verify(spec, plan)
+        if args.profiles is not None:
+            args.profiles[file] = memory.profile(plan, spec.train, args.batch)
     except SpecError as exc:
         if not args.json:
             print(exc.render(), file=sys.stderr)
@@ -147,7 +161,7 @@ def _verify(spec: api.Spec, plan: Plan) -> None:
 def _print_tables(
     results: list[tuple[str, Plan | None, list[dict[str, Any]]]], args: argparse.Namespace
 ) -> None:
-    for i, (_file, plan, _) in enumerate(results):
+    for i, (file, plan, _) in enumerate(results):
         if plan is None:
             continue
         if i:
@@ -163,3 +177,41 @@ def _print_tables(
                 f"verified: all {len(plan.nodes)} layers have the inferred shapes and parameter "
                 "counts in torch"
             )
+        if args.profiles is not None:
+            _print_memory(plan, args.profiles[file], args)
+
+
+def _memory_options(args: argparse.Namespace) -> dict[str, memory.Profile] | None:
+    """``--memory`` and ``--batch N`` (a whole number ≥ 1, only with --memory): the
+    profiles to fill, one per spec file (None: no --memory)."""
+    memory_on, batch = getattr(args, "memory", False), getattr(args, "batch", None)
+    if batch is not None:
+        if not memory_on:
+            raise UsageError("--batch sets the batch size of --memory", "add --memory")
+        if not re.fullmatch(r"\s*\d+\s*", batch) or int(batch) < 1:
+            raise UsageError(
+                f"--batch must be a whole number of at least 1, not '{batch}'", "e.g. --batch 128"
+            )
+        args.batch = int(batch)
+    return {} if memory_on else None
+
+
+def _print_memory(plan: Plan, prof: memory.Profile, args: argparse.Namespace) -> None:
+    print()
+    if not args.markdown and sys.stdout.isatty():
+        report.memory_table(plan, prof, sys.stdout)
+    else:
+        print(report.memory_table(plan, prof, None, markdown=args.markdown))
+
+
+def _with_memory(text: str, profiles: dict[str, memory.Profile] | None) -> str:
+    """check's JSON with each valid spec's ``memory`` (``--memory --json``)."""
+    if profiles is None:
+        return text
+    import json
+
+    data = json.loads(text)
+    for entry in data["specs"]:
+        if entry["file"] in profiles:
+            entry["memory"] = report.memory_json(profiles[entry["file"]])
+    return json.dumps(data, indent=2)

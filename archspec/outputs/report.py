@@ -10,6 +10,7 @@ from typing import IO, Any
 from archspec import text as escape
 from archspec.errors import printable
 from archspec.shapes import counting, kinds
+from archspec.shapes.memory import Profile, human
 from archspec.shapes.plan import Plan, PlanNode, RField, field_dict, format_shape
 
 HEADERS = ("#", "layer", "kind", "output", "params", "MACs", "receptive field", "jump")
@@ -239,3 +240,109 @@ def _add_counts(data: dict[str, Any], plan: Plan, count: str) -> None:
 
 
 __all__ = ["field_dict", "markdown_table", "plain_table", "plan_json", "rich_table", "rows"]
+
+
+# ----------------------------------------------------------------------------- memory
+MEMORY_HEADERS = ("#", "layer", "kind", "output", "params", "grads", "optimizer", "saved", "live")
+MEMORY_NUMERIC = {0, 4, 5, 6, 7, 8}
+
+
+def _bytes(n: int) -> str:
+    return human(n) if n else "-"
+
+
+def memory_cells(prof: Profile) -> list[list[str]]:
+    """One row per layer of a :class:`archspec.shapes.memory.Profile`: its parameters,
+    gradients and optimizer state, what backward keeps of it at the batch size, and the
+    activations live while it runs at inference."""
+    return [
+        [
+            str(i),
+            printable(row.node.name),
+            row.node.kind,
+            row.node.shape_text(),
+            _bytes(row.params),
+            _bytes(row.grads),
+            _bytes(row.optimizer),
+            _bytes(row.saved),
+            _bytes(row.inference),
+        ]
+        for i, row in enumerate(prof.rows, start=1)
+    ]
+
+
+def memory_totals(prof: Profile) -> list[tuple[str, str]]:
+    return [
+        ("batch", f"{prof.batch_size:,}"),
+        ("parameters and buffers", human(prof.params)),
+        ("optimizer state", human(prof.optimizer)),
+        ("saved for backward", human(prof.saved)),
+        ("training peak", f"{human(prof.train_peak)} (at the {prof.train_phase})"),
+        ("inference peak", f"{human(prof.inference_peak)} (at {printable(prof.inference_layer)})"),
+    ]
+
+
+def memory_table(plan: Plan, prof: Profile, stream: IO[str] | None, markdown: bool = False) -> str:
+    """The memory table: rich on a terminal (``stream``), else plain text or Markdown."""
+    title = f"{printable(plan.name)}: memory at batch {prof.batch_size:,}"
+    cells = memory_cells(prof)
+    if stream is not None:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=Text(title), title_justify="left")
+        for i, header in enumerate(MEMORY_HEADERS):
+            table.add_column(header, justify="right" if i in MEMORY_NUMERIC else "left")
+        for row in cells:
+            table.add_row(*(Text(c) for c in row))
+        console = Console(file=stream)
+        console.print(table)
+        for label, value in memory_totals(prof):
+            console.print(Text.assemble((label, "bold"), f": {value}"))
+        return ""
+    if markdown:
+        align = ["---:" if i in MEMORY_NUMERIC else ":---" for i in range(len(MEMORY_HEADERS))]
+        lines = [f"**{escape.markdown(title)}**", "", "| " + " | ".join(MEMORY_HEADERS) + " |"]
+        lines.append("|" + "|".join(align) + "|")
+        lines += ["| " + " | ".join(escape.markdown(c) for c in row) + " |" for row in cells]
+        lines += [""] + [f"- {label}: {value}" for label, value in memory_totals(prof)]
+        return "\n".join(lines)
+    grid = [list(MEMORY_HEADERS), *cells]
+    widths = [max(len(r[i]) for r in grid) for i in range(len(MEMORY_HEADERS))]
+    lines = [title]
+    for r in grid:
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i in MEMORY_NUMERIC else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
+    lines += [f"{label}: {value}" for label, value in memory_totals(prof)]
+    return "\n".join(lines)
+
+
+def memory_json(prof: Profile) -> dict[str, Any]:
+    """The profile as JSON: bytes, per layer and in total."""
+    return {
+        "batch_size": prof.batch_size,
+        "params": prof.params,
+        "optimizer": prof.optimizer,
+        "saved": prof.saved,
+        "train_peak": prof.train_peak,
+        "train_phase": prof.train_phase,
+        "inference_peak": prof.inference_peak,
+        "inference_layer": prof.inference_layer,
+        "layers": [
+            {
+                "name": row.node.name,
+                "kind": row.node.kind,
+                "params": row.params,
+                "grads": row.grads,
+                "optimizer": row.optimizer,
+                "saved": row.saved,
+                "live": row.inference,
+            }
+            for row in prof.rows
+        ],
+    }

@@ -162,7 +162,9 @@ def _attention(node: PlanNode) -> Keeps:
     else:  # flash attention: q, k, v, the output, the log-sum-exp
         extra = 2 * t * d + 2 * s * d + h * t
     live = 2 * t * d + 2 * s * d  # q, k, v and the output, at inference (flash: no weights)
-    return Keeps(inputs=tuple(range(len(node.in_shapes))), extra=BYTES * extra, scratch=BYTES * live)
+    return Keeps(
+        inputs=tuple(range(len(node.in_shapes))), extra=BYTES * extra, scratch=BYTES * live
+    )
 
 
 def _encoder_layer(node: PlanNode) -> Keeps:
@@ -190,12 +192,17 @@ def _recurrent(node: PlanNode) -> Keeps:
         # inference: a copy of the input, the states, each deeper layer's input
         live = t * d + 6 * h * dirs + deeper * (t * h * dirs + 2 * h) + (dirs - 1) * t * h * dirs
         return Keeps(
-            inputs=(0,), extra=BYTES * extra, scratch=BYTES * live, transient=BYTES * 2 * h * layers * dirs
+            inputs=(0,),
+            extra=BYTES * extra,
+            scratch=BYTES * live,
+            transient=BYTES * 2 * h * layers * dirs,
         )
     # GRU (native cell): its layer input and 7·H gate values per step and direction
     extra = dirs * t * (d + 7 * h) + deeper * dirs * t * (dirs * h + 7 * h)
     live = dirs * (5 * t * h + h) + deeper * 2 * h
-    return Keeps(extra=BYTES * extra, scratch=BYTES * live, transient=BYTES * (3 * t * h * dirs + h))
+    return Keeps(
+        extra=BYTES * extra, scratch=BYTES * live, transient=BYTES * (3 * t * h * dirs + h)
+    )
 
 
 def _embedding(node: PlanNode) -> Keeps:
