@@ -157,8 +157,8 @@ def _attention(node: PlanNode) -> Keeps:
     g = node.geometry
     t, s = getattr(g, "query_len", 1), getattr(g, "key_len", 1)
     d, h = getattr(g, "embed", 1), getattr(g, "heads", 1)
-    if _get(node, "dropout", 0.0):  # the math path: softmax weights and their mask
-        extra = 2 * t * d + 2 * s * d + 2 * h * t * s
+    if _get(node, "dropout", 0.0):  # the math path: weights, dropped weights, the mask
+        extra = 2 * t * d + 2 * s * d + 3 * h * t * s
     else:  # flash attention: q, k, v, the output, the log-sum-exp
         extra = 2 * t * d + 2 * s * d + h * t
     live = 2 * t * d + 2 * s * d  # q, k, v and the output, at inference (flash: no weights)
@@ -187,13 +187,14 @@ def _recurrent(node: PlanNode) -> Keeps:
     d, hidden = getattr(g, "input_size", 1), getattr(g, "hidden", 1)
     layers, dirs = getattr(g, "layers", 1), 2 if getattr(g, "bidirectional", False) else 1
     h, deeper = hidden, layers - 1
-    if node.kind == "lstm":  # oneDNN's workspace: gates and states, ~16·H per step
+    if node.kind == "lstm":  # oneDNN's workspace: ~16·H per step, at least ~16 KiB a layer
         extra = 16 * h * t * layers * dirs
         # inference: a copy of the input, the states, each deeper layer's input
         live = t * d + 6 * h * dirs + deeper * (t * h * dirs + 2 * h) + (dirs - 1) * t * h * dirs
         return Keeps(
             inputs=(0,),
             extra=BYTES * extra,
+            fixed=16 * 1024 * layers * dirs,
             scratch=BYTES * live,
             transient=BYTES * 2 * h * layers * dirs,
         )
@@ -271,7 +272,7 @@ RULES: dict[str, Callable[[PlanNode], Keeps]] = {
     "split": _view,  # views
     "chunk": _view,  # views
     "to_tokens": _view,  # a view (flatten + transpose)
-    "from_tokens": _nothing,  # transpose + reshape: a copy, nothing saved
+    "from_tokens": _view,  # transpose + reshape: a view
     "mean": _nothing,  # nothing (its input's shape only)
     "add": _nothing,  # nothing
     "multiply": _multiply,  # every input
