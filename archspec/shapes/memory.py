@@ -325,10 +325,13 @@ class Row:
     optimizer: int
     saved: int
     inference: int
+    output: int = 0  # its output at the batch size (0 for a view), or that output's gradient
 
     @property
     def total(self) -> int:
-        return self.params + self.grads + self.optimizer + self.saved
+        """What it holds at training's peak at most: weights, gradients, state, what
+        backward keeps of it, and its output (or the output's gradient)."""
+        return self.params + self.grads + self.optimizer + self.saved + self.output
 
 
 @dataclass(frozen=True)
@@ -480,7 +483,7 @@ def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = Non
     inf_at, inf_peak, inf_layer = _inference(plan, rules, batch)
     rows = tuple(
         Row(node, node.num_params * BYTES + _buffers(node), node.num_params * BYTES,
-            slots * node.num_params * BYTES, own[i], inf_at[i])
+            slots * node.num_params * BYTES, own[i], inf_at[i], values.new(node))
         for i, node in enumerate(nodes)
     )  # fmt: skip
     inf_in = sum(v for k, v in size.items() if k in values.inputs)
@@ -580,8 +583,12 @@ def _breakdown(plan: Plan, est: Estimate) -> str:
     return (
         f"{count(plan.total_params)} parameters: {human(est.weights)} weights+gradients, "
         f"{human(est.optimizer)} optimizer state; {human(est.activations)} activations for "
-        f"batch {est.batch_size}"
+        f"batch {est.batch_size} and temporaries{_phase(est)}"
     )
+
+
+def _phase(est: Estimate) -> str:
+    return f", peaking at the {est.profile.train_phase}" if est.profile is not None else ""
 
 
 def _heaviest(est: Estimate) -> str:
