@@ -187,6 +187,8 @@ def _recurrent(node: PlanNode) -> Keeps:
     d, hidden = getattr(g, "input_size", 1), getattr(g, "hidden", 1)
     layers, dirs = getattr(g, "layers", 1), 2 if getattr(g, "bidirectional", False) else 1
     h, deeper = hidden, layers - 1
+    # returning the last state, the whole output sequence is still made, then dropped
+    dropped = t * h * dirs if getattr(g, "last", False) else 0
     if node.kind == "lstm":  # oneDNN's workspace: ~16·H per step, at least ~16 KiB a layer
         extra = 16 * h * t * layers * dirs
         # inference: a copy of the input, the states, each deeper layer's input
@@ -195,14 +197,16 @@ def _recurrent(node: PlanNode) -> Keeps:
             inputs=(0,),
             extra=BYTES * extra,
             fixed=16 * 1024 * layers * dirs,
-            scratch=BYTES * live,
-            transient=BYTES * 2 * h * layers * dirs,
+            scratch=BYTES * (live + dropped),
+            transient=BYTES * (2 * h * layers * dirs + dropped),
         )
     # GRU (native cell): its layer input and 7·H gate values per step and direction
     extra = dirs * t * (d + 7 * h) + deeper * dirs * t * (dirs * h + 7 * h)
-    live = dirs * (5 * t * h + h) + deeper * 2 * h
+    live = dirs * (5 * t * h + h) + deeper * 2 * h + dropped
     return Keeps(
-        extra=BYTES * extra, scratch=BYTES * live, transient=BYTES * (3 * t * h * dirs + h)
+        extra=BYTES * extra,
+        scratch=BYTES * live,
+        transient=BYTES * (3 * t * h * dirs + h + dropped),
     )
 
 
