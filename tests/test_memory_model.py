@@ -205,3 +205,11 @@ def test_the_preflight_uses_the_same_model() -> None:
     assert memory.check_plan(plan, spec.train, prof.train_peak) is None
     assert memory.check_plan(plan, spec.train, prof.train_peak - 1) is not None
     assert memory.check(plan, spec.train, None, "cpu", 1000).total == prof.train_peak + 1000  # type: ignore[arg-type]
+
+
+def test_every_kind_has_a_memory_rule() -> None:
+    """A new kind needs its line in memory.RULES (measured like the others here)."""
+    from archspec.shapes.kinds import REGISTRY
+
+    assert sorted(set(REGISTRY) - set(memory.RULES)) == []
+    assert sorted(set(memory.RULES) - set(REGISTRY)) == []
