@@ -14,6 +14,10 @@ Every format has a dynamic batch axis and carries the same JSON metadata
 (``archspec.json`` extra file, or ONNX ``metadata_props``). The artifact computes the
 network on *normalised* inputs: ``x·scale + shift`` per channel, from ``normalizer``.
 
+``exported`` and ``onnx`` also take symbolic input sizes (``--dynamic``): each symbolic
+axis gets a torch.export dim whose values are exactly the axis' legal set
+(:mod:`archspec.outputs.dynamic`); ONNX names those axes (``dim_param`` ``H``, ``W``).
+
 Security: loading a TorchScript or ``torch.export`` file (``torch.jit.load``,
 ``torch.export.load``) runs code from it. They are trusted artifacts: load only files
 you made. archspec itself only ever reads safetensors.
@@ -25,7 +29,7 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +41,14 @@ from archspec import __version__
 from archspec.errors import ArchspecError, ResourceError, UsageError
 from archspec.io import atomic_path, format_from_suffix, write_bytes
 from archspec.loader import bundled
+from archspec.outputs.dynamic import Axis, axes, described, torch_dim
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from archspec.api import Spec
+    from archspec.shapes.symbolic import LegalSet, Symbol
 
 FORMATS = ("safetensors", "torchscript", "onnx", "exported")
 EXTENSIONS = {
@@ -55,6 +61,7 @@ EXTENSIONS = {
 }
 EXAMPLE_BATCH = 2
 KEEP_META = ("spec", "name", "classes", "normalizer")
+DYNAMIC_FORMATS = ("exported", "onnx")
 
 
 class ExportError(ArchspecError):
@@ -158,7 +165,7 @@ def _check_memory(spec: Spec, path: Path) -> None:
         )
 
 
-def metadata(source: Source) -> dict[str, Any]:
+def metadata(source: Source, found: Sequence[Axis] = ()) -> dict[str, Any]:
     plan = source.spec.plan()
     several: dict[str, Any] = {}
     if not plan.plain_io:  # named inputs/outputs, int ids: said; one float input: as before
@@ -175,6 +182,7 @@ def metadata(source: Source) -> dict[str, Any]:
         "input": list(source.spec.input_shape),
         **several,
         **source.meta,
+        **({"dynamic": described(found)} if found else {}),
     }
 
 
@@ -191,27 +199,61 @@ def output_names(source: Source) -> list[str]:
     return [plan.output_label(i) for i in range(len(plan.all_outputs))]
 
 
-def export(source: Source, fmt: str, dest: Path) -> None:
-    """Write ``source``'s network to ``dest`` in ``fmt``, atomically."""
-    writers = {
-        "safetensors": _safetensors,
-        "torchscript": _torchscript,
-        "onnx": _onnx,
-        "exported": _exported,
-    }
-    if fmt not in writers:
+def export(
+    source: Source,
+    fmt: str,
+    dest: Path,
+    dynamic: Mapping[Symbol, LegalSet] | None = None,
+) -> tuple[Axis, ...]:
+    """Write ``source``'s network to ``dest`` in ``fmt``, atomically; ``dynamic``: the
+    symbolic input axes and their legal sets (``exported`` and ``onnx`` only). Returns the
+    symbolic axes as exported."""
+    if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of {', '.join(FORMATS)}")
-    writers[fmt](source, dest)
+    if dynamic and fmt not in DYNAMIC_FORMATS:
+        raise UsageError(
+            f"--dynamic: the {fmt} format has no symbolic input sizes",
+            "export to .pt2 (exported) or .onnx",
+        )
+    found = dynamic_dims(dynamic) if dynamic else ()
+    if fmt == "safetensors":
+        _safetensors(source, dest)
+    elif fmt == "torchscript":
+        _torchscript(source, dest)
+    elif fmt == "onnx":
+        _onnx(source, dest, found)
+    else:
+        _exported(source, dest, found)
+    return found
 
 
-def example_inputs(source: Source) -> tuple[torch.Tensor, ...]:
-    """A batch for each input (random ids in [0, vocab) for token ids), seeded."""
+def dynamic_dims(legal: Mapping[Symbol, LegalSet]) -> tuple[Axis, ...]:
+    """Each symbolic axis as torch.export can express its legal set (a ``Dim`` range or
+    ``m·Dim + r``), with the size to trace it at; a set it cannot express is refused
+    (:class:`archspec.outputs.dynamic.DynamicError`, one line)."""
+    return axes(legal)
+
+
+def example_inputs(source: Source, found: Sequence[Axis] = ()) -> tuple[torch.Tensor, ...]:
+    """A batch for each input (random ids in [0, vocab) for token ids), seeded; symbolic
+    axes at their example sizes."""
     import torch
 
     from archspec.compile.verify import example_inputs as make
 
     generator = torch.Generator().manual_seed(0)
-    return make(source.spec.plan(), EXAMPLE_BATCH, "cpu", generator)
+    plan = source.spec.plan()
+    if not found:
+        return make(plan, EXAMPLE_BATCH, "cpu", generator)
+    sizes = {(a.symbol.input, a.symbol.axis): a.example for a in found}
+    out = []
+    for inp in plan.all_inputs:
+        shape = [sizes.get((inp.name, i), d) for i, d in enumerate(inp.shape)]
+        if inp.vocab is not None:
+            out.append(torch.randint(0, inp.vocab, (EXAMPLE_BATCH, *shape), generator=generator))
+        else:
+            out.append(torch.randn((EXAMPLE_BATCH, *shape), generator=generator))
+    return tuple(out)
 
 
 def example_input(source: Source) -> torch.Tensor:
@@ -244,15 +286,32 @@ def _quiet() -> Iterator[None]:
 
 
 @contextmanager
-def _exporting(fmt: str, source: Source) -> Iterator[None]:
+def _size_oblivious(found: Sequence[Axis]) -> Iterator[None]:
+    """With symbolic sizes, torch's backed_size_oblivious: else torch guards that every
+    intermediate size differs from 1 (its 0/1 specialisation), and a program whose pool
+    gives 1×1 at a legal size (a U-Net at H = 2) would refuse that size."""
+    if not found:
+        yield
+        return
+    from torch.fx.experimental import _config
+
+    with _config.patch(backed_size_oblivious=True):  # type: ignore[attr-defined]
+        yield
+
+
+@contextmanager
+def _exporting(fmt: str, source: Source, found: Sequence[Axis] = ()) -> Iterator[None]:
     """Turn an exporter's failure into one clear line."""
     try:
-        with _quiet():
+        with _quiet(), _size_oblivious(found):
             yield
     except ArchspecError:
         raise
     except Exception as exc:  # torch's exporters raise many types for unsupported code
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else ""
+        if found and "Constraints violated" in first:
+            raise _disagreement(fmt, source, found, lines) from None
         raise ExportError(
             f"torch could not export {source.spec.name} as {fmt}: {type(exc).__name__}: {first}",
             "try another --format (safetensors always works)",
@@ -272,6 +331,17 @@ def _torchscript(source: Source, dest: Path) -> None:
     write_bytes(dest, buffer.getvalue())
 
 
+def _disagreement(fmt: str, source: Source, found: Sequence[Axis], lines: list[str]) -> ExportError:
+    """torch.export found a guard on a symbolic axis the legal set does not imply."""
+    why = next((ln.strip(" -") for ln in lines[1:] if ln.strip().startswith("-")), lines[0])
+    sets = "; ".join(a.legal.describe() for a in found if not a.static)
+    return ExportError(
+        f"torch could not export {source.spec.name} as {fmt} with the legal sizes {sets}: {why}",
+        "narrow the sizes (--size NAME=LO..HI) or leave that axis out of --dynamic; "
+        "please report it (archspec's legal set and torch's guards disagree)",
+    )
+
+
 def _dynamic_batch(count: int = 1) -> tuple[dict[int, Any], ...]:
     """Axis 0 of each of ``count`` inputs is the (shared) batch axis."""
     import torch
@@ -280,25 +350,29 @@ def _dynamic_batch(count: int = 1) -> tuple[dict[int, Any], ...]:
     return tuple({0: batch} for _ in range(count))
 
 
-def _dynamic_shapes(source: Source, count: int) -> Any:
+def _dynamic_shapes(source: Source, count: int, found: Sequence[Axis] = ()) -> Any:
     """``forward(input, *rest)``: the first input, then the others as one var-positional
-    argument, which torch.export wants their specs under (one input: as before)."""
+    argument, which torch.export wants their specs under (one input: as before). Each
+    symbolic axis (batch excluded: tensor axis + 1) gets its dim."""
     shapes = _dynamic_batch(count)
+    for inp, spec in zip(source.spec.plan().all_inputs, shapes, strict=True):
+        for a in found:
+            if a.symbol.input == inp.name and not a.static:
+                spec[a.symbol.axis + 1] = torch_dim(a)
     return shapes if count == 1 else {"input": shapes[0], "rest": shapes[1:]}
 
 
-def _exported(source: Source, dest: Path) -> None:
+def _exported(source: Source, dest: Path, found: Sequence[Axis] = ()) -> None:
     import torch
 
-    with _exporting("exported", source):
-        xs = example_inputs(source)
+    with _exporting("exported", source, found):
+        xs = example_inputs(source, found)
         program = torch.export.export(
-            source.network, xs, dynamic_shapes=_dynamic_shapes(source, len(xs))
+            source.network, xs, dynamic_shapes=_dynamic_shapes(source, len(xs), found)
         )
         buffer = io.BytesIO()
-        torch.export.save(
-            program, buffer, extra_files={"archspec.json": json.dumps(metadata(source))}
-        )
+        meta = json.dumps(metadata(source, found))
+        torch.export.save(program, buffer, extra_files={"archspec.json": meta})
     write_bytes(dest, buffer.getvalue())
 
 
@@ -314,22 +388,44 @@ def require_onnx() -> None:
         ) from None
 
 
-def _onnx(source: Source, dest: Path) -> None:
+def _onnx(source: Source, dest: Path, found: Sequence[Axis] = ()) -> None:
     import torch
 
     require_onnx()
-    with _exporting("onnx", source):
-        xs = example_inputs(source)
+    with _exporting("onnx", source, found):
+        xs = example_inputs(source, found)
         program = torch.onnx.export(
             source.network,
             xs,
             dynamo=True,
-            dynamic_shapes=_dynamic_shapes(source, len(xs)),
+            dynamic_shapes=_dynamic_shapes(source, len(xs), found),
             input_names=input_names(source),
             output_names=output_names(source),
             verbose=False,
         )
         assert program is not None
-        program.model.metadata_props["archspec"] = json.dumps(metadata(source))
+        program.model.metadata_props["archspec"] = json.dumps(metadata(source, found))
         with atomic_path(dest) as tmp:
             program.save(tmp, external_data=False)
+            if found:
+                _name_dims(tmp, source, found)
+
+
+def _name_dims(path: Path, source: Source, found: Sequence[Axis]) -> None:
+    """Rename the exporter's dim_params of the symbolic axes (``2*H_blocks``, ``s17``) to
+    their symbols (``H``), and the batch axis to ``batch``, wherever the graph uses them."""
+    import onnx
+
+    model = onnx.load(str(path))
+    names: dict[str, str] = {}
+    by_axis = {(a.symbol.input, a.symbol.axis + 1): a.symbol.name for a in found}
+    for inp, value in zip(input_names(source), model.graph.input, strict=False):
+        for i, dim in enumerate(value.type.tensor_type.shape.dim):
+            wanted = "batch" if i == 0 else by_axis.get((inp, i))
+            if dim.dim_param and wanted is not None:
+                names[dim.dim_param] = wanted
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in names:
+                dim.dim_param = names[dim.dim_param]
+    onnx.save(model, str(path))
