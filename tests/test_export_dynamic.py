@@ -65,6 +65,13 @@ layers:
   - add:
     from: [up, input]
 """
+GRU = """
+name: tiny-gru
+input: {shape: [5, 2], layout: sequence}
+layers:
+  - gru: {units: 3, return: last}
+  - dense: 2
+"""
 HANDWRITTEN = {
     "range": (RANGE, {"H": LegalSet("H", 8, 11), "W": LegalSet("W", 8, 11)}),
     "unet": (UNET, {"H": LegalSet("H", 2, 64, 2, (0,)), "W": LegalSet("W", 2, 64, 2, (0,))}),
@@ -278,6 +285,7 @@ def test_saved_program_carries_the_legal_sets(programs: dict[str, tuple[Source, 
     extra = {"archspec.json": ""}
     torch.export.load(programs["unet"][1], extra_files=extra)
     meta = json.loads(extra["archspec.json"])
+    assert meta["dynamic_exact"] is True  # exported under backed_size_oblivious
     assert meta["dynamic"]["H"] == {
         "input": "input",
         "axis": 1,
@@ -286,6 +294,22 @@ def test_saved_program_carries_the_legal_sets(programs: dict[str, tuple[Source, 
         "step": 2,
         "last": 64,
     }
+
+
+@pytest.mark.filterwarnings("ignore:The tensor attributes:UserWarning")  # torch's, on nn.GRU
+def test_a_length_torch_traces_at_one_size_is_refused_in_one_line(tmp_path: Path) -> None:
+    """nn.GRU: torch.export unrolls the steps, fixing T at the example's length."""
+    spec = loads(GRU)
+    source = Source(spec, spec.build().eval(), {"name": spec.name}, "test")
+    legal = {s: LegalSet("T", 1, 64) for s in dynamic.all_symbols(spec.plan())}
+    with pytest.raises(
+        export.FixedSizeError,
+        match=r"^torch.export cannot keep T symbolic in tiny-gru: "
+        r"tracing fixed it at 5 \(a layer torch traces at one size",
+    ) as caught:
+        export.export(source, "exported", tmp_path / "gru.pt2", legal)
+    assert caught.value.hint.startswith("leave T out of --dynamic")
+    assert not (tmp_path / "gru.pt2").exists()
 
 
 def test_dynamic_refuses_formats_without_symbolic_sizes(tmp_path: Path) -> None:

@@ -82,11 +82,17 @@ def run(args: argparse.Namespace) -> int:
             f"initialised weights (seed {source.meta['seed']})",
             file=sys.stderr,
         )
-    found = export.export(source, fmt, args.output, legal)
+    written = export.export(source, fmt, args.output, legal)
     params = sum(p.numel() for p in source.network.parameters())
     print(f"wrote {args.output} ({fmt}, {params:,} parameters, from {source.origin})")
-    for axis in found:
+    for axis in written.axes:
         print(f"  {axis.legal.describe()}  →  {axis.torch_text()}")
+    if not written.exact:
+        print(
+            "archspec: note: torch.export kept its 0/1 specialisation for this network: the "
+            "program may refuse a legal size at which an inner size is 1",
+            file=sys.stderr,
+        )
     return 0
 
 

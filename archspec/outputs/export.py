@@ -28,12 +28,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -64,8 +65,28 @@ KEEP_META = ("spec", "name", "classes", "normalizer")
 DYNAMIC_FORMATS = ("exported", "onnx")
 
 
+T = TypeVar("T")
+
+
 class ExportError(ArchspecError):
     """The network cannot be written in the requested format."""
+
+
+class GuardError(ExportError):
+    """torch.export's guards on a symbolic axis contradict the axis' legal set."""
+
+
+class FixedSizeError(ExportError):
+    """torch.export fixed a symbolic axis at its example size (no retry can help)."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`export` wrote: the symbolic axes, and whether the program accepts every
+    legal size (False: torch's 0/1 specialisation was kept, see :func:`_program`)."""
+
+    axes: tuple[Axis, ...] = ()
+    exact: bool = True
 
 
 @dataclass
@@ -165,7 +186,7 @@ def _check_memory(spec: Spec, path: Path) -> None:
         )
 
 
-def metadata(source: Source, found: Sequence[Axis] = ()) -> dict[str, Any]:
+def metadata(source: Source, found: Sequence[Axis] = (), exact: bool = True) -> dict[str, Any]:
     plan = source.spec.plan()
     several: dict[str, Any] = {}
     if not plan.plain_io:  # named inputs/outputs, int ids: said; one float input: as before
@@ -182,7 +203,7 @@ def metadata(source: Source, found: Sequence[Axis] = ()) -> dict[str, Any]:
         "input": list(source.spec.input_shape),
         **several,
         **source.meta,
-        **({"dynamic": described(found)} if found else {}),
+        **({"dynamic": described(found), "dynamic_exact": exact} if found else {}),
     }
 
 
@@ -204,10 +225,9 @@ def export(
     fmt: str,
     dest: Path,
     dynamic: Mapping[Symbol, LegalSet] | None = None,
-) -> tuple[Axis, ...]:
+) -> Written:
     """Write ``source``'s network to ``dest`` in ``fmt``, atomically; ``dynamic``: the
-    symbolic input axes and their legal sets (``exported`` and ``onnx`` only). Returns the
-    symbolic axes as exported."""
+    symbolic input axes and their legal sets (``exported`` and ``onnx`` only)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of {', '.join(FORMATS)}")
     if dynamic and fmt not in DYNAMIC_FORMATS:
@@ -221,10 +241,10 @@ def export(
     elif fmt == "torchscript":
         _torchscript(source, dest)
     elif fmt == "onnx":
-        _onnx(source, dest, found)
+        return Written(found, _onnx(source, dest, found))
     else:
-        _exported(source, dest, found)
-    return found
+        return Written(found, _exported(source, dest, found))
+    return Written()
 
 
 def dynamic_dims(legal: Mapping[Symbol, LegalSet]) -> tuple[Axis, ...]:
@@ -286,11 +306,9 @@ def _quiet() -> Iterator[None]:
 
 
 @contextmanager
-def _size_oblivious(found: Sequence[Axis]) -> Iterator[None]:
-    """With symbolic sizes, torch's backed_size_oblivious: else torch guards that every
-    intermediate size differs from 1 (its 0/1 specialisation), and a program whose pool
-    gives 1×1 at a legal size (a U-Net at H = 2) would refuse that size."""
-    if not found:
+def _size_oblivious(on: bool) -> Iterator[None]:
+    """torch's ``backed_size_oblivious`` when ``on`` (see :func:`_program`)."""
+    if not on:
         yield
         return
     from torch.fx.experimental import _config
@@ -299,18 +317,42 @@ def _size_oblivious(found: Sequence[Axis]) -> Iterator[None]:
         yield
 
 
+def _program(
+    fmt: str, source: Source, found: Sequence[Axis], make: Callable[[], T]
+) -> tuple[T, bool]:
+    """``make()`` — torch's exporter — and whether the program takes every legal size.
+
+    With a symbolic axis, first under torch's ``backed_size_oblivious``: else torch's 0/1
+    specialisation guards every inner size to differ from 1, and the program refuses a legal
+    size at which a pool gives 1×1 (the U-Net of the tests at H = 2). Some layers' guards
+    contradict that mode (``nn.TransformerEncoderLayer`` guards the batch ≠ 1); then
+    without it, and such sizes may be refused (``exact`` False)."""
+    if any(not a.static for a in found):
+        try:
+            with _exporting(fmt, source, found, oblivious=True):
+                return make(), True
+        except GuardError:
+            pass
+        with _exporting(fmt, source, found):
+            return make(), False
+    with _exporting(fmt, source, found):
+        return make(), True
+
+
 @contextmanager
-def _exporting(fmt: str, source: Source, found: Sequence[Axis] = ()) -> Iterator[None]:
+def _exporting(
+    fmt: str, source: Source, found: Sequence[Axis] = (), oblivious: bool = False
+) -> Iterator[None]:
     """Turn an exporter's failure into one clear line."""
     try:
-        with _quiet(), _size_oblivious(found):
+        with _quiet(), _size_oblivious(oblivious):
             yield
     except ArchspecError:
         raise
     except Exception as exc:  # torch's exporters raise many types for unsupported code
         lines = str(exc).strip().splitlines()
         first = lines[0] if lines else ""
-        if found and "Constraints violated" in first:
+        if found and "Constraints violated" in str(exc):
             raise _disagreement(fmt, source, found, lines) from None
         raise ExportError(
             f"torch could not export {source.spec.name} as {fmt}: {type(exc).__name__}: {first}",
@@ -331,11 +373,25 @@ def _torchscript(source: Source, dest: Path) -> None:
     write_bytes(dest, buffer.getvalue())
 
 
+SPECIALISED = re.compile(
+    r"You marked (\S+) as dynamic but your code specialized it to be a constant \((\d+)\)"
+)
+
+
 def _disagreement(fmt: str, source: Source, found: Sequence[Axis], lines: list[str]) -> ExportError:
     """torch.export found a guard on a symbolic axis the legal set does not imply."""
+    text = "\n".join(lines)
+    fixed = SPECIALISED.search(text)
+    if fixed is not None:  # a layer torch traces at one size (nn.GRU/nn.LSTM unroll the steps)
+        name = fixed[1].split("*")[-1].removesuffix("_blocks")
+        return FixedSizeError(
+            f"torch.export cannot keep {name} symbolic in {source.spec.name}: tracing fixed it "
+            f"at {fixed[2]} (a layer torch traces at one size, such as lstm or gru)",
+            f"leave {name} out of --dynamic (--dynamic NAMES lists the axes to keep symbolic)",
+        )
     why = next((ln.strip(" -") for ln in lines[1:] if ln.strip().startswith("-")), lines[0])
     sets = "; ".join(a.legal.describe() for a in found if not a.static)
-    return ExportError(
+    return GuardError(
         f"torch could not export {source.spec.name} as {fmt} with the legal sizes {sets}: {why}",
         "narrow the sizes (--size NAME=LO..HI) or leave that axis out of --dynamic; "
         "please report it (archspec's legal set and torch's guards disagree)",
@@ -362,18 +418,23 @@ def _dynamic_shapes(source: Source, count: int, found: Sequence[Axis] = ()) -> A
     return shapes if count == 1 else {"input": shapes[0], "rest": shapes[1:]}
 
 
-def _exported(source: Source, dest: Path, found: Sequence[Axis] = ()) -> None:
+def _exported(source: Source, dest: Path, found: Sequence[Axis] = ()) -> bool:
     import torch
 
-    with _exporting("exported", source, found):
-        xs = example_inputs(source, found)
-        program = torch.export.export(
-            source.network, xs, dynamic_shapes=_dynamic_shapes(source, len(xs), found)
-        )
+    xs = example_inputs(source, found)
+    shapes = _dynamic_shapes(source, len(xs), found)
+    program, exact = _program(
+        "exported",
+        source,
+        found,
+        lambda: torch.export.export(source.network, xs, dynamic_shapes=shapes),
+    )
+    with _exporting("exported", source):
         buffer = io.BytesIO()
-        meta = json.dumps(metadata(source, found))
+        meta = json.dumps(metadata(source, found, exact))
         torch.export.save(program, buffer, extra_files={"archspec.json": meta})
     write_bytes(dest, buffer.getvalue())
+    return exact
 
 
 def require_onnx() -> None:
@@ -388,27 +449,34 @@ def require_onnx() -> None:
         ) from None
 
 
-def _onnx(source: Source, dest: Path, found: Sequence[Axis] = ()) -> None:
+def _onnx(source: Source, dest: Path, found: Sequence[Axis] = ()) -> bool:
     import torch
 
     require_onnx()
-    with _exporting("onnx", source, found):
-        xs = example_inputs(source, found)
-        program = torch.onnx.export(
+    xs = example_inputs(source, found)
+    shapes = _dynamic_shapes(source, len(xs), found)
+    program, exact = _program(
+        "onnx",
+        source,
+        found,
+        lambda: torch.onnx.export(
             source.network,
             xs,
             dynamo=True,
-            dynamic_shapes=_dynamic_shapes(source, len(xs), found),
+            dynamic_shapes=shapes,
             input_names=input_names(source),
             output_names=output_names(source),
             verbose=False,
-        )
+        ),
+    )
+    with _exporting("onnx", source):
         assert program is not None
-        program.model.metadata_props["archspec"] = json.dumps(metadata(source, found))
+        program.model.metadata_props["archspec"] = json.dumps(metadata(source, found, exact))
         with atomic_path(dest) as tmp:
             program.save(tmp, external_data=False)
             if found:
                 _name_dims(tmp, source, found)
+    return exact
 
 
 def _name_dims(path: Path, source: Source, found: Sequence[Axis]) -> None:
