@@ -65,6 +65,25 @@ layers:
   - add:
     from: [up, input]
 """
+# two inputs, each reduced to features: any T, H, W
+TWO = """
+name: two-inputs
+inputs:
+  words: {shape: [6], dtype: int, vocab: 10}
+  image: [1, 8, 8]
+layers:
+  - conv: {depth: 2, kernel: 3, padding: same}
+    from: image
+  - global_pool: avg
+    name: pooled
+  - embedding: {vocab: 10, dim: 2}
+    from: words
+  - mean: 0
+    name: averaged
+  - concat:
+    from: [pooled, averaged]
+  - dense: 2
+"""
 GRU = """
 name: tiny-gru
 input: {shape: [5, 2], layout: sequence}
@@ -325,30 +344,44 @@ def test_dynamic_refuses_formats_without_symbolic_sizes(tmp_path: Path) -> None:
 
 
 def test_onnx_names_the_symbolic_axes_and_runs_two_sizes(tmp_path: Path) -> None:
+    """Two inputs (token ids and an image). The sets given are narrower than what the
+    network accepts (any size): a program may be asked for fewer sizes, and image_H/W as
+    derived dims (``2*image_H_blocks`` in torch's file) are renamed too."""
     onnx = pytest.importorskip("onnx", reason="ONNX export needs archspec[onnx]")
     pytest.importorskip("onnxscript", reason="ONNX export needs archspec[onnx]")
-    source = source_of("unet")
-    dest = tmp_path / "unet.onnx"
-    export.export(source, "onnx", dest, legal_of(source.spec, "unet"))
+    spec = loads(TWO)
+    torch.manual_seed(0)
+    source = Source(spec, spec.build().eval(), {"name": spec.name}, "test")
+    sets = {
+        "words_T": LegalSet("words_T", 1, 64),
+        "image_H": LegalSet("image_H", 2, 64, 2, (0,)),
+        "image_W": LegalSet("image_W", 2, 64, 2, (0,)),
+    }
+    legal = {s: sets[s.name] for s in dynamic.all_symbols(spec.plan())}
+    dest = tmp_path / "two.onnx"
+    export.export(source, "onnx", dest, legal)
     model = onnx.load(str(dest))
 
     def dims(value: object) -> list[object]:
         shape = value.type.tensor_type.shape  # type: ignore[attr-defined]
         return [d.dim_param or d.dim_value for d in shape.dim]
 
-    assert dims(model.graph.input[0]) == ["batch", 1, "H", "W"]
-    assert dims(model.graph.output[0]) == ["batch", 1, "H", "W"]
+    assert [dims(v) for v in [*model.graph.input, *model.graph.output]] == [
+        ["batch", "words_T"],
+        ["batch", 1, "image_H", "image_W"],
+        ["batch", 2],
+    ]
     meta = json.loads({p.key: p.value for p in model.metadata_props}["archspec"])
-    assert meta["dynamic"]["W"]["legal"] == "2 ≤ W ≤ 64 and W ≡ 0 (mod 2)"
+    assert meta["dynamic"]["words_T"]["legal"] == "1 ≤ words_T ≤ 64"
     ort = pytest.importorskip("onnxruntime", reason="running the ONNX file needs onnxruntime")
     session = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
-    for sizes in [(6, 10), (16, 4)]:
-        x = sized(1, sizes)
-        (got,) = session.run(None, {"input": x.numpy()})
+    for t, h, w in [(3, 6, 10), (40, 16, 4)]:
+        ids = torch.randint(0, 10, (3, t), generator=torch.Generator().manual_seed(2))
+        image = sized(1, (h, w))
+        (got,) = session.run(None, {"words": ids.numpy(), "image": image.numpy()})
         with torch.no_grad():
-            torch.testing.assert_close(
-                torch.from_numpy(got), source.network(x), rtol=1e-4, atol=1e-5
-            )
+            want = source.network(ids, image)
+        torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5)
 
 
 # ---------------------------------------------------------------- the CLI
