@@ -446,6 +446,27 @@ def test_cli_prints_each_symbolic_axis(
         program(torch.randn(1, 1, 10, 32))  # H static: the spec's 8
 
 
+def test_cli_refuses_a_set_torch_cannot_express_exit_1(
+    spec_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fake(plan: object, symbols: tuple[Symbol, ...]) -> dict[str, LegalSet]:
+        return {s.name: LegalSet(s.name, 2, 64, 4, (0, 2, 3)) for s in symbols}
+
+    monkeypatch.setattr(dynamic, "_legal", fake)
+    dest = tmp_path / "m.onnx"
+    assert main(["export", str(spec_file), "-o", str(dest), "--dynamic", "H"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        "archspec: the legal sizes of H (2 ≤ H ≤ 64 and H ≡ 0, 2, 3 (mod 4)) are not one range "
+        "or one residue class (3 residues modulo 4): torch.export cannot express them — fix H "
+        "(--size H=N) or leave it out of --dynamic"
+    )
+    assert not dest.exists()
+
+
 @pytest.mark.skipif(
     not hasattr(symbolic, "legal_sets"), reason="needs the symbolic-size engine (branch sym)"
 )
