@@ -171,8 +171,11 @@ def test_expressible_sets_become_one_progression(legal: LegalSet, expected: Prog
             r"^the legal sizes of W \(W ∈ \{28, 30, 31\}\) are not one range or one residue class "
             r"\(no single step between its sizes\)",
         ),
-        (LegalSet("T", 5, 7, 8, (0,)), r"^no size of T is legal \(5 ≤ T ≤ 7 and T ≡ 0 \(mod 8\)\)"),
-        (LegalSet("T", 1, 9, 1, (0,), ()), r"^no size of T is legal \(no value of T\)"),
+        (
+            LegalSet("T", 5, 7, 8, (0,)),
+            r"^no size of T in 1..65536 is legal \(5 ≤ T ≤ 7 and T ≡ 0 \(mod 8\)\)",
+        ),
+        (LegalSet("T", 1, 9, 1, (0,), ()), r"^no size of T in 1..65536 is legal \(no value of T\)"),
     ],
 )
 def test_inexpressible_sets_are_refused_in_one_line(legal: LegalSet, match: str) -> None:

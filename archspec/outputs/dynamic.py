@@ -46,6 +46,18 @@ class DynamicError(ArchspecError):
     """The legal set of a symbolic axis is one torch.export cannot express."""
 
 
+class NoLegalSize(DynamicError):
+    """No size of a symbolic axis is legal (within its bounds)."""
+
+    def __init__(self, legal: LegalSet, symbol: Symbol | None = None) -> None:
+        s = legal.symbol
+        within = f" in {symbol.minimum}..{symbol.maximum}" if symbol is not None else ""
+        super().__init__(
+            f"no size of {s}{within} is legal ({legal.describe()})",
+            f"widen the bounds (--size {s}=LO..HI); `archspec check` says what the network needs",
+        )
+
+
 @dataclass(frozen=True)
 class Progression:
     """The sizes ``first, first + step, …, last`` (``step`` 1: every size in a range).
@@ -242,10 +254,7 @@ def progression(legal: LegalSet) -> Progression:
             return _class(legal, period, residues[0])
         raise _refusal(legal, f"{len(residues)} residues modulo {period}")
     if not members:
-        raise DynamicError(
-            f"no size of {legal.symbol} is legal ({legal.describe()})",
-            f"widen the bounds (--size {legal.symbol}=LO..HI) or fix the spec",
-        )
+        raise NoLegalSize(legal)
     if len(members) == 1:
         return Progression(members[0], 1, members[0])
     step = members[1] - members[0]
@@ -288,10 +297,7 @@ def _class(legal: LegalSet, step: int, residue: int) -> Progression:
     first = legal.minimum + (residue - legal.minimum) % step
     last = legal.maximum - (legal.maximum - residue) % step
     if first > last:
-        raise DynamicError(
-            f"no size of {legal.symbol} is legal ({legal.describe()})",
-            f"widen the bounds (--size {legal.symbol}=LO..HI) or fix the spec",
-        )
+        raise NoLegalSize(legal)
     return Progression(first, step, last)
 
 
@@ -331,7 +337,10 @@ def axes(legal: Mapping[Symbol, LegalSet]) -> tuple[Axis, ...]:
     """Each symbol with its progression and example size (refusing what torch cannot say)."""
     out = []
     for symbol, legal_set in legal.items():
-        p = progression(legal_set)
+        try:
+            p = progression(legal_set)
+        except NoLegalSize:
+            raise NoLegalSize(legal_set, symbol) from None
         out.append(Axis(symbol, legal_set, p, example_size(symbol, p)))
     return tuple(out)
 
