@@ -158,6 +158,10 @@ class LegalSet:
             return self.describe()
         s = self.symbol
         parts = []
+        if self.modulus > 1 and self.minimum < lowest + self.modulus:
+            lowest = self.minimum  # the first multiple: no bound of its own
+        if self.modulus > 1 and self.maximum > highest - self.modulus:
+            highest = self.maximum
         if self.minimum > lowest and self.maximum < highest:
             parts.append(f"{self.minimum} ≤ {s} ≤ {self.maximum}")
         elif self.minimum > lowest:
@@ -565,10 +569,13 @@ class _Walk:
             e = shape[a]
             if e.symbols():
                 self.need(
-                    node, "eq", e, Const(e.at(self.nominal)),
+                    node,
+                    "eq",
+                    e,
+                    Const(e.at(self.nominal)),
                     f"{node.kind} {node.name} {why}: axis {a} ({e.text()}) must stay "
                     f"{e.at(self.nominal)}",
-                )  # fmt: skip
+                )
 
     def positive(self, node: PlanNode, shape: SymShape, what: str) -> SymShape:
         for a, e in enumerate(shape):
@@ -583,11 +590,14 @@ class _Walk:
                 if first[a] == other[a]:
                     continue
                 self.need(
-                    node, "eq", first[a], other[a],
+                    node,
+                    "eq",
+                    first[a],
+                    other[a],
                     f"{node.kind} {node.name} needs equal sizes along axis {a}: "
                     f"{self.producer(node.inputs[0])} makes {first[a].text()}, "
                     f"{self.producer(node.inputs[i])} makes {other[a].text()}",
-                )  # fmt: skip
+                )
 
 
 Rule = Callable[[_Walk, PlanNode, list[SymShape]], tuple[SymShape, ...]]
@@ -605,9 +615,12 @@ def _per_channel(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShap
 def _instancenorm(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]:
     w.fixed(node, ins[0], [0], "has one parameter per channel")
     w.need(
-        node, "ge", product(ins[0][1:]), Const(2),
+        node,
+        "ge",
+        product(ins[0][1:]),
+        Const(2),
         f"instancenorm {node.name} needs more than one position per channel",
-    )  # fmt: skip
+    )
     return (ins[0],)
 
 
@@ -630,11 +643,22 @@ def _conv(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]
         eff = d * (k - 1) + 1
         if mode in ("reflect", "circular") and max(pl, pr):
             least = max(pl, pr) + (mode == "reflect")
-            w.need(node, "ge", n, Const(least), f"conv {node.name}: {mode} padding "
-                   f"{max(pl, pr)} needs at least {least} values along axis {a}")  # fmt: skip
+            w.need(
+                node,
+                "ge",
+                n,
+                Const(least),
+                f"conv {node.name}: {mode} padding "
+                f"{max(pl, pr)} needs at least {least} values along axis {a}",
+            )
         size = lin(div(n, s, pl + pr - eff), 1, 1)
-        w.need(node, "ge", size, Const(1),
-               f"conv {node.name}: its {eff}-wide kernel must fit the padded input along axis {a}")  # fmt: skip
+        w.need(
+            node,
+            "ge",
+            size,
+            Const(1),
+            f"conv {node.name}: its {eff}-wide kernel must fit the padded input along axis {a}",
+        )
         out.append(size)
     return (tuple(out),)
 
@@ -650,8 +674,13 @@ def _conv_transpose(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymS
         start=1,
     ):
         size = lin(n, s, -s - 2 * p + d * (k - 1) + op + 1)
-        w.need(node, "ge", size, Const(1),
-               f"conv_transpose {node.name}: its output must be non-empty along axis {a}")  # fmt: skip
+        w.need(
+            node,
+            "ge",
+            size,
+            Const(1),
+            f"conv_transpose {node.name}: its output must be non-empty along axis {a}",
+        )
         out.append(size)
     return (tuple(out),)
 
@@ -668,14 +697,25 @@ def _pool(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]
     ):
         eff = d * (k - 1) + 1
         if len(g.size) == 3 and pool_kind != "max":
-            w.need(node, "ge", n, Const(k), f"pool {node.name}: 3-D {pool_kind} pooling needs "
-                   f"the {k}-wide window within the unpadded input along axis {a}")  # fmt: skip
+            w.need(
+                node,
+                "ge",
+                n,
+                Const(k),
+                f"pool {node.name}: 3-D {pool_kind} pooling needs "
+                f"the {k}-wide window within the unpadded input along axis {a}",
+            )
         # torch's ceil mode drops a last window that starts in the right padding:
         # out = min(⌈span/s⌉, ⌈(n+p)/s⌉ − 1) + 1 — both ⌊(n + c)/s⌋ + 1, the smaller c wins
         offset = min(2 * p - eff + s, p) - 1 if ceil else 2 * p - eff
         size = lin(div(n, s, offset), 1, 1)
-        w.need(node, "ge", size, Const(1),
-               f"pool {node.name}: its {eff}-wide window must fit the padded input along axis {a}")  # fmt: skip
+        w.need(
+            node,
+            "ge",
+            size,
+            Const(1),
+            f"pool {node.name}: its {eff}-wide window must fit the padded input along axis {a}",
+        )
         out.append(size)
     return (tuple(out),)
 
@@ -686,7 +726,7 @@ def _global_pool(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShap
 
 def _constant(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]:
     """A layer whose output ignores the varying sizes (adaptive_pool keeps channels)."""
-    out = tuple(Const(n) for n in node.shape)
+    out: SymShape = tuple(Const(n) for n in node.shape)
     if node.kind == "adaptive_pool":
         out = (ins[0][0], *out[1:])
     return (out,)
@@ -709,12 +749,23 @@ def _pad(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]:
     for a, (n, (lo, hi)) in enumerate(zip(x[1:], g.pads, strict=True), start=1):
         if not crop and mode in ("reflect", "circular") and max(lo, hi):
             least = max(lo, hi) + (mode == "reflect")
-            w.need(node, "ge", n, Const(least), f"pad {node.name}: {mode} padding "
-                   f"{max(lo, hi)} needs at least {least} values along axis {a}")  # fmt: skip
+            w.need(
+                node,
+                "ge",
+                n,
+                Const(least),
+                f"pad {node.name}: {mode} padding "
+                f"{max(lo, hi)} needs at least {least} values along axis {a}",
+            )
         size = lin(n, 1, -(lo + hi) if crop else lo + hi)
         if crop:
-            w.need(node, "ge", size, Const(1),
-                   f"crop {node.name}: it must leave something along axis {a}")  # fmt: skip
+            w.need(
+                node,
+                "ge",
+                size,
+                Const(1),
+                f"crop {node.name}: it must leave something along axis {a}",
+            )
         out.append(size)
     return (tuple(out),)
 
@@ -726,8 +777,13 @@ def _pixel_shuffle(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymSh
     if node.kind == "pixel_shuffle":
         return ((Const(node.shape[0]), *(lin(n, r) for n in x[1:])),)
     for a, n in enumerate(x[1:], start=1):
-        w.need(node, "eq", lin(div(n, r), r), n,
-               f"pixel_unshuffle {node.name} needs sizes divisible by {r} along axis {a}")  # fmt: skip
+        w.need(
+            node,
+            "eq",
+            lin(div(n, r), r),
+            n,
+            f"pixel_unshuffle {node.name} needs sizes divisible by {r} along axis {a}",
+        )
     return ((Const(node.shape[0]), *(div(n, r) for n in x[1:])),)
 
 
@@ -744,11 +800,14 @@ def _broadcast_merge(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[Sym
         for i in pairs[1:]:
             if sizes[i] != sizes[pairs[0]]:
                 w.need(
-                    node, "eq", sizes[pairs[0]], sizes[i],
+                    node,
+                    "eq",
+                    sizes[pairs[0]],
+                    sizes[i],
                     f"{node.kind} {node.name} needs equal sizes along axis {a}: "
                     f"{w.producer(node.inputs[pairs[0]])} makes {sizes[pairs[0]].text()}, "
                     f"{w.producer(node.inputs[i])} makes {sizes[i].text()}",
-                )  # fmt: skip
+                )
     return (tuple(out),)
 
 
@@ -789,9 +848,14 @@ def _reshape(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, .
     x = ins[0]
     n = product(x)
     if n.symbols():
-        w.need(node, "eq", n, Const(n.at(w.nominal)),
-               f"reshape {node.name} makes a fixed shape: its input must keep "
-               f"{n.at(w.nominal)} elements ({n.text()})")  # fmt: skip
+        w.need(
+            node,
+            "eq",
+            n,
+            Const(n.at(w.nominal)),
+            f"reshape {node.name} makes a fixed shape: its input must keep "
+            f"{n.at(w.nominal)} elements ({n.text()})",
+        )
     return (tuple(Const(d) for d in node.shape),)
 
 
@@ -807,14 +871,24 @@ def _slice(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...
     x = list(ins[0])
     n = x[g.axis]
     if node.kind == "select":
-        w.need(node, "ge", n, Const(g.start + 1),
-               f"select {node.name} reads position {g.start} of axis {g.axis}")  # fmt: skip
+        w.need(
+            node,
+            "ge",
+            n,
+            Const(g.start + 1),
+            f"select {node.name} reads position {g.start} of axis {g.axis}",
+        )
         return (tuple(x[: g.axis] + x[g.axis + 1 :]),)
     # len(range(start, min(stop, n), step)) where it is positive
     clamped = Min(n, g.stop) if n.symbols() else Const(min(n.at(w.nominal), g.stop))
     size = div(lin(clamped, 1, -g.start), g.step, g.step - 1)
-    w.need(node, "ge", size, Const(1),
-           f"slice {node.name} [{g.start}:{g.stop}:{g.step}] must keep something of axis {g.axis}")  # fmt: skip
+    w.need(
+        node,
+        "ge",
+        size,
+        Const(1),
+        f"slice {node.name} [{g.start}:{g.stop}:{g.step}] must keep something of axis {g.axis}",
+    )
     x[g.axis] = size
     return (tuple(x),)
 
@@ -1028,6 +1102,7 @@ def legal_sets(plan: Plan, symbols: Sequence[Symbol]) -> Legality:
     layers: dict[str, tuple[SymShape, ...]] = {}
     for node in plan.nodes:
         ins = [w.shapes[x, node.port(i)] for i, x in enumerate(node.inputs)]
+        outs: tuple[SymShape, ...]
         if all(not e.symbols() for x in ins for e in x):
             outs = tuple(tuple(Const(n) for n in s) for s in node.shapes)
         else:
@@ -1087,3 +1162,76 @@ def _legal_set(
         if rest.intersect(r.allows) == rest and others:
             kept.remove(r)
     return legal, tuple(kept)
+
+
+# ── where symbols come from ─────────────────────────────────────────────────────────────
+
+DEFAULT_MINIMUM = 1
+DEFAULT_MAXIMUM = 65536
+
+
+def spec_symbols(data: Any, plan: Plan) -> list[Symbol]:
+    """The symbolic axes a spec declares: an entry of ``input:`` (or of an input under
+    ``inputs:``) that is the bare name of a ``vars:`` entry, e.g. ``input: [3, H, W]`` with
+    ``vars: {H: {value: 224, min: 32, max: 1024}, W: 224}``. The variable's value is the
+    nominal size (the Plan's), its declared ``min``/``max`` the bounds (else 1..65536)."""
+    if not isinstance(data, dict) or not isinstance(data.get("vars"), dict):
+        return []
+    variables = data["vars"]
+    declared: list[tuple[str, Any]] = []
+    if "input" in data:
+        declared.append(("input", data["input"]))
+    if isinstance(data.get("inputs"), dict):
+        declared += list(data["inputs"].items())
+    names = {inp.name for inp in plan.all_inputs}
+    out: list[Symbol] = []
+    for name, raw in declared:
+        shape = raw.get("shape") if isinstance(raw, dict) else raw
+        if name not in names or not isinstance(shape, list):
+            continue
+        for axis, entry in enumerate(shape):
+            if isinstance(entry, str) and entry in variables:
+                rule = variables[entry] if isinstance(variables[entry], dict) else {}
+                out.append(
+                    Symbol(
+                        entry,
+                        name,
+                        axis,
+                        plan.shape_of(name)[axis],
+                        _bound(rule.get("min"), DEFAULT_MINIMUM, math.ceil),
+                        _bound(rule.get("max"), DEFAULT_MAXIMUM, math.floor),
+                    )
+                )
+    return out
+
+
+def _bound(value: Any, default: int, rounding: Callable[[float], int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return default
+    return max(1, rounding(value)) if math.isfinite(value) else default
+
+
+def input_symbols(plan: Plan, dims: Sequence[int | str]) -> list[Symbol]:
+    """``--input 3xHxW``: a symbol for each letter, nominal the Plan's size on that axis."""
+    inp = plan.all_inputs[0]
+    return [
+        Symbol(d, inp.name, a, inp.shape[a], DEFAULT_MINIMUM, DEFAULT_MAXIMUM)
+        for a, d in enumerate(dims)
+        if isinstance(d, str)
+    ]
+
+
+def bounded(
+    symbols: Sequence[Symbol], bounds: Mapping[str, tuple[int | None, int | None]]
+) -> list[Symbol]:
+    """``symbols`` with the bounds of ``--size H=32..1024`` where given (``None``: the
+    symbol's own bound, as declared or the default)."""
+    out = []
+    for s in symbols:
+        lo, hi = bounds.get(s.name, (None, None))
+        out.append(
+            replace(
+                s, minimum=s.minimum if lo is None else lo, maximum=s.maximum if hi is None else hi
+            )
+        )
+    return out
