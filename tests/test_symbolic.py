@@ -286,7 +286,8 @@ def archspec(*args: str) -> subprocess.CompletedProcess[str]:
         (["--input", "1xHxW", "--size", "H=50..40"], r"need 1 ≤ LO ≤ HI"),
         (["--input", "1xHxW", "--size", "Q=1..4"], r"--size Q: .* has no symbolic size Q"),
         (["--size", "H=1..4"], r"--size H: .* has no symbolic size H \(it has: none\)"),
-        (["--input", "HxW"], r"--input HxW has 2 axes but .*'s input has 3"),
+        (["--input", "1xHxWx2"], r"--input 1xHxWx2 has 4 axes but .*'s input has 3"),
+        (["--input", "HxW"], r"'HxW' is not a shape: .*letters make sizes symbolic"),
         (["--input", "1xHxW", "--size", "H=1..4", "--size", "H=2..5"], r"--size H is given twice"),
     ],
 )

@@ -102,8 +102,13 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def parse_input(text: str) -> tuple[int | str, ...]:
     """``3x64x64`` → ``(3, 64, 64)``; ``3xHxW`` → ``(3, "H", "W")`` (symbolic axes). With
     letters, ``,`` or ``×`` may separate too (``3,Hx,W`` for a name with an ``x``)."""
-    if not re.search(r"[A-Za-z_]", text.replace("x", "")):
-        return parse_shape(text)
+    if not re.search(r"[A-Za-z_]", text.replace("x", "")) or not re.search(r"\d", text):
+        try:  # digits only (or no number at all): a plain shape
+            return parse_shape(text)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(
+                f"{exc} (letters make sizes symbolic: 3xHxW)"
+            ) from None
     body = text.strip().removeprefix("[").removesuffix("]")
     parts = re.split(r"[,×]", body) if re.search(r"[,×]", body) else body.split("x")
     dims: list[int | str] = []
