@@ -330,5 +330,5 @@ def _problem(
         + (f" ({x.layout})" if x.layout in ("sequence", "tensor") else "")
         for x in ins
     )
-    notes = (f"{layer.name}: input {shapes}", *((producers,) if producers else ()), *layer.notes)
+    notes = (*((producers,) if producers else ()), f"{layer.name}: input {shapes}", *layer.notes)
     return Problem(exc.message, exc.hint, source.locate(path), path, notes)
