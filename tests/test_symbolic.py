@@ -194,22 +194,24 @@ def oracle(path: Path) -> Oracle:
     return Oracle(path)
 
 
-BIG = {"vgg16", "vit_b_16", "convnext_tiny", "efficientnet_b0", "regnet_y_400mf", "alexnet"}
+@functools.cache
+def predicted(path: Path):  # type: ignore[no-untyped-def]
+    o = oracle(path)
+    return legal_sets(o.plan, default_symbols(o.plan))
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_forward_runs_iff_the_size_is_legal(path: Path, data: st.DataObject) -> None:
     o = oracle(path)
-    symbols = default_symbols(o.plan)
-    if not symbols:
+    if not default_symbols(o.plan):
         pytest.skip("no size axis (a flat input)")
-    found = legal_sets(o.plan, symbols)
+    found = predicted(path)
     values = {}
     for s in found.symbols:
         legal = found.sets[s.name]
@@ -239,7 +241,7 @@ def test_every_size_in_a_window_agrees(stem: str) -> None:
     o = oracle(ROOT / "specs" / f"{stem}.yaml")
     found = legal_sets(o.plan, default_symbols(o.plan))
     s = found.symbols[0]
-    for x in range(1, 70):
+    for x in range(1, 40):
         assert o.run(list(found.symbols), {s.name: x}) == (x in found.sets[s.name]), x
 
 

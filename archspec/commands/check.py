@@ -258,8 +258,10 @@ def _check_one(
     file: str, args: argparse.Namespace, found: list[symbolic.Legality] | None = None
 ) -> tuple[str, Plan | None, list[dict[str, Any]]]:
     try:
-        spec = api.load(bundled.resolve(file), max_layers=args.max_layers)
-        shape = _concrete(spec, args.input)
+        dims = args.input
+        plain = None if dims is None or any(isinstance(d, str) for d in dims) else dims
+        spec = api.load(bundled.resolve(file), input_shape=plain, max_layers=args.max_layers)
+        shape = _concrete(spec, dims)
         plan = spec.plan(shape)
         symbols = _symbols(spec, plan, args) if found is not None else []
         if symbols and found is not None:
