@@ -310,3 +310,21 @@ def test_a_mismatched_merge_names_both_producers(tmp_path: Path) -> None:
     result = archspec("check", str(spec))
     assert result.returncode == 1
     assert f"input 0 from b ({spec}:5:5), input 1 from c ({spec}:7:5)" in result.stderr
+
+
+def test_check_reads_symbols_from_vars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "plain.yaml"
+    spec.write_text(
+        "vars:\n  H: {value: 64, min: 16, max: 512}\n  W: 64\n"
+        + PLAIN.replace("input: [3, 64, 64]", "input: [3, H, W]")
+    )
+    assert main(["check", str(spec), "--size", "W=20..30"]) == 0
+    out = capsys.readouterr().out
+    assert "  H: 16 ≤ H ≤ 512 (smallest: 16; nominal 64)" in out
+    assert "  W: 20 ≤ W ≤ 30 (smallest: 20; nominal 64)" in out  # nominal outside: no error
+    assert "8×(⌊H/2⌋−6)×(⌊W/2⌋−6)" in out
+
+
+def test_a_spec_without_symbols_prints_no_legal_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", MNIST]) == 0
+    assert "legal input sizes" not in capsys.readouterr().out

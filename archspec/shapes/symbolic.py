@@ -442,8 +442,13 @@ def product(factors: Sequence[Expr]) -> Expr:
 
 
 def shape_text(shape: Sequence[Expr]) -> str:
-    """``8×⌈H/2⌉×⌈W/2⌉``."""
-    return "×".join(e.text() for e in shape) or "1"
+    """``8×⌈H/2⌉×⌈W/2⌉``; a sum in parentheses: ``8×(H−4)×(W−4)``."""
+    return "×".join(_axis_text(e) for e in shape) or "1"
+
+
+def _axis_text(e: Expr) -> str:
+    summed = isinstance(e, Sum) or (isinstance(e, Lin) and e.add != 0)
+    return f"({e.text()})" if summed else e.text()
 
 
 # ── constraints and the solver ──────────────────────────────────────────────────────────
