@@ -38,7 +38,11 @@ class Oracle:
 
     def __init__(self, path: Path) -> None:
         self.plan = api.load(path).plan()
-        self.net = build(self.plan, device="meta").eval()
+        # torch runs an LSTM/GRU on the meta device one step at a time in Python (a minute
+        # for 1,000 steps): those small networks run for real on the CPU instead
+        recurrent = any(node.kind in ("lstm", "gru") for node in self.plan.nodes)
+        self.device = "cpu" if recurrent else "meta"
+        self.net = build(self.plan, device=self.device).eval()
         self.shapes: dict[str, tuple[int, ...]] = {}
         names = {node.name for node in self.plan.nodes if not node.outputs}
         for name, module in self.net.named_modules():
@@ -61,7 +65,7 @@ class Oracle:
                 if s.input == inp.name:
                     shape[s.axis] = values.get(s.name, s.nominal)
             dtype = torch.long if inp.vocab is not None else torch.float32
-            args.append(torch.empty((1, *shape), dtype=dtype, device="meta"))
+            args.append(torch.zeros((1, *shape), dtype=dtype, device=self.device))
         self.shapes = {}
         try:
             with torch.no_grad():
