@@ -20,16 +20,8 @@ from hypothesis import strategies as st
 
 from archspec import api
 from archspec.cli import main
-from archspec.shapes.symbolic import (
-    Const,
-    LegalSet,
-    Symbol,
-    Var,
-    div,
-    legal_sets,
-    lin,
-    spec_symbols,
-)
+from archspec.shapes.sizes import Const, Var, div, lin
+from archspec.shapes.symbolic import LegalSet, Symbol, legal_sets, spec_symbols
 
 sys.path.insert(0, str(Path(__file__).parent))
 from symbolic_oracle import Oracle, default_symbols

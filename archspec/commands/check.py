@@ -12,7 +12,7 @@ from archspec.commands import add_max_layers, max_layers
 from archspec.errors import Problem, SpecError, UsageError
 from archspec.loader import bundled
 from archspec.outputs import report
-from archspec.shapes import counting, memory, symbolic
+from archspec.shapes import counting, memory, sizes, symbolic
 from archspec.shapes.plan import Plan, Shape
 
 
@@ -295,7 +295,7 @@ def _verify(spec: api.Spec, plan: Plan) -> None:
 
 def _shape_texts(legality: symbolic.Legality) -> dict[str, str]:
     return {
-        name: " · ".join(symbolic.shape_text(shape) for shape in shapes)
+        name: " · ".join(sizes.shape_text(shape) for shape in shapes)
         for name, shapes in legality.shapes.items()
     }
 

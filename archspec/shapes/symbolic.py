@@ -2,7 +2,10 @@
 
 Torch-free. A :class:`LegalSet` is the exact set of legal values of one symbol (``H``)
 in a readable form: an arithmetic pattern ``minimum ≤ H ≤ maximum and H mod modulus ∈
-residues``, or an explicit finite list of ``values``.
+residues``, or an explicit finite list of ``values``. :func:`legal_sets` walks a Plan
+built at the nominal sizes, writes every layer's sizes as expressions
+(:mod:`archspec.shapes.sizes`), collects what each layer requires (:class:`Constraint`,
+located) and solves each symbol's set exactly (:func:`_solve`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ from archspec.shapes.geometry import (
     SplitGeometry,
     UpsampleGeometry,
 )
-from archspec.shapes.plan import Plan, PlanNode, Shape
+from archspec.shapes.plan import Plan, PlanNode, Shape, format_shape
+from archspec.shapes.sizes import (
+    Const,
+    Expr,
+    Min,
+    Var,
+    div,
+    lin,
+    product,
+    total,
+)
 
 
 @dataclass(frozen=True)
@@ -174,283 +187,6 @@ class LegalSet:
         return " and ".join(parts) or f"any {s}"
 
 
-# ── expressions: the size of one axis as a function of the symbols ─────────────────────
-#
-# Every size a layer makes from its input's size is a composition of monotone maps
-# (conv, pool, pad, crop, upsample, conv_transpose, pixel (un)shuffle): ``m·e + a`` and
-# ``⌊(e + a)/s⌋``, plus sums (concat along an axis), products (flatten, to_tokens) and a
-# clamp (slice). Each such expression ``e`` satisfies ``e(x + P) = e(x) + D`` for every
-# integer ``x`` (``drift``), which is what makes legal sets exact and fast to compute.
-
-MINUS = "−"
-
-
-class Expr:
-    """An integer size expression over symbols (frozen, hashable, structural equality)."""
-
-    def at(self, env: Mapping[str, int]) -> int:
-        raise NotImplementedError
-
-    def text(self) -> str:
-        raise NotImplementedError
-
-    def symbols(self) -> frozenset[str]:
-        raise NotImplementedError
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        """``(P, D)`` with ``self(x + P) = self(x) + D`` for every integer ``x`` of ``sym``
-        (the others fixed); ``None`` when there is none (a product of two sizes of
-        ``sym``, a clamp)."""
-        raise NotImplementedError
-
-    def atomic(self) -> bool:
-        """Whether the text needs no parentheses inside a product or a division."""
-        return True
-
-    def __str__(self) -> str:
-        return self.text()
-
-
-@dataclass(frozen=True)
-class Const(Expr):
-    value: int
-
-    def at(self, env: Mapping[str, int]) -> int:
-        return self.value
-
-    def text(self) -> str:
-        return str(self.value) if self.value >= 0 else f"{MINUS}{-self.value}"
-
-    def symbols(self) -> frozenset[str]:
-        return frozenset()
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        return 1, 0
-
-
-@dataclass(frozen=True)
-class Var(Expr):
-    name: str
-
-    def at(self, env: Mapping[str, int]) -> int:
-        return env[self.name]
-
-    def text(self) -> str:
-        return self.name
-
-    def symbols(self) -> frozenset[str]:
-        return frozenset((self.name,))
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        return 1, int(sym == self.name)
-
-
-@dataclass(frozen=True)
-class Lin(Expr):
-    """``mul·e + add`` (``mul ≥ 1``)."""
-
-    e: Expr
-    mul: int
-    add: int
-
-    def at(self, env: Mapping[str, int]) -> int:
-        return self.mul * self.e.at(env) + self.add
-
-    def text(self) -> str:
-        bare = self.e.atomic() or (isinstance(self.e, Prod) and self.mul > 1)
-        inner = self.e.text() if bare else f"({self.e.text()})"
-        body = inner if self.mul == 1 else f"{self.mul}·{inner}"
-        if self.add > 0:
-            return f"{body}+{self.add}"
-        return f"{body}{MINUS}{-self.add}" if self.add < 0 else body
-
-    def atomic(self) -> bool:
-        return self.add == 0 and self.mul == 1
-
-    def symbols(self) -> frozenset[str]:
-        return self.e.symbols()
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        d = self.e.drift(sym)
-        return None if d is None else (d[0], self.mul * d[1])
-
-
-@dataclass(frozen=True)
-class Div(Expr):
-    """``⌊(e + off)/s⌋`` with ``0 ≤ off < s`` and ``s ≥ 2``."""
-
-    e: Expr
-    s: int
-    off: int
-
-    def at(self, env: Mapping[str, int]) -> int:
-        return (self.e.at(env) + self.off) // self.s
-
-    def text(self) -> str:
-        inner = self.e.text()
-        if self.off == 0:
-            return f"⌊{inner if self.e.atomic() else f'({inner})'}/{self.s}⌋"
-        if self.off == self.s - 1:
-            return f"⌈{inner if self.e.atomic() else f'({inner})'}/{self.s}⌉"
-        return f"⌊({inner}+{self.off})/{self.s}⌋"
-
-    def symbols(self) -> frozenset[str]:
-        return self.e.symbols()
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        d = self.e.drift(sym)
-        if d is None:
-            return None
-        period, gain = d
-        if gain == 0:
-            return period, 0
-        k = self.s // math.gcd(gain, self.s)
-        return period * k, gain * k // self.s
-
-
-@dataclass(frozen=True)
-class Sum(Expr):
-    terms: tuple[Expr, ...]
-
-    def at(self, env: Mapping[str, int]) -> int:
-        return sum(t.at(env) for t in self.terms)
-
-    def text(self) -> str:
-        return "+".join(t.text() for t in self.terms)
-
-    def atomic(self) -> bool:
-        return False
-
-    def symbols(self) -> frozenset[str]:
-        return frozenset().union(*(t.symbols() for t in self.terms))
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        drifts = [t.drift(sym) for t in self.terms]
-        if any(d is None for d in drifts):
-            return None
-        known = [d for d in drifts if d is not None]
-        period = math.lcm(*(p for p, _ in known))
-        return period, sum(g * (period // p) for p, g in known)
-
-
-@dataclass(frozen=True)
-class Prod(Expr):
-    factors: tuple[Expr, ...]
-
-    def at(self, env: Mapping[str, int]) -> int:
-        out = 1
-        for f in self.factors:
-            out *= f.at(env)
-        return out
-
-    def text(self) -> str:
-        return "·".join(f.text() if f.atomic() else f"({f.text()})" for f in self.factors)
-
-    def atomic(self) -> bool:
-        return False
-
-    def symbols(self) -> frozenset[str]:
-        return frozenset().union(*(f.symbols() for f in self.factors))
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        varying = [f for f in self.factors if sym in f.symbols()]
-        if len(varying) != 1:
-            return (1, 0) if not varying else None
-        d = varying[0].drift(sym)
-        if d is None:
-            return None
-        fixed = [f for f in self.factors if sym not in f.symbols()]
-        scale = 1
-        for f in fixed:
-            if f.symbols():
-                return None  # another symbol: its value is not known here
-            scale *= f.at({})
-        return d[0], d[1] * scale
-
-
-@dataclass(frozen=True)
-class Min(Expr):
-    """``min(e, bound)``: a slice's end clamped to the axis."""
-
-    e: Expr
-    bound: int
-
-    def at(self, env: Mapping[str, int]) -> int:
-        return min(self.e.at(env), self.bound)
-
-    def text(self) -> str:
-        return f"min({self.e.text()}, {self.bound})"
-
-    def symbols(self) -> frozenset[str]:
-        return self.e.symbols()
-
-    def drift(self, sym: str) -> tuple[int, int] | None:
-        return (1, 0) if sym not in self.symbols() else None
-
-
-def lin(e: Expr, mul: int = 1, add: int = 0) -> Expr:
-    """``mul·e + add``, simplified."""
-    if isinstance(e, Const):
-        return Const(mul * e.value + add)
-    if isinstance(e, Lin):
-        return lin(e.e, mul * e.mul, mul * e.add + add)
-    if mul == 1 and add == 0:
-        return e
-    return Lin(e, mul, add)
-
-
-def div(e: Expr, s: int, add: int = 0) -> Expr:
-    """``⌊(e + add)/s⌋``, simplified: nested divisions merge (``⌈⌈H/2⌉/2⌉ = ⌈H/4⌉``),
-    a whole quotient moves out (``⌊(H+5)/2⌋ = ⌊(H+1)/2⌋+2``)."""
-    if isinstance(e, Const):
-        return Const((e.value + add) // s)
-    if s == 1:
-        return lin(e, 1, add)
-    inner, mul, t = (e.e, e.mul, e.add + add) if isinstance(e, Lin) else (e, 1, add)
-    if mul % s == 0:  # ⌊(m·y + t)/s⌋ = (m/s)·y + ⌊t/s⌋
-        return lin(inner, mul // s, t // s)
-    if s % mul == 0 and mul > 1:  # ⌊(m·y + t)/(m·s')⌋ = ⌊(y + ⌊t/m⌋)/s'⌋
-        return div(inner, s // mul, t // mul)
-    if mul == 1 and isinstance(inner, Div):  # ⌊(⌊(z + o)/a⌋ + t)/s⌋ = ⌊(z + o + a·t)/(a·s)⌋
-        return div(inner.e, inner.s * s, inner.off + inner.s * t)
-    q, r = divmod(t, s)
-    body = inner if mul == 1 else Lin(inner, mul, 0)
-    return lin(Div(body, s, r), 1, q)
-
-
-def total(terms: Sequence[Expr]) -> Expr:
-    """The sum of ``terms`` (constants folded)."""
-    const = sum(t.value for t in terms if isinstance(t, Const))
-    rest = [t for t in terms if not isinstance(t, Const)]
-    if not rest:
-        return Const(const)
-    body = rest[0] if len(rest) == 1 else Sum(tuple(rest))
-    return lin(body, 1, const) if const else body
-
-
-def product(factors: Sequence[Expr]) -> Expr:
-    """The product of ``factors`` (constants folded)."""
-    const = 1
-    for f in factors:
-        if isinstance(f, Const):
-            const *= f.value
-    rest = [f for f in factors if not isinstance(f, Const)]
-    if not rest or const == 0:
-        return Const(const)
-    body = rest[0] if len(rest) == 1 else Prod(tuple(rest))
-    return lin(body, const) if const != 1 else body
-
-
-def shape_text(shape: Sequence[Expr]) -> str:
-    """``8×⌈H/2⌉×⌈W/2⌉``; a sum in parentheses: ``8×(H−4)×(W−4)``."""
-    return "×".join(_axis_text(e) for e in shape) or "1"
-
-
-def _axis_text(e: Expr) -> str:
-    summed = isinstance(e, Sum) or (isinstance(e, Lin) and e.add != 0)
-    return f"({e.text()})" if summed else e.text()
-
-
 # ── constraints and the solver ──────────────────────────────────────────────────────────
 
 PERIOD_LIMIT = 1 << 16  # residue classes examined one by one; beyond, sizes are enumerated
@@ -461,7 +197,7 @@ ENUMERATE_LIMIT = 1 << 20  # values enumerated for an expression without a perio
 class Constraint:
     """``lhs ≥ rhs`` (``op="ge"``) or ``lhs = rhs`` (``"eq"``), imposed by ``layer``."""
 
-    op: Literal["ge", "eq"]
+    op: Literal["ge", "eq", "eq_or_1"]  # eq_or_1: equal, or lhs is 1 and broadcasts
     lhs: Expr
     rhs: Expr
     layer: str
@@ -470,7 +206,9 @@ class Constraint:
 
     def holds(self, env: Mapping[str, int]) -> bool:
         a, b = self.lhs.at(env), self.rhs.at(env)
-        return a >= b if self.op == "ge" else a == b
+        if self.op == "ge":
+            return a >= b
+        return a == b or (self.op == "eq_or_1" and a == 1)
 
     def symbols(self) -> frozenset[str]:
         return self.lhs.symbols() | self.rhs.symbols()
@@ -500,6 +238,10 @@ def _solve(c: Constraint, sym: str, env: dict[str, int], lo: int, hi: int) -> Le
     if c.op == "ge":  # every size is nondecreasing in each symbol: a ray
         start = _first(lo, hi, lambda x: diff(x) >= 0)
         return LegalSet(sym, start, hi) if start is not None else LegalSet(sym, lo, hi, values=())
+    if c.op == "eq_or_1":  # equal, or a size 1 that broadcasts: the union of the two
+        equal = _solve(replace(c, op="eq"), sym, env, lo, hi)
+        one = _solve(replace(c, op="eq", rhs=Const(1)), sym, env, lo, hi)
+        return _union(equal, one, lo, hi)
     da, db = c.lhs.drift(sym), c.rhs.drift(sym)
     if da is not None and db is not None:
         period = math.lcm(da[0], db[0])
@@ -516,6 +258,16 @@ def _solve(c: Constraint, sym: str, env: dict[str, int], lo: int, hi: int) -> Le
     if hi - lo > ENUMERATE_LIMIT:
         raise ValueError(f"{sym} spans more than {ENUMERATE_LIMIT} values here: narrow it")
     return LegalSet(sym, lo, hi, values=tuple(x for x in range(lo, hi + 1) if diff(x) == 0))
+
+
+def _union(a: LegalSet, b: LegalSet, lo: int, hi: int) -> LegalSet:
+    """The values in either (listed: the unions met here are a few values)."""
+    if a.empty or b.empty:
+        return b if a.empty else a
+    if hi - lo > ENUMERATE_LIMIT:
+        raise ValueError(f"{a.symbol} spans more than {ENUMERATE_LIMIT} values here: narrow it")
+    values = tuple(x for x in range(lo, hi + 1) if x in a or x in b)
+    return LegalSet(a.symbol, lo, hi, values=values).normalised()
 
 
 def _periodic(
@@ -561,7 +313,7 @@ class _Walk:
         return f"{name} ({loc})" if loc else name
 
     def need(
-        self, node: PlanNode, op: Literal["ge", "eq"], lhs: Expr, rhs: Expr, text: str
+        self, node: PlanNode, op: Literal["ge", "eq", "eq_or_1"], lhs: Expr, rhs: Expr, text: str
     ) -> None:
         if lhs.symbols() or rhs.symbols():
             if op == "eq" and lhs == rhs:
@@ -928,16 +680,25 @@ def _embedding(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape,
     return ((*ins[0], Const(node.shape[-1])),)
 
 
+def _positional(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]:
+    """Adds a learned tensor of the nominal shape: each size equal to it, or 1 (torch then
+    broadcasts the input over the learned tensor, whose shape the output takes)."""
+    for a, e in enumerate(ins[0]):
+        if e.symbols():
+            n = e.at(w.nominal)
+            w.need(
+                node, "eq_or_1", e, Const(n),
+                f"positional_embedding {node.name} adds a learned {format_shape(node.shape)} "
+                f"tensor: axis {a} ({e.text()}) must stay {n} (or be 1 and broadcast)",
+            )  # fmt: skip
+    return (tuple(Const(n) for n in node.shape),)
+
+
 def _held(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]:
-    """A kind whose parameters fix its input's whole shape (positional_embedding), or one
-    not analysed here: every varying size stays nominal."""
-    why = (
-        "learns a tensor of its input's shape"
-        if node.kind == "positional_embedding"
-        else "is not analysed symbolically (sizes held nominal)"
-    )
+    """A kind not analysed here: every varying size stays nominal (a subset of the legal
+    sizes, never a wrong one). Every kind of the registry has a rule today."""
     for x in ins:
-        w.fixed(node, x, range(len(x)), why)
+        w.fixed(node, x, range(len(x)), "is not analysed symbolically (sizes held nominal)")
     return tuple(tuple(Const(n) for n in s) for s in node.shapes)
 
 
@@ -999,7 +760,7 @@ RULES: dict[str, Rule] = {
     "lstm": _sequence,
     "gru": _sequence,
     "embedding": _embedding,
-    "positional_embedding": _held,
+    "positional_embedding": _positional,
 }
 
 
