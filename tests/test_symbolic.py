@@ -194,7 +194,7 @@ def predicted(path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 @settings(
-    max_examples=8,
+    max_examples=max(4, settings.default.max_examples // 8),  # ci: 7 per spec; nightly: 250
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
