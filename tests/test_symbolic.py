@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from archspec import api
 from archspec.cli import main
+from archspec.errors import SpecError
 from archspec.shapes.sizes import Const, Var, div, lin
 from archspec.shapes.symbolic import LegalSet, Symbol, legal_sets, spec_symbols
 
@@ -320,3 +321,41 @@ def test_check_reads_symbols_from_vars(tmp_path: Path, capsys: pytest.CaptureFix
 def test_a_spec_without_symbols_prints_no_legal_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", MNIST]) == 0
     assert "legal input sizes" not in capsys.readouterr().out
+
+
+@settings(max_examples=max(20, settings.default.max_examples), deadline=None)
+@given(
+    kernel=st.integers(1, 5),
+    stride=st.integers(1, 4),
+    pad=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    ceil=st.booleans(),
+    size=st.integers(1, 40),
+)
+def test_window_expressions_match_inference(
+    kernel: int, stride: int, pad: int, dilation: int, ceil: bool, size: int
+) -> None:
+    """Torch-free: a conv and a max pool with drawn windows (explicit padding: nothing
+    re-resolved per size) — inference at ``size`` succeeds iff the legal set admits it,
+    and then every layer's size is its expression's value."""
+    pad = min(pad, kernel // 2)  # torch's pooling limit
+    text = (
+        "input: [2, 40, 40]\nlayers:\n"
+        f"  - conv: {{depth: 3, kernel: {kernel}, stride: {stride}, padding: {pad}, "
+        f"dilation: {dilation}}}\n"
+        f"  - pool: {{kind: max, size: {kernel}, stride: {stride}, padding: {pad}, "
+        f"dilation: {dilation}, ceil_mode: {str(ceil).lower()}}}\n"
+    )
+    try:
+        found = legality(text)
+    except SpecError:  # the nominal 40×40 itself does not infer: nothing to test
+        return
+    spec = api.loads(text)
+    try:
+        plan = spec.plan((2, size, 40))
+    except SpecError:
+        assert not found.admits({"H": size})
+        return
+    assert found.admits({"H": size})
+    for node in plan.nodes:
+        assert found.shape_at(node.name, {"H": size}) == node.shape
