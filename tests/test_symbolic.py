@@ -359,3 +359,14 @@ def test_window_expressions_match_inference(
     assert found.admits({"H": size})
     for node in plan.nodes:
         assert found.shape_at(node.name, {"H": size}) == node.shape
+
+
+def test_one_letter_for_two_sizes_is_a_usage_error(tmp_path: Path) -> None:
+    spec = tmp_path / "rect.yaml"
+    spec.write_text("input: [1, 32, 64]\nlayers:\n  - conv: {depth: 4, kernel: 3}\n")
+    result = archspec("check", str(spec), "--input", "1xHxH")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "archspec: H stands for two sizes, 32 and 64: a symbol names one size — use another "
+        "letter for each size"
+    )

@@ -230,7 +230,12 @@ def _symbols(spec: api.Spec, plan: Plan, args: argparse.Namespace) -> list[symbo
 
 def _legality(plan: Plan, symbols: list[symbolic.Symbol]) -> symbolic.Legality:
     """The legal sets; an empty one, or one without the nominal size, is a located error."""
-    legality = symbolic.legal_sets(plan, symbols)
+    try:
+        legality = symbolic.legal_sets(plan, symbols)
+    except symbolic.TooWide as exc:
+        raise UsageError(str(exc), "give a narrower --size NAME=LO..HI") from None
+    except ValueError as exc:  # --input 3xHxH on a 32×64 input
+        raise UsageError(str(exc), "use another letter for each size") from None
     problems = []
     for s in legality.symbols:
         legal = legality.sets[s.name]

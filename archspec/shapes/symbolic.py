@@ -167,7 +167,7 @@ class LegalSet:
 
     def brief(self, lowest: int, highest: int) -> str:
         """:meth:`describe` leaving out a bound that is the domain's (``H ≥ 3``)."""
-        if self.values is not None or self.empty:
+        if self.values is not None or self.empty or self.minimum == self.maximum:
             return self.describe()
         s = self.symbol
         parts = []
@@ -191,6 +191,18 @@ class LegalSet:
 
 PERIOD_LIMIT = 1 << 16  # residue classes examined one by one; beyond, sizes are enumerated
 ENUMERATE_LIMIT = 1 << 20  # values enumerated for an expression without a period
+
+
+class TooWide(ValueError):
+    """A size range too wide to enumerate where no period applies (``H`` on two axes,
+    flattened together, over millions of values)."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(
+            f"{symbol}: more than {ENUMERATE_LIMIT:,} values to try one by one (its sizes "
+            "multiply each other here)"
+        )
+        self.symbol = symbol
 
 
 @dataclass(frozen=True)
@@ -256,7 +268,7 @@ def _solve(c: Constraint, sym: str, env: dict[str, int], lo: int, hi: int) -> Le
             return LegalSet(sym, lo, hi, values=())
         return LegalSet(sym, start, last)
     if hi - lo > ENUMERATE_LIMIT:
-        raise ValueError(f"{sym} spans more than {ENUMERATE_LIMIT} values here: narrow it")
+        raise TooWide(sym)
     return LegalSet(sym, lo, hi, values=tuple(x for x in range(lo, hi + 1) if diff(x) == 0))
 
 
@@ -265,7 +277,7 @@ def _union(a: LegalSet, b: LegalSet, lo: int, hi: int) -> LegalSet:
     if a.empty or b.empty:
         return b if a.empty else a
     if hi - lo > ENUMERATE_LIMIT:
-        raise ValueError(f"{a.symbol} spans more than {ENUMERATE_LIMIT} values here: narrow it")
+        raise TooWide(a.symbol)
     values = tuple(x for x in range(lo, hi + 1) if x in a or x in b)
     return LegalSet(a.symbol, lo, hi, values=values).normalised()
 
@@ -896,7 +908,10 @@ def _unique(plan: Plan, symbols: Sequence[Symbol]) -> tuple[Symbol, ...]:
             raise ValueError(f"{s.name}: minimum {s.minimum} > maximum {s.maximum}")
         first = seen.setdefault(s.name, s)
         if first.nominal != s.nominal:
-            raise ValueError(f"{s.name} has two nominal sizes, {first.nominal} and {s.nominal}")
+            raise ValueError(
+                f"{s.name} stands for two sizes, {first.nominal} and {s.nominal}: a symbol "
+                "names one size"
+            )
     return tuple(seen.values())
 
 
