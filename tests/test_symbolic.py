@@ -137,7 +137,8 @@ def test_stride_two_residual_with_a_matching_shortcut_takes_every_size() -> None
 
 
 def test_stride_two_residual_with_a_pooled_shortcut_needs_even_sizes() -> None:
-    # main ⌈H/2⌉, shortcut ⌊H/2⌋: equal only for even H
+    # main ⌈H/2⌉, shortcut ⌊H/2⌋: equal only for even H (H = 3, where the shortcut's 1
+    # would broadcast, is the documented case left out: the set is a subset there)
     found = legality(RESIDUAL.format(shortcut="pool: 2"))
     assert found.sets["H"] == LegalSet("H", 2, 65536, 2, (0,))
     text = found.reasons["H"][0].constraint.text
