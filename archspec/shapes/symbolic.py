@@ -973,16 +973,10 @@ def spec_symbols(data: Any, plan: Plan) -> list[Symbol]:
         for axis, entry in enumerate(shape):
             if isinstance(entry, str) and entry in variables:
                 rule = variables[entry] if isinstance(variables[entry], dict) else {}
-                out.append(
-                    Symbol(
-                        entry,
-                        name,
-                        axis,
-                        plan.shape_of(name)[axis],
-                        _bound(rule.get("min"), DEFAULT_MINIMUM, math.ceil),
-                        _bound(rule.get("max"), DEFAULT_MAXIMUM, math.floor),
-                    )
-                )
+                nominal = plan.shape_of(name)[axis]
+                low = _bound(rule.get("min"), DEFAULT_MINIMUM, math.ceil)
+                high = _bound(rule.get("max"), max(DEFAULT_MAXIMUM, nominal, low), math.floor)
+                out.append(Symbol(entry, name, axis, nominal, low, max(high, low)))
     return out
 
 
