@@ -71,6 +71,36 @@ LAYERS = [
     "adaptive_pool: {kind: max, size: 3}",
     "global_pool: avg",
     "global_pool: max",
+    "hardswish",
+    "relu6",
+    "hardsigmoid",
+    "mish",
+    "softplus",
+    "prelu",
+    "prelu: {per_channel: false}",
+    "identity",
+    "drop_path: 0.1",
+    "layer_scale: 0.1",
+    "groupnorm: 3",
+    "groupnorm: {groups: 2, affine: false}",
+    "instancenorm",
+    "instancenorm: {affine: true}",
+    "layernorm",
+    "layernorm: {affine: false}",
+    "layernorm: last",
+    "layernorm: {over: last, affine: false}",
+    "local_response_norm: 5",
+    "local_response_norm: {size: 2, alpha: 0.001}",
+    "channel_shuffle: 3",
+    "pad: {size: 1, mode: reflect}",
+    "pad: 2",
+    "crop: {before: 2, after: 0}",
+    "slice: {axis: 0, start: 1, stop: 5}",
+    "select: {axis: 1, index: 2}",
+    "mean: 0",
+    "transpose",
+    "to_tokens",
+    "positional_embedding",
 ]
 INPUTS = {1: "[6, 9]", 2: "[6, 7, 7]", 3: "[6, 5, 6, 7]"}
 HEADS = [
@@ -79,45 +109,89 @@ HEADS = [
     "[{conv: {depth: 6, kernel: 1}, name: a}, {add: null, from: [input, a]}]",
     "[{relu: null, name: a}, {multiply: null, from: [input, a, a], name: m},"
     " {concat: null, from: [m, a, input]}]",
+    "[{split: {sizes: [2, 4]}, outputs: [a, b]}, {concat: null, from: [b, a]}]",
+    "[{chunk: 3, outputs: [a, b, c]}, {add: null, from: [a, b, c]}]",
+    "[{permute: {order: [2, 0, 1]}}, {reshape: [14, 21]}]",
+    "[{mean: [1, 2]}, {parameter: {shape: [4, 3]}}]",
+    "[{parameter: {shape: [2, 3, 5], batch_axis: false, init: normal}}]",
+]
+# Whole specs: the kinds that need their own input (a sequence, token ids, channels a
+# factor's square divides) — sequence kinds in several sizes, heads, biases and directions.
+SEQUENCE = "input: {shape: [%d, %d], layout: sequence}\nlayers: [%s]"
+WHOLE = [
+    "input: [8, 6, 6]\nlayers: [{pixel_shuffle: 2}]",
+    "input: [8, 6, 6]\nlayers: [{pixel_unshuffle: 2}]",
+    SEQUENCE % (12, 6, "{from_tokens: [3, 4]}"),
+    SEQUENCE % (5, 8, "{attention: 2}"),
+    SEQUENCE % (7, 12, "{attention: {heads: 3, bias: false}}"),
+    SEQUENCE % (5, 8, "{attention: {heads: 1, causal: true}}"),
+    "inputs:\n  q: {shape: [4, 8], layout: sequence}\n  c: {shape: [6, 10], layout: sequence}\n"
+    "layers: [{attention: 2, from: [q, c]}]",
+    "inputs:\n  q: {shape: [3, 8], layout: sequence}\n  c: {shape: [5, 8], layout: sequence}\n"
+    "layers: [{attention: {heads: 4, bias: false}, from: [q, c]}]",
+    SEQUENCE % (5, 8, "{transformer_encoder_layer: {heads: 2, feedforward: 16}}"),
+    SEQUENCE % (7, 8, "{transformer_encoder_layer: {heads: 4, feedforward: 12, activation: gelu}}"),
+    SEQUENCE % (6, 4, "{transformer_encoder_layer: {heads: 2, feedforward: 5, norm_first: true,"
+    " causal: true}}"),
+    SEQUENCE % (5, 3, "{lstm: 4}"),
+    SEQUENCE % (6, 3, "{lstm: {units: 4, layers: 2, bidirectional: true}}"),
+    SEQUENCE % (6, 5, "{lstm: {units: 3, layers: 3, bias: false, return: last}}"),
+    SEQUENCE % (5, 3, "{gru: 4}"),
+    SEQUENCE % (6, 3, "{gru: {units: 4, layers: 2, bidirectional: true}}"),
+    SEQUENCE % (6, 5, "{gru: {units: 3, layers: 3, bias: false, return: last}}"),
+    SEQUENCE % (5, 3, "positional_embedding, {dense: 4}, {layernorm: last}"),
+    "input: {shape: [5], dtype: int, vocab: 30}\nlayers: [{embedding: {vocab: 30, dim: 4}}]",
+    "input: {shape: [5], dtype: int, vocab: 30}\n"
+    "layers: [{embedding: {vocab: 40, dim: 6, padding_idx: 0}}, {attention: 2}]",
 ]
 
 
 def measure(plan: Plan, tool: str) -> int:
-    """What ``tool`` reports for the compiled network on one sample (eval mode)."""
+    """What ``tool`` reports for the compiled network on one sample (eval mode): normal
+    values for each float input, random ids for each token input (``check --verify``'s)."""
     import torch
 
     from archspec.compile import build
+    from archspec.compile.verify import example_inputs
 
     torch.manual_seed(0)
     net = build(plan).eval()
-    x = torch.randn(1, *plan.input_shape)
+    xs = example_inputs(plan, 1)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         logging.disable(logging.WARNING)
         try:
-            return int(_TOOLS[tool](net, x, plan.input_shape))
+            return int(_TOOLS[tool](net, xs, plan))
         finally:
             logging.disable(logging.NOTSET)
 
 
-def _torchinfo(net: Any, x: Any, shape: tuple[int, ...]) -> int:
+def _torchinfo(net: Any, xs: tuple[Any, ...], plan: Plan) -> int:
     torchinfo = pytest.importorskip("torchinfo")
-    return int(torchinfo.summary(net, input_data=x, verbose=0).total_mult_adds)
+    return int(torchinfo.summary(net, input_data=list(xs), verbose=0).total_mult_adds)
 
 
-def _fvcore(net: Any, x: Any, shape: tuple[int, ...]) -> int:
+def _fvcore(net: Any, xs: tuple[Any, ...], plan: Plan) -> int:
     nn = pytest.importorskip("fvcore.nn")
-    analysis = nn.FlopCountAnalysis(net, x)
+    analysis = nn.FlopCountAnalysis(net, xs)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     return int(analysis.total())
 
 
-def _ptflops(backend: str) -> Callable[[Any, Any, tuple[int, ...]], int]:
-    def run(net: Any, x: Any, shape: tuple[int, ...]) -> int:
+def _ptflops(backend: str) -> Callable[[Any, tuple[Any, ...], Plan], int]:
+    def run(net: Any, xs: tuple[Any, ...], plan: Plan) -> int:
         ptflops = pytest.importorskip("ptflops")
+        # the inputs by name (one input: ptflops' own batch of plan.input_shape)
+        names = [i.name for i in plan.all_inputs]
+        build = (lambda _: dict(zip(names, xs, strict=True))) if plan.inputs else None
         macs, _ = ptflops.get_model_complexity_info(
-            net, shape, as_strings=False, print_per_layer_stat=False, backend=backend
+            net,
+            plan.input_shape,
+            as_strings=False,
+            print_per_layer_stat=False,
+            backend=backend,
+            input_constructor=build,
         )
         assert macs is not None, "ptflops failed on this network"
         return int(macs)
@@ -125,13 +199,13 @@ def _ptflops(backend: str) -> Callable[[Any, Any, tuple[int, ...]], int]:
     return run
 
 
-def _thop(net: Any, x: Any, shape: tuple[int, ...]) -> int:
+def _thop(net: Any, xs: tuple[Any, ...], plan: Plan) -> int:
     thop = pytest.importorskip("thop")
-    ops, _ = thop.profile(net, inputs=(x,), verbose=False)
+    ops, _ = thop.profile(net, inputs=xs, verbose=False)
     return int(ops)
 
 
-_TOOLS: dict[str, Callable[[Any, Any, tuple[int, ...]], int]] = {
+_TOOLS: dict[str, Callable[[Any, tuple[Any, ...], Plan], int]] = {
     "torchinfo": _torchinfo,
     "fvcore": _fvcore,
     "ptflops": _ptflops("pytorch"),
@@ -155,8 +229,24 @@ def test_every_kind_has_a_rule_in_every_convention() -> None:
     assert not missing, f"kinds without a counting rule: {', '.join(missing)}"
 
 
-def test_the_kinds_pending_a_tool_measurement_are_real_kinds_and_refused_clearly() -> None:
-    assert set(counting.TOOL_PENDING) <= set(kinds.REGISTRY)
+def test_every_kind_is_measured_against_every_tool() -> None:
+    """No kind is pending, and the per-kind cases below use every kind."""
+    assert counting.TOOL_PENDING == frozenset()
+    used = {
+        node.kind
+        for case in _layer_cases()
+        for node in archspec.loads(case.values[0]).plan().nodes
+    }
+    assert sorted(set(kinds.REGISTRY) - used) == []
+
+
+def test_a_kind_pending_a_tool_measurement_is_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    thop = dict(counting.RULES["thop"])
+    del thop["relu6"]
+    monkeypatch.setitem(counting.RULES, "thop", thop)
+    monkeypatch.setattr(counting, "TOOL_PENDING", frozenset({"relu6"}))
     with pytest.raises(counting.UnknownKindError, match="not measured against the tool"):
         counting.rule("relu6", "thop")
 
@@ -167,8 +257,8 @@ def test_no_rule_for_a_kind_that_does_not_exist() -> None:
 
 
 def test_an_unknown_kind_is_a_clear_error() -> None:
-    with pytest.raises(counting.UnknownKindError, match=r"^\"kind 'attention' has no counting"):
-        counting.rule("attention", "thop")
+    with pytest.raises(counting.UnknownKindError, match=r"^\"kind 'warp' has no counting"):
+        counting.rule("warp", "thop")
 
 
 def test_the_archspec_convention_is_the_plan_s_macs() -> None:
@@ -219,6 +309,8 @@ def _layer_cases() -> list[Any]:
             )
     for head in HEADS:
         cases.append(pytest.param(f"input: {INPUTS[2]}\nlayers: {head}", id=head))
+    for spec in WHOLE:
+        cases.append(pytest.param(spec, id=spec.replace("\n", " ")))
     return cases
 
 

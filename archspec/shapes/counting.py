@@ -214,6 +214,180 @@ def _thop_upsample(node: PlanNode) -> int:
     return _out(node) * _THOP_UPSAMPLE.get(mode, 0)
 
 
+# ---------------------------------------------------------------- the modern kinds
+
+
+def _attention(node: PlanNode) -> AttentionGeometry:
+    g = node.geometry
+    assert isinstance(g, AttentionGeometry)
+    return g
+
+
+def _recurrent(node: PlanNode) -> RecurrentGeometry:
+    g = node.geometry
+    assert isinstance(g, RecurrentGeometry)
+    return g
+
+
+def _cells(node: PlanNode) -> int:
+    """Cell steps of a recurrent stack: time steps × layers × directions."""
+    g = _recurrent(node)
+    return node.in_shapes[0][0] * g.layers * (2 if g.bidirectional else 1)
+
+
+def _rnn_extra(lstm: tuple[int, int], gru: tuple[int, int]) -> Rule:
+    """A tool's recurrent count: the MACs plus, per cell step, ``(per, per_bias)`` times
+    the hidden size (``per_bias`` only with biases), ``lstm`` or ``gru``'s pair."""
+
+    def rule(node: PlanNode) -> int:
+        per, per_bias = lstm if node.kind == "lstm" else gru
+        extra = per + (per_bias if _bias(node) else 0)
+        return node.macs + _cells(node) * _recurrent(node).hidden * extra
+
+    return rule
+
+
+def _scores(node: PlanNode) -> int:
+    """The MACs of attention's two score products, Q·Kᵀ and A·V (T·S·D each)."""
+    g = _attention(node)
+    return 2 * g.query_len * g.key_len * g.embed
+
+
+def _encoder_dims(node: PlanNode) -> tuple[int, int, int, int]:
+    """T, D, feed-forward F and heads of a transformer_encoder_layer."""
+    t, d = node.shape
+    return t, d, int(_fields(node).feedforward), int(_fields(node).heads)
+
+
+def _is_last_layernorm(node: PlanNode) -> bool:
+    """``layernorm: last`` is ``nn.LayerNorm``; over channels a subclass of it, which tools
+    matching exact classes miss."""
+    return node.kind == "layernorm" and _fields(node).over == "last"
+
+
+# torchinfo
+
+
+def _torchinfo_attention(node: PlanNode) -> int:
+    """Only ``out_proj`` (a leaf ``nn.Linear``) counts: D·D + D parameters; the input
+    projections are the attention module's own, and a module with children is not a leaf."""
+    d = _attention(node).embed
+    return d * d + (d if _bias(node) else 0)
+
+
+def _torchinfo_encoder(node: PlanNode) -> int:
+    """linear1, linear2 and the two layer norms' parameters; ``self_attn.out_proj`` is never
+    called as a module (``F.multi_head_attention_forward`` reads its weight), so not counted."""
+    _, d, f, _ = _encoder_dims(node)
+    return 2 * d * f + f + d + 2 * 2 * d
+
+
+def _torchinfo_recurrent(node: PlanNode) -> int:
+    """Parameters named ``weight_*``/``bias_*`` count × batch × time steps (of the LSTM/GRU's
+    sequence output, also for ``return: last``)."""
+    return node.in_shapes[0][0] * node.num_params
+
+
+# fvcore
+
+
+def _fvcore_norm(node: PlanNode) -> int:
+    """aten::group_norm / instance_norm / layer_norm: 5 per element when affine, else 4."""
+    return _out(node) * (5 if bool(getattr(node.params, "affine", True)) else 4)
+
+
+def _fvcore_attention(node: PlanNode) -> int:
+    """The four projections (aten::linear, no bias); aten::scaled_dot_product_attention has
+    no handler."""
+    return node.macs - _scores(node)
+
+
+def _fvcore_encoder(node: PlanNode) -> int:
+    """The projections and feed-forward linears (no bias), not the scaled dot product, plus
+    the two affine layer norms (5 per element)."""
+    t, d, _, _ = _encoder_dims(node)
+    return node.macs - _scores(node) + 2 * 5 * t * d
+
+
+# ptflops
+
+
+def _ptflops_layernorm(node: PlanNode) -> int:
+    """``nn.LayerNorm`` (over last): 1 per element (it has no ``affine`` attribute); over
+    channels: a subclass, missed."""
+    return _out(node) if _is_last_layernorm(node) else 0
+
+
+def _ptflops_lrn(node: PlanNode) -> int:
+    """Inside torch's ``local_response_norm``: ``Tensor.mul`` (x·x, then ·α), ``Tensor.add``
+    (+k), each the input's size, and the patched avg pool over the channel-padded squares,
+    (C + size − 1) × positions."""
+    channels, size = node.shape[0], int(_fields(node).size)
+    return 3 * _out(node) + (channels + size - 1) * _spatial_out(node)
+
+
+def _ptflops_attention(node: PlanNode) -> int:
+    """``out_proj`` (``nn.Linear``, T·D·D + bias T·D); the functional ``F.linear`` and the
+    scaled dot product are not counted."""
+    g = _attention(node)
+    return g.query_len * g.embed * (g.embed + (1 if _bias(node) else 0))
+
+
+def _ptflops_encoder(node: PlanNode) -> int:
+    """Its ``nn.MultiheadAttention`` hook: q scaling T·D, the three projections 3·T·D·D with
+    biases 3·T·D, per head Q·Kᵀ, softmax T·T and A·V, the output projection T·D·(D + 1);
+    linear1 and linear2 with biases; the layer norms 1 per element (the activation is the
+    function torch saved before ptflops patched it: not counted)."""
+    t, d, f, heads = _encoder_dims(node)
+    return node.macs + heads * t * t + 8 * t * d + t * f
+
+
+# ptflops-aten
+
+
+def _aten_attention(node: PlanNode) -> int:
+    """The four projections with biases (aten::addmm); the scaled dot product runs as torch's
+    fused CPU kernel, which has no handler."""
+    g = _attention(node)
+    biases = 2 * (g.query_len + g.key_len) * g.embed if _bias(node) else 0
+    return node.macs - _scores(node) + biases
+
+
+def _aten_encoder(node: PlanNode) -> int:
+    """Projections and feed-forward linears with their biases (3·T·D in, T·D out, T·F and T·D
+    feed-forward); not the fused scaled dot product."""
+    t, d, f, _ = _encoder_dims(node)
+    return node.macs - _scores(node) + 5 * t * d + t * f
+
+
+def _aten_recurrent(node: PlanNode) -> int:
+    """GRU: torch's CPU GRU runs its cells as aten::linear (MACs + 6·H biases per cell step);
+    LSTM: one fused oneDNN op with no handler (0)."""
+    if node.kind == "lstm":
+        return 0
+    return node.macs + (_cells(node) * 6 * _recurrent(node).hidden if _bias(node) else 0)
+
+
+# thop
+
+
+def _thop_layernorm(node: PlanNode) -> int:
+    """``nn.LayerNorm``: 2 per element, doubled when affine; over channels: a subclass, 0."""
+    return _affine_norm(2)(node) if _is_last_layernorm(node) else 0
+
+
+def _thop_attention(node: PlanNode) -> int:
+    """``out_proj`` (``nn.Linear``): input features × output elements, T·D·D."""
+    g = _attention(node)
+    return g.query_len * g.embed * g.embed
+
+
+def _thop_encoder(node: PlanNode) -> int:
+    """linear1 and linear2 (T·D·F each, no bias) and the layer norms (4 per element)."""
+    t, d, f, _ = _encoder_dims(node)
+    return 2 * t * d * f + 2 * 4 * t * d
+
+
 # ---------------------------------------------------------------- archspec FLOPs
 
 
@@ -317,20 +491,10 @@ def _flops_recurrent(node: PlanNode) -> int:
     return 2 * node.macs + steps * g.hidden * (3 * gates + update)
 
 
-# Kinds whose count under a tool's convention has not been measured against the tool yet:
+# Kinds whose count under a tool's convention has not been measured against the tool:
 # `check --convention TOOL` says so for a spec that uses one (tests/test_conventions.py keeps
-# this set exact), instead of guessing what the tool counts.
-TOOL_PENDING = frozenset(
-    {
-        "relu6", "hardsigmoid", "mish", "softplus", "prelu", "identity", "drop_path",
-        "layer_scale", "groupnorm", "instancenorm", "layernorm", "local_response_norm",
-        "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "pad", "crop", "reshape",
-        "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean", "split",
-        "chunk",
-        "attention", "transformer_encoder_layer", "lstm", "gru", "parameter",
-        "positional_embedding", "embedding",
-    }
-)  # fmt: skip
+# this set exact), instead of guessing what the tool counts. Every kind is measured now.
+TOOL_PENDING: frozenset[str] = frozenset()
 
 
 FLOP_RULES: dict[str, Rule] = {
@@ -360,7 +524,7 @@ FLOP_RULES: dict[str, Rule] = {
     "slice": _zero,
     "split": _zero,
     "chunk": _zero,
-    "mean": lambda n: _in(n),
+    "mean": lambda n: _in(n),  # one add per input element, one divide per output (≈ the adds)
     # activations added with the modern kinds (per element)
     "relu6": _per_element(2),  # two clamps
     "hardsigmoid": _per_element(4),  # add 3, two clamps, divide by 6
@@ -380,7 +544,7 @@ FLOP_RULES: dict[str, Rule] = {
     "pixel_shuffle": _zero,
     "pixel_unshuffle": _zero,
     "pad": _zero,
-    "crop": _zero,  # one add per input element, one divide per output (≈ the adds)
+    "crop": _zero,
     # sequences
     "attention": _flops_attention,
     "transformer_encoder_layer": _flops_encoder_layer,
@@ -408,7 +572,20 @@ def _table(**overrides: Rule) -> dict[str, Rule]:
 RULES: dict[str, dict[str, Rule]] = {
     "archspec": {kind: _macs for kind in FLOP_RULES},  # the Plan's own MACs, every kind
     "torchinfo": _table(
-        conv=_torchinfo_conv, conv_transpose=_torchinfo_conv, dense=_params, batchnorm=_params
+        conv=_torchinfo_conv,
+        conv_transpose=_torchinfo_conv,
+        dense=_params,
+        batchnorm=_params,
+        prelu=_params,
+        groupnorm=_params,
+        instancenorm=_params,
+        layernorm=_params,
+        parameter=_params,
+        embedding=_params,
+        attention=_torchinfo_attention,
+        transformer_encoder_layer=_torchinfo_encoder,
+        lstm=_torchinfo_recurrent,
+        gru=_torchinfo_recurrent,
     ),
     "fvcore": _table(
         conv=_macs,
@@ -417,6 +594,11 @@ RULES: dict[str, dict[str, Rule]] = {
         batchnorm=_affine_norm(1),
         upsample=_fvcore_upsample,
         adaptive_pool=_fvcore_adaptive,
+        groupnorm=_fvcore_norm,
+        instancenorm=_fvcore_norm,
+        layernorm=_fvcore_norm,
+        attention=_fvcore_attention,
+        transformer_encoder_layer=_fvcore_encoder,
     ),
     "ptflops": _table(
         conv=_ptflops_conv,
@@ -432,8 +614,26 @@ RULES: dict[str, dict[str, Rule]] = {
         pool=_ptflops_pool,
         adaptive_pool=_times(2, _in),
         upsample=_times(2, _out),
+        relu6=_out,
+        prelu=_times(2, _out),
+        groupnorm=_affine_norm(1),
+        instancenorm=_affine_norm(1),
+        layernorm=_ptflops_layernorm,
+        local_response_norm=_ptflops_lrn,
+        attention=_ptflops_attention,
+        transformer_encoder_layer=_ptflops_encoder,
+        lstm=_rnn_extra(lstm=(10, 8), gru=(7, 6)),
+        gru=_rnn_extra(lstm=(10, 8), gru=(7, 6)),
     ),
-    "ptflops-aten": _table(conv=_macs_bias, conv_transpose=_macs_bias, dense=_macs_bias),
+    "ptflops-aten": _table(
+        conv=_macs_bias,
+        conv_transpose=_macs_bias,
+        dense=_macs_bias,
+        attention=_aten_attention,
+        transformer_encoder_layer=_aten_encoder,
+        lstm=_aten_recurrent,
+        gru=_aten_recurrent,
+    ),
     "thop": _table(
         conv=_thop_conv,
         conv_transpose=_thop_conv_transpose,
@@ -443,6 +643,13 @@ RULES: dict[str, dict[str, Rule]] = {
         pool=_thop_avg_pool,
         adaptive_pool=_thop_adaptive,
         upsample=_thop_upsample,
+        prelu=_out,
+        instancenorm=_affine_norm(2),
+        layernorm=_thop_layernorm,
+        attention=_thop_attention,
+        transformer_encoder_layer=_thop_encoder,
+        lstm=_rnn_extra(lstm=(8, 8), gru=(7, 6)),
+        gru=_rnn_extra(lstm=(8, 8), gru=(7, 6)),
     ),
 }
 
