@@ -22,7 +22,7 @@ Conventions (one sample; every tool below counts one multiply-add as one operati
   SiLU and softmax once (through the functional), Lp pooling through the avg pooling,
   ReLU and multiply inside it; sigmoid, tanh and merges never. Conv and linear count
   their bias. archspec's asymmetric-``same`` conv is a subclass of ``nn.ConvNd``, which
-  exact-class matching misses: 0 (thop too).
+  exact-class matching misses: 0 (thop too); so is a ``causal`` conv (padded left only).
 - ``ptflops-aten`` (its ``aten`` backend) — convolutions and matrix products with bias.
 - ``thop`` (0.1.1) — module hooks by exact class: conv = output elements × input channels
   per group × kernel (for a transposed conv that is *output* positions), batch norm 2 per
@@ -44,8 +44,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from archspec.shapes.arith import same_pads
-from archspec.shapes.geometry import AttentionGeometry, RecurrentGeometry
+from archspec.shapes.geometry import AttentionGeometry, ConvGeometry, RecurrentGeometry
 from archspec.shapes.plan import Plan, PlanNode, numel
 
 Rule = Callable[[PlanNode], int]
@@ -99,16 +98,14 @@ def _per_axis(values: tuple[int, ...], rank: int) -> tuple[int, ...]:
 
 
 def asymmetric_same(node: PlanNode) -> bool:
-    """A conv with ``padding: same`` whose total padding is odd on some axis: compiled as a
-    padding wrapper (a subclass of ``nn.ConvNd``), which tools matching exact classes miss."""
-    p = _fields(node)
-    if node.kind != "conv" or p.padding != "same":
-        return False
-    rank = _rank(node)
-    sizes = node.in_shapes[0][1:]
-    kernel, stride, dilation = (_per_axis(v, rank) for v in (p.kernel, p.stride, p.dilation))
-    pads = [same_pads(*axis) for axis in zip(sizes, kernel, stride, dilation, strict=True)]
-    return any(left != right for left, right in pads)
+    """A conv padded unequally on some axis (``padding: same`` with an odd total, or
+    ``padding: causal``): compiled as a padding wrapper (a subclass of ``nn.ConvNd``),
+    which tools matching exact classes miss."""
+    return (
+        node.kind == "conv"
+        and isinstance(node.geometry, ConvGeometry)
+        and not (node.geometry.symmetric)
+    )
 
 
 def _zero(node: PlanNode) -> int:
