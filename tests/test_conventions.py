@@ -302,6 +302,24 @@ def test_archspec_flops_of_a_small_net_by_hand() -> None:
     }
 
 
+def test_archspec_flops_of_the_sequence_kinds_by_hand() -> None:
+    plan = archspec.loads(
+        "input: {shape: [2, 4], layout: sequence}\nlayers:\n"
+        "  - attention: 2\n"  # T = S = 2, D = 4: 2·16 + 2·2·4·4 + 2·2·2·4 + 2·16 = 160 MACs
+        "  - layernorm: last\n"  # 8 elements
+        "  - lstm: 3\n"  # 2 steps × (4·3·4 + 4·3·3) = 168 MACs
+    ).plan()
+    assert [node.macs for node in plan.nodes] == [160, 0, 168]
+    assert counting.per_layer(plan, "flops") == {
+        # 2 per MAC, scale + softmax (1 + 3) per score (2 heads × 2 × 2), biases 2·T·D + 2·S·D
+        "attention1": 2 * 160 + 4 * 2 * 2 * 2 + (2 * 8 + 2 * 8),
+        # mean 1, variance 3, normalise 2, ·γ + β 2
+        "layernorm1": 8 * 8,
+        # 2 per MAC; per step and unit: 4 gates × 3 adds, 3 sigmoids (4), 2 tanh, 3 products
+        "lstm1": 2 * 168 + 2 * 3 * (4 * 3 + 3 * 4 + 2 + 3),
+    }
+
+
 # ---------------------------------------------------------------- the tools as the oracle
 
 
@@ -339,6 +357,49 @@ def test_every_kind_matches_every_tool(spec: str) -> None:
         if counting.total(plan, tool) != measure(plan, tool)
     }
     assert not wrong, f"(archspec, tool) per tool: {wrong}"
+
+
+# Kinds whose multiply-adds are matrix products or convolutions: torch's own FLOP counter
+# counts 2 per multiply-add of exactly these (and nothing else archspec counts).
+MATMUL_KINDS = (
+    "conv",
+    "conv_transpose",
+    "dense",
+    "attention",
+    "transformer_encoder_layer",
+    "lstm",
+    "gru",
+)
+
+
+def test_the_flops_rule_s_products_are_torch_s_own_flop_count() -> None:
+    """``torch.utils.flop_counter`` (2 per multiply-add of every mm/bmm/conv aten op) on each
+    per-kind case equals 2 × archspec's MACs of its products — with scaled dot product
+    attention and the recurrent cells decomposed into matrix products (math attention,
+    oneDNN off), and gradients on (no fused encoder fast path)."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archspec.compile import build
+    from archspec.compile.verify import example_inputs
+
+    wrong: dict[str | None, tuple[int, int]] = {}
+    for case in _layer_cases():
+        plan = archspec.loads(case.values[0]).plan()
+        products = sum(n.macs for n in plan.nodes if n.kind in MATMUL_KINDS)
+        net = build(plan).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # oneDNN's note on Intel GPUs
+            with (
+                sdpa_kernel(SDPBackend.MATH),
+                torch.backends.mkldnn.flags(enabled=False),
+                FlopCounterMode(display=False) as counter,
+            ):
+                net(*example_inputs(plan, 1))
+        if counter.get_total_flops() != 2 * products:
+            wrong[case.id] = (2 * products, counter.get_total_flops())
+    assert not wrong, f"(2 × archspec MACs, torch's FLOPs) per case: {wrong}"
 
 
 # ------------------------------------------------ archspec check --flops / --convention
