@@ -6,36 +6,60 @@ kind name (a kind without a rule in every table fails ``tests/test_conventions.p
 
 Conventions (one sample; every tool below counts one multiply-add as one operation):
 
-- ``archspec`` — multiply-accumulates of conv, conv_transpose and dense (bias and every
-  other layer free): the MACs column of ``archspec check``.
-- ``torchinfo`` (1.8) — "Mult-Adds": for each module with a ``weight``/``bias``, its
-  parameter count times the output's spatial size if its class name contains ``Conv``
-  (so a transposed conv counts its weights at every *output* position), else times the
-  batch (batch norm: its 2·C affine parameters). Nothing else.
+- ``archspec`` — multiply-accumulates of the products: conv, conv_transpose, dense, the
+  projections, scores and feed-forward of attention and the encoder layer, the LSTM/GRU
+  gate products (plus one per input element of ``mean``); bias and every other layer
+  free: the MACs column of ``archspec check``. Its products equal half of what
+  ``torch.utils.flop_counter`` counts (2 per multiply-add) on the built network.
+- ``torchinfo`` (1.8) — "Mult-Adds": for each *leaf* module that runs, its parameters
+  named ``weight``/``bias`` times the output's spatial size if its class name contains
+  ``Conv`` (so a transposed conv counts its weights at every *output* position), else
+  times the batch (batch, group, instance and layer norm, PReLU, embedding, ``parameter``:
+  their parameters once); an LSTM/GRU's ``weight_*``/``bias_*`` times the time steps.
+  Attention: only ``out_proj`` (D·D + D; the input projections belong to a module with
+  children); the encoder layer: its feed-forward linears and norms (``self_attn.out_proj``
+  never runs as a module). Parameters named otherwise (layer scale's ``gamma``,
+  ``pos_embedding``) and everything else: 0.
 - ``fvcore`` (0.1.5) — traced aten ops: convolutions and linear layers without bias,
-  inference batch norm 1 per element (2 if affine), 2-D nearest/bilinear upsampling 1/4
-  per output element, 2-D adaptive average pooling 1 per input element. Activations,
-  pooling, merges and 1-D/3-D upsampling are ignored.
+  inference batch norm 1 per element (2 if affine), group/instance/layer norm 4 per
+  element (5 if affine), 2-D nearest/bilinear upsampling 1/4 per output element, 2-D
+  adaptive average pooling 1 per input element. ``aten::scaled_dot_product_attention``,
+  ``aten::lstm``/``gru``, activations, pooling, means and merges are ignored.
 - ``ptflops`` (0.7.5, its default ``pytorch`` backend) — module hooks matched by exact
   class, plus patched ``torch.nn.functional`` calls, which also fire *inside* those
-  modules: ReLU, ELU, GELU, max/avg/adaptive pooling and upsampling are counted twice,
-  SiLU and softmax once (through the functional), Lp pooling through the avg pooling,
-  ReLU and multiply inside it; sigmoid, tanh and merges never. Conv and linear count
-  their bias. archspec's asymmetric-``same`` conv is a subclass of ``nn.ConvNd``, which
-  exact-class matching misses: 0 (thop too); so is a ``causal`` conv (padded left only).
-- ``ptflops-aten`` (its ``aten`` backend) — convolutions and matrix products with bias.
+  modules: ReLU, PReLU, ELU, GELU, max/avg/adaptive pooling and upsampling are counted
+  twice, ReLU6, SiLU and softmax once, Lp pooling through the avg pooling, ReLU and
+  multiply inside it, local response norm through its ``Tensor.mul``/``add`` and avg
+  pooling; sigmoid, tanh, hardsigmoid, mish, softplus and merges never. Conv and linear
+  count their bias. Batch, group and instance norm 1 per element (2 if affine),
+  ``nn.LayerNorm`` 1 (it has no ``affine``). archspec's asymmetric-``same`` conv and
+  channel layer norm are subclasses of ``nn.ConvNd``/``nn.LayerNorm``, which exact-class
+  matching misses: 0 (thop too); so is a ``causal`` conv (padded left only). Attention:
+  only ``out_proj`` (``F.linear`` is not patched); the encoder layer and LSTM/GRU: its
+  own hooks for ``nn.MultiheadAttention`` and the recurrent cells.
+- ``ptflops-aten`` (its ``aten`` backend) — convolutions and matrix products with bias;
+  torch's fused CPU kernels (scaled dot product attention, oneDNN's LSTM) are one op it
+  has no handler for, while the CPU GRU runs as matrix products.
 - ``thop`` (0.1.1) — module hooks by exact class: conv = output elements × input channels
-  per group × kernel (for a transposed conv that is *output* positions), batch norm 2 per
-  element, doubled if affine (4), avg pooling 1 per output element, adaptive avg pooling
-  (window + 1) per output element, softmax 3·C − 1 per position, upsampling 1/5/11 per
-  output element (nearest/linear/bilinear; trilinear 0), linear without bias.
+  per group × kernel (for a transposed conv that is *output* positions), batch and
+  instance norm and ``nn.LayerNorm`` 2 per element, doubled if affine (4), PReLU 1, avg
+  pooling 1 per output element, adaptive avg pooling (window + 1) per output element,
+  softmax 3·C − 1 per position, upsampling 1/5/11 per output element
+  (nearest/linear/bilinear; trilinear 0), linear without bias (so attention counts only
+  ``out_proj``, and the encoder layer its feed-forward and norms), LSTM/GRU by its own
+  per-cell formulas. Group norm 0.
+
+The tool rules were measured on each kind in 1-D/2-D/3-D and several sizes, heads,
+biases, layers and directions (``tests/test_conventions.py`` runs the tools); a rule that
+reads a fused kernel (ptflops-aten's attention and LSTM) holds for torch's CPU build.
 
 ``flops`` is archspec's own FLOP rule (one per arithmetic operation, a transcendental
 function counts one): 2 per MAC plus bias adds, normalisation, activations, pooling,
 merges and interpolation, per kind as documented in :data:`FLOP_RULES`.
 
-``embedding`` counts 0 MACs and 0 FLOPs under every convention: looking a row up by
-its id moves data and computes nothing (its vocab·dim parameters are counted as usual).
+``embedding`` counts 0 MACs and 0 FLOPs (looking a row up by its id moves data and
+computes nothing; its vocab·dim parameters are counted as usual), and so does every
+tool but torchinfo, which counts any ``weight`` once.
 """
 
 from __future__ import annotations
