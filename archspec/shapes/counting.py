@@ -39,7 +39,13 @@ Conventions (one sample; every tool below counts one multiply-add as one operati
   own hooks for ``nn.MultiheadAttention`` and the recurrent cells.
 - ``ptflops-aten`` (its ``aten`` backend) — convolutions and matrix products with bias;
   torch's fused CPU kernels (scaled dot product attention, oneDNN's LSTM) are one op it
-  has no handler for, while the CPU GRU runs as matrix products.
+  has no handler for, while the CPU GRU runs as matrix products. Its one blind spot
+  here: torch adds a linear layer's bias inside ``aten::addmm`` (counted) for a 2-D or a
+  *contiguous* 3-D input, but as a separate add (not counted) for a strided one — a
+  sequence straight from ``to_tokens``/``transpose``/``permute`` (or through layers that
+  keep its strides). Memory layout is not in the Plan: these rules assume contiguous
+  inputs, as in every reference network, and so count T·U more per such dense layer
+  (attention: per projection; GRU: the input gates' biases) than the tool does.
 - ``thop`` (0.1.1) — module hooks by exact class: conv = output elements × input channels
   per group × kernel (for a transposed conv that is *output* positions), batch and
   instance norm and ``nn.LayerNorm`` 2 per element, doubled if affine (4), PReLU 1, avg
