@@ -19,6 +19,7 @@ from test_conventions import NETWORKS, TOOLS, measure
 import archspec
 from archspec.shapes import counting
 
+
 def main() -> None:
     names = sys.argv[1:] or list(NETWORKS)  # the tested networks, here at their full size
     head = "| network | archspec MACs | " + " | ".join(TOOLS) + " |"
