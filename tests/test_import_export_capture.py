@@ -84,6 +84,24 @@ class ValueDependent(nn.Module):
         return x
 
 
+class TrainOnly(nn.Module):
+    """Does something only in training (as torchvision's StochasticDepth): nothing in eval."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 0.5 if self.training else x
+
+
+class WithTrainOnly(nn.Module):  # seeded
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.drop = TrainOnly()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.conv(x))
+
+
 def _import(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["import", *argv])
     out, err = capsys.readouterr()
@@ -231,3 +249,15 @@ def test_core_aten_forms_map_like_the_training_ir() -> None:
     assert not imported.unsupported
     assert [op.kind for op in imported.ops] == ["conv", "batchnorm", "relu", "pool"]
     assert [op.path for op in imported.ops] == ["0", "1", "2", "3"]
+
+
+def test_a_module_without_eval_mode_operations_is_named_in_a_note(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "t.yaml"
+    code, _, err = _import(capsys, *_torch("WithTrainOnly", "3x8x8", out, "--capture", "export"))
+    assert code == 0, err
+    assert err.splitlines() == [
+        "archspec: note: torch.export saw no operation of drop (TrainOnly) in eval mode: the "
+        "spec has no layer for them, so training the spec differs from training the module"
+    ]

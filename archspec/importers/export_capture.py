@@ -69,12 +69,26 @@ class Captured:
     tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     sources: dict[str, set[str]] = field(default_factory=dict)
     model_keys: list[str] = field(default_factory=list)
+    # leaf modules the forward pass calls that leave no operation in eval mode (torchvision's
+    # StochasticDepth): the spec has no layer for them, so training would differ
+    vanished: list[str] = field(default_factory=list)
 
 
 def capture(model: nn.Module, input_shape: tuple[int, ...], name: str, partial: bool) -> Captured:
     """Export ``model`` on a random batch of 2 and map its ATen graph to ops."""
     model = model.eval()
     example = torch.randn(_BATCH, *input_shape)
+    called: dict[str, str] = {}  # leaf module path → class, for those the forward pass calls
+    paths = {id(module): path for path, module in model.named_modules() if path}
+
+    def note(module: nn.Module, args: Any, output: Any) -> None:
+        called.setdefault(paths[id(module)], type(module).__name__)
+
+    hooks = [
+        module.register_forward_hook(note)
+        for module in model.modules()
+        if id(module) in paths and not any(True for _ in module.children())
+    ]
     try:
         with torch.no_grad():
             model(example)
@@ -84,6 +98,9 @@ def capture(model: nn.Module, input_shape: tuple[int, ...], name: str, partial: 
             f"{type(exc).__name__}: {_first_line(exc)}",
             "check --input (channels first, without the batch axis)",
         ) from exc
+    finally:
+        for hook in hooks:
+            hook.remove()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -92,8 +109,23 @@ def capture(model: nn.Module, input_shape: tuple[int, ...], name: str, partial: 
         raise ExportFailed(f"{type(exc).__name__}: {_first_line(exc)}") from exc
     mapper = _Mapper(model, program, input_shape, name, partial)
     imported = mapper.run()
+    seen = {
+        path
+        for node in program.graph_module.graph.nodes
+        for path, _ in (node.meta.get("nn_module_stack") or {}).values()
+    }
+    vanished = [
+        f"{path} ({kind})"
+        for path, kind in called.items()
+        if path not in seen and kind not in ("Identity",)
+    ]
     return Captured(
-        imported, program, mapper.tensors, mapper.sources, list(model.state_dict().keys())
+        imported,
+        program,
+        mapper.tensors,
+        mapper.sources,
+        list(model.state_dict().keys()),
+        vanished,
     )
 
 
@@ -653,12 +685,7 @@ def _binary(kind: str) -> Rule:
     def rule(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
         if node.kwargs.get("alpha", 1) != 1 or len(node.args) != 2:
             raise Skip(f"{_describe(node)} with alpha")
-        a, b = m.data(node, *node.args)
-        if _shape(a) != shape or _shape(b) != shape:
-            raise Skip(
-                f"{_describe(node)} of a {list(_shape(a) or ())} and a {list(_shape(b) or ())} "
-                "value (archspec merges values of one shape)"
-            )
+        a, b = m.data(node, *node.args)  # broadcasting: the spec check decides
         return _Mapped(kind, {}, [a, b])
 
     return rule

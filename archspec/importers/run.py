@@ -107,6 +107,13 @@ def import_torch(
             )
     if captured is not None:
         imported = captured.imported
+        if captured.vanished:
+            shown = ", ".join(captured.vanished[:3])
+            more = f" and {len(captured.vanished) - 3} more" if len(captured.vanished) > 3 else ""
+            notes.append(
+                f"torch.export saw no operation of {shown}{more} in eval mode: the spec has no "
+                "layer for them, so training the spec differs from training the module"
+            )
     result = checked(imported, out, partial)
     result.notes = notes
     if captured is not None:
