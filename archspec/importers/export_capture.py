@@ -252,6 +252,7 @@ class _Mapper:
         self.unsupported: list[Unsupported] = []
         self.tensors: dict[str, dict[str, torch.Tensor]] = {}
         self.sources: dict[str, set[str]] = {}
+        self.used: set[str] = set()  # the FQNs layers hold
 
     # the walk
 
@@ -366,17 +367,21 @@ class _Mapper:
                     f"({tensor.name}); archspec layers hold their parameters"
                 )
             fqns[key] = fqn
+        shared = [fqn for fqn in fqns.values() if fqn in self.used]
+        if shared:
+            raise Skip(f"'{shared[0]}' used twice (shared weights)")
+        owners = {fqn.rpartition(".")[0] for fqn in fqns.values()}
         if "" in fqns:
             path = fqns[""]
-        else:
-            owners = {fqn.rpartition(".")[0] for fqn in fqns.values()}
-            if len(owners) != 1:
-                raise Skip(f"{_describe(node)} reads tensors of several modules")
-            (path,) = owners
+        elif len(owners) == 1 and not owners & {"", *self.tensors}:
+            (path,) = owners  # a module's own tensors: the layer is named after the module
+        else:  # the model's own tensors, another module's, several modules': after the weight
+            path = fqns.get("weight") or next(iter(fqns.values()))
         if path in self.tensors:
             raise Skip(f"the tensors of '{path}' used twice (shared weights)")
         held = {key: self.values[fqn] for key, fqn in fqns.items()}
         sources = set(fqns.values())
+        self.used.update(sources)
         if mapped.kind == "batchnorm":  # archspec's batch norm counts batches as torch's does
             count = f"{path}.num_batches_tracked"
             if count in self.values:
