@@ -260,11 +260,20 @@ class _Mapper:
         graph = self.program.graph_module.graph
         nodes = list(graph.nodes)
         out_node = nodes[-1]
-        outputs = [s for s in self.program.graph_signature.output_specs]
+        outputs = list(self.program.graph_signature.output_specs)
         users = [s for s in outputs if s.kind.name == "USER_OUTPUT"]
-        if len(users) != 1 or len(outputs) != 1:
+        if len(users) != 1:
             self.unsupported.append(
                 Unsupported("<forward>", "returns a tuple or dict (archspec has one output)")
+            )
+        elif len(outputs) != 1:
+            changed = [s.target for s in outputs if s.kind.name != "USER_OUTPUT"]
+            self.unsupported.append(
+                Unsupported(
+                    "<forward>",
+                    f"changes {', '.join(map(str, changed[:3]))} in eval mode (archspec layers "
+                    "keep no state between calls)",
+                )
             )
         result = out_node.args[0]
         result_node = result[0] if isinstance(result, tuple | list) and result else result
