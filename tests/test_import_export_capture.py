@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from tvref import needs_torchvision
 
+import archspec
 from archspec.cli import main
 from archspec.importers import export_capture, torch_source
 from archspec.importers.fold import fold
@@ -239,16 +240,34 @@ def test_capture_is_for_torch_sources(capsys: pytest.CaptureFixture[str], tmp_pa
 def test_core_aten_forms_map_like_the_training_ir() -> None:
     """A decomposed program (aten.convolution, _native_batch_norm_legit_no_training,
     max_pool2d_with_indices, addmm …) maps too, where its ops have kinds."""
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(36, 5),
+        nn.Linear(5, 3, bias=False),
+    ).eval()
     program = torch.export.export(model, (torch.randn(2, 3, 8, 8),), strict=False)
     decomposed = program.run_decompositions()
     names = {export_capture._op_name(n) for n in decomposed.graph.nodes if n.op == "call_function"}
-    assert {"convolution", "_native_batch_norm_legit_no_training"} <= names
+    assert {"convolution", "_native_batch_norm_legit_no_training", "addmm", "mm"} <= names
     mapper = export_capture._Mapper(model, decomposed, (3, 8, 8), "seq", False)
     imported = mapper.run()
     assert not imported.unsupported
-    assert [op.kind for op in imported.ops] == ["conv", "batchnorm", "relu", "pool"]
-    assert [op.path for op in imported.ops] == ["0", "1", "2", "3"]
+    kinds = ["conv", "batchnorm", "relu", "pool", "flatten", "dense", "dense"]
+    assert [op.kind for op in imported.ops] == kinds
+    assert [op.path for op in imported.ops] == ["0", "1", "2", "3", "4", "5", "6"]
+    captured = export_capture.Captured(imported, decomposed, mapper.tensors, mapper.sources)
+    spec_text, names = fold(imported)
+    network = archspec.loads(spec_text).build().eval()
+    network.load_state_dict(export_capture.weights(captured, names), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), model(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(export_capture.reference(captured, x), model(x))
 
 
 def test_a_module_without_eval_mode_operations_is_named_in_a_note(

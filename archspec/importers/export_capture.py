@@ -253,6 +253,7 @@ class _Mapper:
         self.tensors: dict[str, dict[str, torch.Tensor]] = {}
         self.sources: dict[str, set[str]] = {}
         self.used: set[str] = set()  # the FQNs layers hold
+        self.transposed: dict[fx.Node, fx.Node] = {}  # aten.t(w) → w (core ATen linear)
 
     # the walk
 
@@ -286,6 +287,8 @@ class _Mapper:
                 continue
             if node.op != "call_function" or node not in live or _shape(node) is None:
                 continue  # sizes, asserts, values the output does not need
+            if self._transposed_weight(node):
+                continue  # aten.t / permute of a 2-d parameter: read by the addmm using it
             try:
                 self._node(node)
             except Skip as exc:
@@ -439,7 +442,26 @@ class _Mapper:
             0
         ] not in ("USER_INPUT",)
 
+    def _transposed_weight(self, node: fx.Node) -> bool:
+        """``aten.t(w)`` / ``aten.permute(w, [1, 0])`` of a lifted 2-d tensor read only by
+        ``aten.addmm``/``mm`` as their right operand: the core ATen form of ``linear``."""
+        source = node.args[0] if node.args else None
+        swap = _op_name(node) == "t" or (
+            _op_name(node) == "permute" and list(_arg(node, 1, "dims", ())) == [1, 0]
+        )
+        if not (swap and isinstance(source, fx.Node) and self.is_lifted(source)):
+            return False
+        users = list(node.users)
+        if not users or any(
+            _op_name(u) not in ("addmm", "mm") or u.args[-1] is not node for u in users
+        ):
+            return False
+        self.transposed[node] = source
+        return True
+
     def tensor(self, node: fx.Node, arg: Any, what: str) -> fx.Node:
+        if isinstance(arg, fx.Node) and arg in self.transposed:
+            return self.transposed[arg]
         if not isinstance(arg, fx.Node) or not self.is_lifted(arg):
             raise Skip(
                 f"{_describe(node)} with a computed {what} (archspec layers hold their parameters)"
@@ -548,6 +570,24 @@ def _linear(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
     (x,) = m.data(node, node.args[0])
     weight = m.tensor(node, node.args[1], "weight")
     bias = _arg(node, 2, "bias", None)
+    tensors = {"weight": weight}
+    if bias is not None:
+        tensors["bias"] = m.tensor(node, bias, "bias")
+    units = (_shape(weight) or (0,))[0]
+    return _Mapped("dense", {"units": units, "bias": bias is not None}, [x], tensors)
+
+
+def _addmm(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+    """Core ATen ``linear``: ``addmm(bias, x, t(weight))`` / ``mm(x, t(weight))``."""
+    bias: Any = None
+    if _op_name(node) == "addmm":
+        bias, x_arg, w_arg = node.args[:3]
+        if _arg(node, 3, "beta", 1) != 1 or _arg(node, 4, "alpha", 1) != 1:
+            raise Skip(f"{_describe(node)} with beta or alpha")
+    else:
+        x_arg, w_arg = node.args[:2]
+    (x,) = m.data(node, x_arg)
+    weight = m.tensor(node, w_arg, "weight")
     tensors = {"weight": weight}
     if bias is not None:
         tensors["bias"] = m.tensor(node, bias, "bias")
@@ -837,6 +877,8 @@ RULES: dict[str, Rule] = {
     "conv_transpose3d": _conv(True),
     "convolution": _conv(None),
     "linear": _linear,
+    "addmm": _addmm,
+    "mm": _addmm,
     "batch_norm": _batchnorm(False),
     "_native_batch_norm_legit_no_training": _batchnorm(True),
     "layer_norm": _affine_norm("layernorm", 2),
