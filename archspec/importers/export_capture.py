@@ -280,6 +280,7 @@ class _Mapper:
         result_node = result[0] if isinstance(result, tuple | list) and result else result
         live = _live(result_node) if isinstance(result_node, fx.Node) else set()
         stopped: Unsupported | None = None
+        told: set[str] = set()  # torch.nn module calls with an unsupported op listed
         for node in nodes:
             if node.op == "placeholder":
                 if self.lifted.get(node.name, ("USER_INPUT", ""))[0] == "USER_INPUT":
@@ -292,6 +293,11 @@ class _Mapper:
             try:
                 self._node(node)
             except Skip as exc:
+                call = self._leaf_call(node)
+                if call and call in told:  # one line per torch.nn module (attention: many ops)
+                    self._pass_through(node)
+                    continue
+                told.add(call)
                 self.unsupported.append(Unsupported(self._where(node), exc.what))
                 if self.partial:
                     stopped = self.unsupported[-1]
@@ -316,6 +322,15 @@ class _Mapper:
         tensors = [a for a in node.all_input_nodes if a in self.keys]
         if tensors:
             self.keys[node] = self.keys[tensors[0]]
+
+    def _leaf_call(self, node: fx.Node) -> str:
+        """The call of the torch.nn module (not a container) ``node`` is in, or ""."""
+        scopes = self._scopes(node)
+        if not scopes:
+            return ""
+        full = self.full_types.get(scopes[-1].call, "")
+        leaf = full.startswith("torch.nn.modules.") and scopes[-1].type not in _CONTAINERS
+        return scopes[-1].call if leaf else ""
 
     def _where(self, node: fx.Node) -> str:
         scopes = self._scopes(node)
