@@ -110,7 +110,7 @@ def _import(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def _torch(factory: str, shape: str, out: Path, *more: str) -> list[str]:
-    module = "import_models" if factory == "resnet18" else __name__
+    module = {"resnet18": "import_models", "small_vit": "test_import_vit"}.get(factory, __name__)
     return [f"{module}:{factory}", "--input", shape, "--trust-code", "-o", str(out), *more]
 
 
@@ -182,6 +182,28 @@ def test_resnet18_through_export_is_the_fx_spec(
     expected = torch_source.weights(reference, fx_names)
     assert set(tensors) == set(expected) == set(reference.state_dict())
     assert all(torch.equal(tensors[key], expected[key]) for key in expected)
+
+
+@needs_torchvision
+def test_a_small_vit_through_export_is_the_fx_spec(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Export decomposes nn.MultiheadAttention; its call's ops become one `attention` again,
+    and the class token, position embedding and patch tokens map as the fx path maps them."""
+    from test_import_vit import small_vit
+
+    spec_file, weights = tmp_path / "v.yaml", tmp_path / "v.safetensors"
+    code, _, err = _import(
+        capsys,
+        *_torch(
+            "small_vit", "3x32x32", spec_file, "--capture", "export", "--weights", str(weights)
+        ),
+    )
+    assert code == 0, err
+    fx_text, _ = fold(torch_source.trace(small_vit(), (3, 32, 32), "small_vit", False))
+    assert spec_file.read_text(encoding="utf-8") == fx_text
+    assert "attention" in fx_text and "to_tokens" in fx_text
+    import_models.loaded_and_equal(spec_file, weights, small_vit())
 
 
 def test_an_unsupported_aten_op_is_one_located_line(

@@ -22,7 +22,7 @@ import io
 import operator
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,8 +183,9 @@ def _first_line(exc: BaseException) -> str:
 class _Mapped:
     kind: str
     params: dict[str, Any]
-    inputs: list[fx.Node]
+    inputs: Sequence[fx.Node | str]  # a node, or a key (INPUT)
     tensors: dict[str, fx.Node] = field(default_factory=dict)  # local key → lifted tensor
+    path: str = ""  # the module holding the tensors, where their FQNs do not tell it
 
 
 def _val(node: Any) -> Any:
@@ -254,6 +255,67 @@ class _Mapper:
         self.sources: dict[str, set[str]] = {}
         self.used: set[str] = set()  # the FQNs layers hold
         self.transposed: dict[fx.Node, fx.Node] = {}  # aten.t(w) → w (core ATen linear)
+        self.by_fqn: dict[str, fx.Node] = {}  # lifted tensors by their state_dict names
+
+    def _attention_calls(
+        self, nodes: list[fx.Node], live: set[fx.Node]
+    ) -> dict[fx.Node, list[fx.Node]]:
+        """The live ops of each nn.MultiheadAttention call (export decomposes it), each op →
+        its call's ops in order."""
+        calls: dict[str, list[fx.Node]] = {}
+        for node in nodes:
+            stack = node.meta.get("nn_module_stack") or {}
+            if node.op != "call_function" or node not in live or not stack:
+                continue
+            call, (_, kind) = list(stack.items())[-1]
+            full = kind if isinstance(kind, str) else kind.__qualname__
+            if full.rpartition(".")[2] == "MultiheadAttention":
+                calls.setdefault(call, []).append(node)
+        return {node: members for members in calls.values() for node in members}
+
+    def _attention(self, members: list[fx.Node]) -> _Mapped:
+        """One ``nn.MultiheadAttention`` call (batch first, self-attention, no masks) →
+        ``attention``, holding the module's tensors under its own names."""
+        last = members[-1]
+        inside = set(members)
+        if any(u not in inside for n in members[:-1] for u in n.users):
+            raise Skip("MultiheadAttention whose attention weights are used")
+        path = self._scopes(last)[-1].path
+        module = self.model.get_submodule(path)
+        assert isinstance(module, nn.MultiheadAttention)
+        if not module.batch_first:
+            raise Skip("MultiheadAttention with batch_first=False (archspec's batch axis is first)")
+        if module.bias_k is not None or module.add_zero_attn:
+            raise Skip("MultiheadAttention with add_bias_kv or add_zero_attn")
+        bias = module.in_proj_bias is not None
+        if bias != (module.out_proj.bias is not None):
+            raise Skip("MultiheadAttention with a bias on only some projections")
+        outside: list[fx.Node] = []
+        for n in members:
+            for arg in n.all_input_nodes:
+                if arg in inside or arg in outside or arg in self.transposed:
+                    continue
+                fqn = self.lifted.get(arg.name, ("", ""))[1] if self.is_lifted(arg) else ""
+                if self.is_lifted(arg) and fqn.startswith(path + "."):
+                    continue  # its own weights
+                if self.is_lifted(arg):
+                    raise Skip(
+                        f"MultiheadAttention with a mask or other tensor ({fqn or arg.name})"
+                    )
+                outside.append(arg)
+        if len(outside) != 1:
+            raise Skip(
+                "MultiheadAttention with a separate key/value or a mask (through torch.export "
+                "archspec maps self-attention; --capture fx maps cross-attention)"
+            )
+        tensors = {}
+        for key in module.state_dict():
+            fqn = f"{path}.{key}"
+            if fqn not in self.by_fqn:
+                raise Skip(f"MultiheadAttention whose '{key}' is not one of its parameters")
+            tensors[key] = self.by_fqn[fqn]
+        params = {"heads": module.num_heads, "dropout": float(module.dropout), "bias": bias}
+        return _Mapped("attention", params, outside, tensors, path)
 
     # the walk
 
@@ -281,17 +343,26 @@ class _Mapper:
         live = _live(result_node) if isinstance(result_node, fx.Node) else set()
         stopped: Unsupported | None = None
         told: set[str] = set()  # torch.nn module calls with an unsupported op listed
+        clusters = self._attention_calls(nodes, live)
         for node in nodes:
             if node.op == "placeholder":
                 if self.lifted.get(node.name, ("USER_INPUT", ""))[0] == "USER_INPUT":
                     self.keys[node] = INPUT
+                else:
+                    self.by_fqn[self.lifted[node.name][1]] = node
                 continue
             if node.op != "call_function" or node not in live or _shape(node) is None:
                 continue  # sizes, asserts, values the output does not need
             if self._transposed_weight(node):
                 continue  # aten.t / permute of a 2-d parameter: read by the addmm using it
+            cluster = clusters.get(node)
+            if cluster is not None and node is not cluster[-1]:
+                continue  # inside an attention call: its last op stands for it
             try:
-                self._node(node)
+                if cluster is not None:
+                    self._emit(node, self._attention(cluster))
+                else:
+                    self._node(node)
             except Skip as exc:
                 call = self._leaf_call(node)
                 if call and call in told:  # one line per torch.nn module (attention: many ops)
@@ -302,7 +373,7 @@ class _Mapper:
                 if self.partial:
                     stopped = self.unsupported[-1]
                     break
-                self._pass_through(node)
+                self._pass_through(node, cluster)
         self._name_leaves()
         if stopped is not None:
             if not self.ops:
@@ -316,10 +387,10 @@ class _Mapper:
             output = ""
         return Imported(self.name, self.shape, self.ops, output, self.unsupported)
 
-    def _pass_through(self, node: fx.Node) -> None:
-        """Let later layers read an unsupported op's input, to list what else is unsupported
-        (nothing is written then)."""
-        tensors = [a for a in node.all_input_nodes if a in self.keys]
+    def _pass_through(self, node: fx.Node, cluster: list[fx.Node] | None = None) -> None:
+        """Let later layers read an unsupported op's input (an attention call's), to list
+        what else is unsupported (nothing is written then)."""
+        tensors = [a for n in cluster or [node] for a in n.all_input_nodes if a in self.keys]
         if tensors:
             self.keys[node] = self.keys[tensors[0]]
 
@@ -367,8 +438,14 @@ class _Mapper:
                 raise Skip(f"{_describe(node)} of a value that was not imported")
             self.keys[node] = self.keys[sources[0]]
             return
+        self._emit(node, mapped)
+
+    def _emit(self, node: fx.Node, mapped: _Mapped) -> None:
         inputs = []
         for arg in mapped.inputs:
+            if isinstance(arg, str):
+                inputs.append(arg)
+                continue
             if arg not in self.keys:
                 raise Skip(f"{_describe(node)} reads a value that was not imported ({arg.name})")
             inputs.append(self.keys[arg])
@@ -398,7 +475,9 @@ class _Mapper:
         if shared:
             raise Skip(f"'{shared[0]}' used twice (shared weights)")
         owners = {fqn.rpartition(".")[0] for fqn in fqns.values()}
-        if "" in fqns:
+        if mapped.path:
+            path = mapped.path
+        elif "" in fqns:
             path = fqns[""]
         elif len(owners) == 1 and not owners & {"", *self.tensors}:
             (path,) = owners  # a module's own tensors: the layer is named after the module
@@ -754,10 +833,88 @@ def _binary(kind: str) -> Rule:
     def rule(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
         if node.kwargs.get("alpha", 1) != 1 or len(node.args) != 2:
             raise Skip(f"{_describe(node)} with alpha")
+        learned = [a for a in node.args if isinstance(a, fx.Node) and m.is_lifted(a)]
+        if kind == "add" and len(learned) == 1:
+            return _positional(m, node, shape, learned[0])
         a, b = m.data(node, *node.args)  # broadcasting: the spec check decides
         return _Mapped(kind, {}, [a, b])
 
     return rule
+
+
+def _positional(m: _Mapper, node: fx.Node, shape: tuple[int, ...], p: fx.Node) -> _Mapped:
+    """``x + parameter`` with a ``[1, *x.shape[1:]]`` parameter → ``positional_embedding``."""
+    (x,) = m.data(node, *[a for a in node.args if a is not p])
+    own, theirs = _shape(p) or (), _shape(x) or ()
+    if own != (1, *theirs[1:]) or tuple(shape) != tuple(theirs):
+        raise Skip(
+            f"{_describe(node)} of a {list(own)} tensor and a {list(theirs)} value (archspec "
+            "adds a learned [1, *shape] tensor of the value's own shape: positional_embedding)"
+        )
+    return _Mapped("positional_embedding", {}, [x], {"": p})
+
+
+def _expand(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+    """``parameter.expand(n, -1, …)`` of a ``[1, *S]`` parameter → ``parameter: {shape: S}``."""
+    source = node.args[0]
+    if not isinstance(source, fx.Node) or not m.is_lifted(source):
+        raise Skip(f"{_describe(node)} of a layer's value (archspec expands learned tensors)")
+    own = _shape(source) or ()
+    if len(own) < 2 or own[0] != 1 or tuple(shape[1:]) != tuple(own[1:]):
+        raise Skip(
+            f"{_describe(node)} of a {list(own)} tensor to {list(shape)} (archspec repeats "
+            "a [1, *S] parameter over the batch only)"
+        )
+    # It reads a value only for its batch size: the latest layer's (as fx finds the `x` of
+    # torchvision's `x.shape[0]`), the input before any.
+    batch = m.ops[-1].key if m.ops else INPUT
+    return _Mapped("parameter", {"shape": tuple(own[1:])}, [batch], {"": source})
+
+
+def _flattens_spatial(node: fx.Node) -> fx.Node | None:
+    """The grid ``x`` when ``node`` reshapes or flattens ``x`` ``[N, C, *S]`` (two or more
+    spatial axes) to ``[N, C, prod(S)]``."""
+    if _op_name(node) not in ("view", "reshape", "_unsafe_view", "flatten"):
+        return None
+    x = node.args[0] if node.args else None
+    before, after = _shape(x) or (), _shape(node) or ()
+    if len(before) < 4 or len(after) != 3 or after != (*before[:2], _product(before[2:])):
+        return None
+    return x if isinstance(x, fx.Node) else None
+
+
+def _swaps_last_two(node: fx.Node) -> bool:
+    """``aten.permute(x, [0, 2, 1])`` or ``aten.transpose(x, 1, 2)`` of a 3-axis value."""
+    if len(_shape(node) or ()) != 3:
+        return False
+    name = _op_name(node)
+    if name == "permute":
+        return [int(d) % 3 for d in _arg(node, 1, "dims", ())] == [0, 2, 1]
+    if name == "transpose":
+        return sorted(int(_arg(node, i, "", 0)) % 3 for i in (1, 2)) == [1, 2]
+    return False
+
+
+def _tokens_only(node: fx.Node) -> bool:
+    """A spatial flatten whose every user swaps its last two axes: part of a to_tokens."""
+    return (
+        _flattens_spatial(node) is not None
+        and bool(node.users)
+        and all(_swaps_last_two(user) for user in node.users)
+    )
+
+
+def _to_tokens(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+    """A grid's ``reshape(n, C, h·w).permute(0, 2, 1)`` → ``to_tokens``."""
+    source = node.args[0]
+    if _swaps_last_two(node) and isinstance(source, fx.Node) and _tokens_only(source):
+        grid = _flattens_spatial(source)
+        assert grid is not None
+        return _Mapped("to_tokens", {}, [grid])
+    raise Skip(
+        f"{_describe(node)} has no archspec kind (archspec maps a grid's "
+        "reshape(n, C, h·w).permute(0, 2, 1) to to_tokens)"
+    )
 
 
 def _cat(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
@@ -768,8 +925,10 @@ def _cat(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     return _Mapped("concat", {"axis": _axis(dim, len(shape), "cat")}, tensors)
 
 
-def _flatten(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+def _flatten(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     (x,) = m.data(node, node.args[0])
+    if _tokens_only(node):
+        return None  # part of a to_tokens: the transpose reads the grid itself
     rank = len(_shape(x) or ())
     start, end = int(_arg(node, 1, "start_dim", 0)), int(_arg(node, 2, "end_dim", -1))
     return _Mapped(
@@ -777,8 +936,10 @@ def _flatten(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
     )
 
 
-def _reshape(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped:
+def _reshape(m: _Mapper, node: fx.Node, shape: tuple[int, ...]) -> _Mapped | None:
     (x,) = m.data(node, node.args[0])
+    if _tokens_only(node):
+        return None  # part of a to_tokens: the transpose reads the grid itself
     before = _shape(x) or ()
     if len(shape) == 2 and len(before) > 2 and shape[1] == _product(before[1:]):
         return _Mapped("flatten", {}, [x])
@@ -954,6 +1115,9 @@ RULES: dict[str, Rule] = {
     "upsample_nearest2d": _upsample,
     "upsample_nearest3d": _upsample,
     "select": _select,
+    "expand": _expand,
+    "permute": _to_tokens,
+    "transpose": _to_tokens,
     "slice": _slice,
     "pixel_shuffle": _shuffle("pixel_shuffle", "factor"),
     "pixel_unshuffle": _shuffle("pixel_unshuffle", "factor"),
