@@ -256,6 +256,7 @@ class _Mapper:
         self.used: set[str] = set()  # the FQNs layers hold
         self.transposed: dict[fx.Node, fx.Node] = {}  # aten.t(w) → w (core ATen linear)
         self.by_fqn: dict[str, fx.Node] = {}  # lifted tensors by their state_dict names
+        self.live: set[fx.Node] = set()  # the nodes the output depends on
 
     def _attention_calls(
         self, nodes: list[fx.Node], live: set[fx.Node]
@@ -278,7 +279,7 @@ class _Mapper:
         ``attention``, holding the module's tensors under its own names."""
         last = members[-1]
         inside = set(members)
-        if any(u not in inside for n in members[:-1] for u in n.users):
+        if any(u not in inside and u in self.live for n in members[:-1] for u in n.users):
             raise Skip("MultiheadAttention whose attention weights are used")
         path = self._scopes(last)[-1].path
         module = self.model.get_submodule(path)
@@ -343,6 +344,7 @@ class _Mapper:
         live = _live(result_node) if isinstance(result_node, fx.Node) else set()
         stopped: Unsupported | None = None
         told: set[str] = set()  # torch.nn module calls with an unsupported op listed
+        self.live = live
         clusters = self._attention_calls(nodes, live)
         for node in nodes:
             if node.op == "placeholder":
