@@ -281,9 +281,10 @@ class _Mapper:
         inside = set(members)
         if any(u not in inside and u in self.live for n in members[:-1] for u in n.users):
             raise Skip("MultiheadAttention whose attention weights are used")
-        path = self._scopes(last)[-1].path
+        path = list((last.meta.get("nn_module_stack") or {}).values())[-1][0]
         module = self.model.get_submodule(path)
-        assert isinstance(module, nn.MultiheadAttention)
+        if not path or not isinstance(module, nn.MultiheadAttention):
+            raise Skip(f"{type(module).__name__} (an attention module archspec does not know)")
         if not module.batch_first:
             raise Skip("MultiheadAttention with batch_first=False (archspec's batch axis is first)")
         if module.bias_k is not None or module.add_zero_attn:
