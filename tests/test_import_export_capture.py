@@ -103,6 +103,21 @@ class WithTrainOnly(nn.Module):  # seeded
         return self.drop(self.conv(x))
 
 
+class CrossAttention(nn.Module):  # seeded
+    """Attention of tokens to a different context: the fx path maps it, export refuses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.flatten(2).transpose(1, 2)
+        if tokens.shape[1] > 4:
+            tokens = self.attn(tokens, tokens[:, :4], tokens[:, :4])[0]  # ATTENTION_LINE
+        return tokens
+
+
 def _import(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["import", *argv])
     out, err = capsys.readouterr()
@@ -301,4 +316,24 @@ def test_a_module_without_eval_mode_operations_is_named_in_a_note(
     assert err.splitlines() == [
         "archspec: note: torch.export saw no operation of drop (TrainOnly) in eval mode: the "
         "spec has no layer for them, so training the spec differs from training the module"
+    ]
+
+
+def test_a_decomposed_module_it_cannot_map_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Export decomposes nn.MultiheadAttention into a dozen ops: one line for the call."""
+    out = tmp_path / "x.yaml"
+    code, _, err = _import(capsys, *_torch("CrossAttention", "8x4x4", out))
+    assert code == 1
+    line = next(
+        n
+        for n, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+        if "# ATTENTION_LINE" in text
+    )
+    assert err.splitlines() == [
+        f"archspec: attn (test_import_export_capture.py:{line}): MultiheadAttention with a "
+        "separate key/value or a mask (through torch.export archspec maps self-attention; "
+        "--capture fx maps cross-attention) — 1 operation(s) have no archspec kind; --partial "
+        "writes the spec up to the first one"
     ]

@@ -151,7 +151,8 @@ def reference(captured: Captured, x: torch.Tensor) -> torch.Tensor:
     constants = {**program.state_dict, **program.constants}
     args = []
     for spec in program.graph_signature.input_specs:
-        args.append(x if spec.kind.name == "USER_INPUT" else constants[spec.target])
+        # a clone: an in-place op on the input (x.relu_()) must not change the caller's x
+        args.append(x.clone() if spec.kind.name == "USER_INPUT" else constants[spec.target])
     key = captured.imported.output
     values: dict[str, Any] = {}
 
