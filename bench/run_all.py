@@ -22,7 +22,14 @@ from typing import Any
 
 from common import BENCH, REPO, load_results, machine, note, parser, results_dir, table
 
-BENCHMARKS = ("check_speed", "scaling", "build_overhead", "train_throughput", "accuracy")
+BENCHMARKS = (
+    "check_speed",
+    "scaling",
+    "build_overhead",
+    "train_throughput",
+    "accuracy",
+    "symbolic_speed",
+)
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 COMMAND = "python bench/run_all.py --write-readme"
