@@ -26,7 +26,6 @@ from archspec.errors import UsageError
 from archspec.outputs import dynamic, export
 from archspec.outputs.dynamic import DynamicError, Progression
 from archspec.outputs.export import Source
-from archspec.shapes import symbolic
 from archspec.shapes.symbolic import LegalSet, Symbol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -470,9 +469,6 @@ def test_cli_refuses_a_set_torch_cannot_express_exit_1(
     assert not dest.exists()
 
 
-@pytest.mark.skipif(
-    not hasattr(symbolic, "legal_sets"), reason="needs the symbolic-size engine (branch sym)"
-)
 def test_cli_end_to_end_with_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """mnist_cnn: flatten → dense fixes ⌊⌊H/2⌋/2⌋ = 7, so 28 ≤ H ≤ 31 (W likewise)."""
     dest = tmp_path / "mnist.pt2"

@@ -30,6 +30,7 @@ from itertools import pairwise
 from typing import Any
 
 from archspec.errors import ArchspecError, UsageError
+from archspec.shapes import symbolic
 from archspec.shapes.plan import Plan
 from archspec.shapes.symbolic import LegalSet, Symbol
 
@@ -220,17 +221,7 @@ def legal_sets(plan: Plan, symbols: Sequence[Symbol]) -> dict[Symbol, LegalSet]:
 
 def _legal(plan: Plan, symbols: tuple[Symbol, ...]) -> dict[str, LegalSet]:
     """The one call into the symbolic-sizes engine (``shapes/symbolic.py``)."""
-    from archspec.shapes import symbolic
-
-    engine = getattr(symbolic, "legal_sets", None)
-    if engine is None:
-        raise DynamicError(
-            "export --dynamic needs the symbolic-size engine (archspec.shapes.symbolic."
-            "legal_sets), which this build of archspec does not have",
-            "export without --dynamic (the batch axis is dynamic)",
-        )
-    legality = engine(plan, symbols)
-    return dict(legality.sets)
+    return dict(symbolic.legal_sets(plan, symbols).sets)
 
 
 # ---------------------------------------------------------------------------------------
