@@ -2,6 +2,7 @@
 static number beside what the tool measures on the compiled network (full input size).
 
     python bench/conventions_table.py            # prints the Markdown table
+    python bench/conventions_table.py vit_b_16   # only these networks' rows
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ from common import REPO
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from test_conventions import TOOLS, measure
+from test_conventions import NETWORKS, TOOLS, measure
 
 import archspec
 from archspec.shapes import counting
 
-NETWORKS = ("lenet5", "mnist_cnn", "cifar_resnet", "resnet18", "alexnet", "vgg16", "unet_tiny")
-
 
 def main() -> None:
+    names = sys.argv[1:] or list(NETWORKS)  # the tested networks, here at their full size
     head = "| network | archspec MACs | " + " | ".join(TOOLS) + " |"
     lines = [head, "|" + "---|" * (len(TOOLS) + 2)]
-    for name in NETWORKS:
+    for name in names:
         plan = archspec.load(REPO / "specs" / f"{name}.yaml").plan()
         cells = [f"`{name}`", f"{counting.total(plan):,}"]
         for tool in TOOLS:

@@ -29,6 +29,7 @@ BENCHMARKS = (
     "train_throughput",
     "accuracy",
     "memory",
+    "symbolic_speed",
 )
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"

@@ -577,6 +577,42 @@ MUTANTS: tuple[Mutant, ...] = (
         "        rf = out.field if len(origins[layer.name]) <= 1 else None\n",
         "        rf = out.field\n",
     ),
+    Mutant(
+        "to_tokens: a grid becomes [C, H·W] instead of [H·W, C]",
+        "shapes/kinds/tensor.py",
+        '    return Out(shape=(numel(x.spatial), x.shape[0]), field=None, layout="sequence")\n',
+        '    return Out(shape=(x.shape[0], numel(x.spatial)), field=None, layout="sequence")\n',
+    ),
+    Mutant(
+        "from_tokens: the grid's channels are the token count",
+        "shapes/kinds/tensor.py",
+        '    return Out(shape=(x.shape[1], *p.size), field=None, layout="grid")\n',
+        '    return Out(shape=(x.shape[0], *p.size), field=None, layout="grid")\n',
+    ),
+    Mutant(
+        "permute: the inverse permutation",
+        "shapes/kinds/tensor.py",
+        "    shape = tuple(x.shape[i] for i in order)\n",
+        "    shape = tuple(x.shape[order.index(i)] for i in range(len(order)))\n",
+    ),
+    Mutant(
+        "transpose: one axis copied over the other instead of swapped",
+        "shapes/kinds/tensor.py",
+        "    order[a], order[b] = order[b], order[a]\n",
+        "    order[a] = order[b]\n",
+    ),
+    Mutant(
+        "select: an index one past the end is accepted",
+        "shapes/kinds/tensor.py",
+        "    if not -size <= p.index < size:\n",
+        "    if not -size <= p.index <= size:\n",
+    ),
+    Mutant(
+        "mean keepdims: only the first averaged axis becomes 1",
+        "shapes/kinds/tensor.py",
+        "        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))\n",
+        "        shape = tuple(1 if i in axes[:1] else n for i, n in enumerate(x.shape))\n",
+    ),
 )
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.errors import SpecError
+from archspec.language import expr as expr_module
 from archspec.language.expr import MAX_LENGTH, MAX_MAGNITUDE, ExprError, resolve
 
 ENV: dict[str, Any] = {"width": 32, "depth": 4, "rate": 0.5, "flag": True, "mode": "same"}
@@ -338,3 +339,54 @@ def test_evaluation_equals_pythons_arithmetic(expr: Expr) -> None:
     else:
         result = resolve(expr.text, VARS)
         assert result == expected and type(result) is type(expected), expr.text
+
+
+# ------------------------------------------------- the `atom op atom` fast path (issue #13)
+
+_FAST_ENV: dict[str, Any] = {
+    "w": 32,
+    "z": 0,
+    "neg": -7,
+    "half": 0.5,
+    "big": 10**18,
+    "huge": 10**30,
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "flag": True,
+    "name": "same",
+    "None": 3,
+}
+_ATOMS = st.one_of(
+    st.sampled_from([*_FAST_ENV, "missing", "True", "v0", "0", "1", "7", "007", "10" * 10]),
+    st.integers(0, 10**19).map(str),
+)
+
+
+def _slow(text: str, env: dict[str, Any]) -> object:
+    """``resolve`` with its fast path turned off: the oracle."""
+    simple = expr_module._SIMPLE
+    expr_module._SIMPLE = re.compile(r"(?!)")  # never matches
+    try:
+        return _outcome(lambda: expr_module.resolve(text, env))
+    finally:
+        expr_module._SIMPLE = simple
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        value = call()
+    except expr_module.ExprError as exc:
+        return ("error", exc.message)
+    return ("nan",) if value != value else (type(value).__name__, value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    left=_ATOMS,
+    op=st.sampled_from(["+", "-", "*", "/", "//", "%"]),
+    right=_ATOMS,
+    gap=st.sampled_from(["", " ", "  ", "\t"]),
+)
+def test_the_fast_path_agrees_with_the_parser(left: str, op: str, right: str, gap: str) -> None:
+    text = f"{left}{gap}{op}{gap}{right}"
+    assert _outcome(lambda: expr_module.resolve(text, _FAST_ENV)) == _slow(text, _FAST_ENV), text

@@ -41,23 +41,65 @@ def add_parser(verbs: Any) -> None:
         "--seed", type=int, help="seed for a spec's initial weights (default: train.seed, else 0)"
     )
     add_max_layers(p)
+    p.add_argument(
+        "--dynamic",
+        nargs="?",
+        const="",
+        metavar="NAMES",
+        help="symbolic input sizes (exported and onnx formats): every spatial axis (L; H, W; "
+        "D, H, W) and sequence length (T) of every input, or only the comma-separated "
+        "NAMES; the program accepts exactly the sizes the network can run",
+    )
+    p.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="NAME=LO..HI",
+        help="bounds of a symbolic size (default 1..65536), e.g. H=32..1024; repeatable",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from archspec.errors import UsageError
     from archspec.outputs import export
 
     limit = max_layers(args)
     fmt = export.format_for(str(args.output), args.format)
+    if args.size and args.dynamic is None:
+        raise UsageError("--size needs --dynamic", "add --dynamic (every axis) or --dynamic H,W")
+    if args.dynamic is not None and fmt not in export.DYNAMIC_FORMATS:
+        raise UsageError(
+            f"--dynamic: the {fmt} format has no symbolic input sizes",
+            "export to .pt2 (exported) or .onnx",
+        )
     if fmt == "onnx":
         export.require_onnx()  # before the slow part
     source = export.load_source(args.target, which=args.which, seed=args.seed, max_layers=limit)
+    legal = _legal_sets(source, args.dynamic, args.size) if args.dynamic is not None else None
     if not source.trained:
         print(
             f"archspec: note: {args.target} is a spec, not a trained run: exporting freshly "
             f"initialised weights (seed {source.meta['seed']})",
             file=sys.stderr,
         )
-    export.export(source, fmt, args.output)
+    written = export.export(source, fmt, args.output, legal)
     params = sum(p.numel() for p in source.network.parameters())
     print(f"wrote {args.output} ({fmt}, {params:,} parameters, from {source.origin})")
+    for axis in written.axes:
+        print(f"  {axis.legal.describe()}  →  {axis.torch_text()}")
+    if not written.exact:
+        print(
+            "archspec: note: torch.export kept its 0/1 specialisation for this network: the "
+            "program may refuse a legal size at which an inner size is 1",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _legal_sets(source: Any, names: str, sizes: list[str]) -> Any:
+    """``--dynamic [NAMES]`` and ``--size``: the symbols and their legal sets."""
+    from archspec.outputs import dynamic
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()] or None
+    plan = source.spec.plan()
+    return dynamic.legal_sets(plan, dynamic.choose_symbols(plan, chosen, sizes))

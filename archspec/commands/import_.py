@@ -56,6 +56,13 @@ def add_parser(verbs: Any) -> None:
         action="store_true",
         help="write the spec up to the first unsupported operation instead of failing",
     )
+    p.add_argument(
+        "--capture",
+        choices=("auto", "fx", "export"),
+        help="torch sources: how the forward pass is captured — fx (torch.fx.symbolic_trace), "
+        "export (torch.export, which follows Python control flow on shapes) or auto (default: "
+        "fx, and export where fx cannot trace the model)",
+    )
     p.add_argument("--name", help="the spec's name (default: from the source)")
     p.add_argument(
         "--scale",
@@ -78,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
     source: str = args.source
     if args.max_layers < 1:
         raise UsageError("--max-layers must be at least 1")
+    torch_source = ":" in source and not Path(source).exists()
+    if args.capture is not None and not torch_source:
+        raise UsageError(
+            "--capture is for torch sources (pkg.module:factory)",
+            "ONNX, Keras and Ultralytics files are read as data, nothing is captured",
+        )
     if source.lower().endswith(".onnx"):
         if args.input is not None or args.trust_code:
             raise UsageError(
@@ -108,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 "a Keras config holds no weights, and its input shape is read from it",
             )
         result = importing.import_keras(Path(source), args.output, args.partial, args.name)
-    elif ":" in source and not Path(source).exists():
+    elif torch_source:
         if not args.trust_code:
             raise UsageError(
                 f"importing {source} imports and runs its Python code",
@@ -117,7 +130,13 @@ def run(args: argparse.Namespace) -> int:
         if args.input is None:
             raise UsageError("a torch source needs --input", "e.g. --input 3x224x224")
         result = importing.import_torch(
-            source, args.input, args.output, args.weights, args.partial, args.name
+            source,
+            args.input,
+            args.output,
+            args.weights,
+            args.partial,
+            args.name,
+            capture=args.capture or "auto",
         )
     else:
         raise UsageError(
@@ -150,6 +169,8 @@ def _report(args: argparse.Namespace, result: Any) -> None:
                 "weights",
                 file=sys.stderr,
             )
+    for note in result.notes:
+        print(f"archspec: note: {note}", file=sys.stderr)
     for name, path in sorted(result.renamed.items()):
         print(f"renamed: {path} → {name}", file=sys.stderr)
     if result.left_out:

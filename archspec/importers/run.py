@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ from archspec.importers.graph import Imported, ImportFailed, Unsupported
 from archspec.language.load import DEFAULT_MAX_LAYERS
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 
@@ -30,6 +33,7 @@ class Result:
     # head starts at zero): equal outputs then say little about the layers before it
     constant_output: bool = False
     left_out: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said on stderr ("captured with …")
 
     @property
     def renamed(self) -> dict[str, str]:
@@ -65,31 +69,81 @@ def import_torch(
     weights_out: Path | None,
     partial: bool,
     name: str | None = None,
+    capture: str = "auto",
 ) -> Result:
     """``pkg.module:factory`` → a checked spec whose built network (with the imported
-    weights) gives the module's outputs; writes the spec (and the weights) atomically."""
+    weights) gives the module's outputs; writes the spec (and the weights) atomically.
+    ``capture``: ``fx`` (torch.fx.symbolic_trace), ``export`` (torch.export) or ``auto``
+    (fx, and export where fx cannot trace the forward pass)."""
     from safetensors.torch import save_file
 
-    from archspec.importers import torch_source
+    from archspec.importers import export_capture, torch_source
 
     model = torch_source.load_factory(source)
     label = name or _default_name(source.partition(":")[2] or source)
-    imported = torch_source.trace(model, input_shape, label, partial)
+    notes: list[str] = []
+    captured: export_capture.Captured | None = None
+    if capture == "export":
+        captured = export_capture.capture(model, input_shape, label, partial)
+    else:
+        try:
+            imported = torch_source.trace(model, input_shape, label, partial)
+        except torch_source.TraceFailed as exc:
+            if capture == "fx":
+                raise
+            try:
+                captured = export_capture.capture(model, input_shape, label, partial)
+            except export_capture.ExportFailed as failed:
+                raise ImportFailed(
+                    [
+                        f"<forward>: torch.fx cannot trace the model ({exc.reason}) and "
+                        f"torch.export cannot capture it ({failed.reason})"
+                    ],
+                    failed.hint,
+                ) from failed
+            notes.append(
+                f"torch.fx cannot trace the model ({_short(exc.reason)}); captured it with "
+                "torch.export instead"
+            )
+    if captured is not None:
+        imported = captured.imported
+        if captured.vanished:
+            shown = ", ".join(captured.vanished[:3])
+            more = f" and {len(captured.vanished) - 3} more" if len(captured.vanished) > 3 else ""
+            notes.append(
+                f"torch.export saw no operation of {shown}{more} in eval mode: the spec has no "
+                "layer for them, so training the spec differs from training the module"
+            )
     result = checked(imported, out, partial)
-    tensors = torch_source.weights(model, result.names)
+    result.notes = notes
+    if captured is not None:
+        tensors = export_capture.weights(captured, result.names)
+    else:
+        tensors = torch_source.weights(model, result.names)
     network = result.spec.build().eval()
     mine = network.state_dict()
     if set(mine) != set(tensors) or any(mine[k].shape != v.shape for k, v in tensors.items()):
         missing = sorted(set(mine) ^ set(tensors))[:3]
         raise AssertionError(f"imported weights do not fit the built spec: {missing}")
     network.load_state_dict(tensors, strict=True)
-    result.max_diff, result.constant_output = _compare(model, network, imported, input_shape)
+    reference = None if captured is None else functools.partial(export_capture.reference, captured)
+    result.max_diff, result.constant_output = _compare(
+        model, network, imported, input_shape, reference
+    )
     result.tensors = len(tensors)
-    result.left_out = torch_source.left_out(model, result.names)
+    if captured is not None:
+        result.left_out = export_capture.left_out(captured, result.names)
+    else:
+        result.left_out = torch_source.left_out(model, result.names)
     io.write_text(out, result.text)
     if weights_out is not None:
         io.write_with(weights_out, lambda tmp: save_file(tensors, str(tmp), {"format": "pt"}))
     return result
+
+
+def _short(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 160 else line[:157] + "…"
 
 
 def import_keras(path: Path, out: Path, partial: bool, name: str | None = None) -> Result:
@@ -174,14 +228,18 @@ def import_ultralytics(
 
 
 def _compare(
-    model: nn.Module, network: nn.Module, imported: Imported, shape: tuple[int, ...]
+    model: nn.Module,
+    network: nn.Module,
+    imported: Imported,
+    shape: tuple[int, ...],
+    reference: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, bool]:
     """The largest difference between the source's value and the spec's output, and
-    whether the source gave the same output for both (different, random) inputs."""
+    whether the source gave the same output for both (different, random) inputs.
+    ``reference`` computes the source's value (default: the fx graph's node)."""
     import torch
     import torch.fx as fx
 
-    graph = fx.symbolic_trace(model.eval())
     key = imported.output
     values: dict[str, torch.Tensor] = {}
 
@@ -195,7 +253,10 @@ def _compare(
     torch.manual_seed(0)
     x = torch.randn(2, *shape)
     with torch.no_grad():
-        Capture(graph).run(x)
+        if reference is None:
+            Capture(fx.symbolic_trace(model.eval())).run(x)
+        else:
+            values[key] = reference(x)
         got = network(x)
     expected = values[key]
     if got.shape != expected.shape:

@@ -51,6 +51,18 @@ class Skip(Exception):
         self.what = what
 
 
+class TraceFailed(ImportFailed):
+    """torch.fx cannot trace the forward pass (``--capture auto`` then tries torch.export)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            [f"<forward>: torch.fx cannot trace the model: {reason}"],
+            "archspec import needs a forward pass without data-dependent Python control flow "
+            "(--capture export handles control flow on shapes)",
+        )
+        self.reason = reason
+
+
 def load_factory(source: str) -> nn.Module:
     """``pkg.module:factory`` → the module the factory returns (runs the user's code)."""
     module_name, _, attr = source.partition(":")
@@ -96,10 +108,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], name: str, partial: bo
     try:
         graph = fx.symbolic_trace(model)
     except Exception as exc:  # user code fx cannot follow (data-dependent control flow …)
-        raise ImportFailed(
-            [f"<forward>: torch.fx cannot trace the model: {type(exc).__name__}: {exc}"],
-            "archspec import needs a forward pass without data-dependent Python control flow",
-        ) from exc
+        raise TraceFailed(f"{type(exc).__name__}: {exc}") from exc
     example = torch.randn(2, *input_shape)
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints a traceback

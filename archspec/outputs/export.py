@@ -14,6 +14,10 @@ Every format has a dynamic batch axis and carries the same JSON metadata
 (``archspec.json`` extra file, or ONNX ``metadata_props``). The artifact computes the
 network on *normalised* inputs: ``x·scale + shift`` per channel, from ``normalizer``.
 
+``exported`` and ``onnx`` also take symbolic input sizes (``--dynamic``): each symbolic
+axis gets a torch.export dim whose values are exactly the axis' legal set
+(:mod:`archspec.outputs.dynamic`); ONNX names those axes (``dim_param`` ``H``, ``W``).
+
 Security: loading a TorchScript or ``torch.export`` file (``torch.jit.load``,
 ``torch.export.load``) runs code from it. They are trusted artifacts: load only files
 you made. archspec itself only ever reads safetensors.
@@ -24,12 +28,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -37,12 +42,14 @@ from archspec import __version__
 from archspec.errors import ArchspecError, ResourceError, UsageError
 from archspec.io import atomic_path, format_from_suffix, write_bytes
 from archspec.loader import bundled
+from archspec.outputs.dynamic import Axis, axes, described, torch_dim
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from archspec.api import Spec
+    from archspec.shapes.symbolic import LegalSet, Symbol
 
 FORMATS = ("safetensors", "torchscript", "onnx", "exported")
 EXTENSIONS = {
@@ -55,10 +62,31 @@ EXTENSIONS = {
 }
 EXAMPLE_BATCH = 2
 KEEP_META = ("spec", "name", "classes", "normalizer")
+DYNAMIC_FORMATS = ("exported", "onnx")
+
+
+T = TypeVar("T")
 
 
 class ExportError(ArchspecError):
     """The network cannot be written in the requested format."""
+
+
+class GuardError(ExportError):
+    """torch.export's guards on a symbolic axis contradict the axis' legal set."""
+
+
+class FixedSizeError(ExportError):
+    """torch.export fixed a symbolic axis at its example size (no retry can help)."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`export` wrote: the symbolic axes, and whether the program accepts every
+    legal size (False: torch's 0/1 specialisation was kept, see :func:`_program`)."""
+
+    axes: tuple[Axis, ...] = ()
+    exact: bool = True
 
 
 @dataclass
@@ -158,7 +186,7 @@ def _check_memory(spec: Spec, path: Path) -> None:
         )
 
 
-def metadata(source: Source) -> dict[str, Any]:
+def metadata(source: Source, found: Sequence[Axis] = (), exact: bool = True) -> dict[str, Any]:
     plan = source.spec.plan()
     several: dict[str, Any] = {}
     if not plan.plain_io:  # named inputs/outputs, int ids: said; one float input: as before
@@ -175,6 +203,7 @@ def metadata(source: Source) -> dict[str, Any]:
         "input": list(source.spec.input_shape),
         **several,
         **source.meta,
+        **({"dynamic": described(found), "dynamic_exact": exact} if found else {}),
     }
 
 
@@ -191,27 +220,60 @@ def output_names(source: Source) -> list[str]:
     return [plan.output_label(i) for i in range(len(plan.all_outputs))]
 
 
-def export(source: Source, fmt: str, dest: Path) -> None:
-    """Write ``source``'s network to ``dest`` in ``fmt``, atomically."""
-    writers = {
-        "safetensors": _safetensors,
-        "torchscript": _torchscript,
-        "onnx": _onnx,
-        "exported": _exported,
-    }
-    if fmt not in writers:
+def export(
+    source: Source,
+    fmt: str,
+    dest: Path,
+    dynamic: Mapping[Symbol, LegalSet] | None = None,
+) -> Written:
+    """Write ``source``'s network to ``dest`` in ``fmt``, atomically; ``dynamic``: the
+    symbolic input axes and their legal sets (``exported`` and ``onnx`` only)."""
+    if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of {', '.join(FORMATS)}")
-    writers[fmt](source, dest)
+    if dynamic and fmt not in DYNAMIC_FORMATS:
+        raise UsageError(
+            f"--dynamic: the {fmt} format has no symbolic input sizes",
+            "export to .pt2 (exported) or .onnx",
+        )
+    found = dynamic_dims(dynamic) if dynamic else ()
+    if fmt == "safetensors":
+        _safetensors(source, dest)
+    elif fmt == "torchscript":
+        _torchscript(source, dest)
+    elif fmt == "onnx":
+        return Written(found, _onnx(source, dest, found))
+    else:
+        return Written(found, _exported(source, dest, found))
+    return Written()
 
 
-def example_inputs(source: Source) -> tuple[torch.Tensor, ...]:
-    """A batch for each input (random ids in [0, vocab) for token ids), seeded."""
+def dynamic_dims(legal: Mapping[Symbol, LegalSet]) -> tuple[Axis, ...]:
+    """Each symbolic axis as torch.export can express its legal set (a ``Dim`` range or
+    ``m·Dim + r``), with the size to trace it at; a set it cannot express is refused
+    (:class:`archspec.outputs.dynamic.DynamicError`, one line)."""
+    return axes(legal)
+
+
+def example_inputs(source: Source, found: Sequence[Axis] = ()) -> tuple[torch.Tensor, ...]:
+    """A batch for each input (random ids in [0, vocab) for token ids), seeded; symbolic
+    axes at their example sizes."""
     import torch
 
     from archspec.compile.verify import example_inputs as make
 
     generator = torch.Generator().manual_seed(0)
-    return make(source.spec.plan(), EXAMPLE_BATCH, "cpu", generator)
+    plan = source.spec.plan()
+    if not found:
+        return make(plan, EXAMPLE_BATCH, "cpu", generator)
+    sizes = {(a.symbol.input, a.symbol.axis): a.example for a in found}
+    out = []
+    for inp in plan.all_inputs:
+        shape = [sizes.get((inp.name, i), d) for i, d in enumerate(inp.shape)]
+        if inp.vocab is not None:
+            out.append(torch.randint(0, inp.vocab, (EXAMPLE_BATCH, *shape), generator=generator))
+        else:
+            out.append(torch.randn((EXAMPLE_BATCH, *shape), generator=generator))
+    return tuple(out)
 
 
 def example_input(source: Source) -> torch.Tensor:
@@ -244,15 +306,54 @@ def _quiet() -> Iterator[None]:
 
 
 @contextmanager
-def _exporting(fmt: str, source: Source) -> Iterator[None]:
+def _size_oblivious(on: bool) -> Iterator[None]:
+    """torch's ``backed_size_oblivious`` when ``on`` (see :func:`_program`)."""
+    if not on:
+        yield
+        return
+    from torch.fx.experimental import _config
+
+    with _config.patch(backed_size_oblivious=True):  # type: ignore[attr-defined]
+        yield
+
+
+def _program(
+    fmt: str, source: Source, found: Sequence[Axis], make: Callable[[], T]
+) -> tuple[T, bool]:
+    """``make()`` — torch's exporter — and whether the program takes every legal size.
+
+    With a symbolic axis, first under torch's ``backed_size_oblivious``: else torch's 0/1
+    specialisation guards every inner size to differ from 1, and the program refuses a legal
+    size at which a pool gives 1×1 (the U-Net of the tests at H = 2). Some layers' guards
+    contradict that mode (``nn.TransformerEncoderLayer`` guards the batch ≠ 1); then
+    without it, and such sizes may be refused (``exact`` False)."""
+    if any(not a.static for a in found):
+        try:
+            with _exporting(fmt, source, found, oblivious=True):
+                return make(), True
+        except GuardError:
+            pass
+        with _exporting(fmt, source, found):
+            return make(), False
+    with _exporting(fmt, source, found):
+        return make(), True
+
+
+@contextmanager
+def _exporting(
+    fmt: str, source: Source, found: Sequence[Axis] = (), oblivious: bool = False
+) -> Iterator[None]:
     """Turn an exporter's failure into one clear line."""
     try:
-        with _quiet():
+        with _quiet(), _size_oblivious(oblivious):
             yield
     except ArchspecError:
         raise
     except Exception as exc:  # torch's exporters raise many types for unsupported code
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else ""
+        if found and "Constraints violated" in str(exc):
+            raise _disagreement(fmt, source, found, lines) from None
         raise ExportError(
             f"torch could not export {source.spec.name} as {fmt}: {type(exc).__name__}: {first}",
             "try another --format (safetensors always works)",
@@ -272,6 +373,31 @@ def _torchscript(source: Source, dest: Path) -> None:
     write_bytes(dest, buffer.getvalue())
 
 
+SPECIALISED = re.compile(
+    r"You marked (\S+) as dynamic but your code specialized it to be a constant \((\d+)\)"
+)
+
+
+def _disagreement(fmt: str, source: Source, found: Sequence[Axis], lines: list[str]) -> ExportError:
+    """torch.export found a guard on a symbolic axis the legal set does not imply."""
+    text = "\n".join(lines)
+    fixed = SPECIALISED.search(text)
+    if fixed is not None:  # a layer torch traces at one size (nn.GRU/nn.LSTM unroll the steps)
+        name = fixed[1].split("*")[-1].removesuffix("_blocks")
+        return FixedSizeError(
+            f"torch.export cannot keep {name} symbolic in {source.spec.name}: tracing fixed it "
+            f"at {fixed[2]} (a layer torch traces at one size, such as lstm or gru)",
+            f"leave {name} out of --dynamic (--dynamic NAMES lists the axes to keep symbolic)",
+        )
+    why = next((ln.strip(" -") for ln in lines[1:] if ln.strip().startswith("-")), lines[0])
+    sets = "; ".join(a.legal.describe() for a in found if not a.static)
+    return GuardError(
+        f"torch could not export {source.spec.name} as {fmt} with the legal sizes {sets}: {why}",
+        "narrow the sizes (--size NAME=LO..HI) or leave that axis out of --dynamic; "
+        "please report it (archspec's legal set and torch's guards disagree)",
+    )
+
+
 def _dynamic_batch(count: int = 1) -> tuple[dict[int, Any], ...]:
     """Axis 0 of each of ``count`` inputs is the (shared) batch axis."""
     import torch
@@ -280,26 +406,35 @@ def _dynamic_batch(count: int = 1) -> tuple[dict[int, Any], ...]:
     return tuple({0: batch} for _ in range(count))
 
 
-def _dynamic_shapes(source: Source, count: int) -> Any:
+def _dynamic_shapes(source: Source, count: int, found: Sequence[Axis] = ()) -> Any:
     """``forward(input, *rest)``: the first input, then the others as one var-positional
-    argument, which torch.export wants their specs under (one input: as before)."""
+    argument, which torch.export wants their specs under (one input: as before). Each
+    symbolic axis (batch excluded: tensor axis + 1) gets its dim."""
     shapes = _dynamic_batch(count)
+    for inp, spec in zip(source.spec.plan().all_inputs, shapes, strict=True):
+        for a in found:
+            if a.symbol.input == inp.name and not a.static:
+                spec[a.symbol.axis + 1] = torch_dim(a)
     return shapes if count == 1 else {"input": shapes[0], "rest": shapes[1:]}
 
 
-def _exported(source: Source, dest: Path) -> None:
+def _exported(source: Source, dest: Path, found: Sequence[Axis] = ()) -> bool:
     import torch
 
+    xs = example_inputs(source, found)
+    shapes = _dynamic_shapes(source, len(xs), found)
+    program, exact = _program(
+        "exported",
+        source,
+        found,
+        lambda: torch.export.export(source.network, xs, dynamic_shapes=shapes),
+    )
     with _exporting("exported", source):
-        xs = example_inputs(source)
-        program = torch.export.export(
-            source.network, xs, dynamic_shapes=_dynamic_shapes(source, len(xs))
-        )
         buffer = io.BytesIO()
-        torch.export.save(
-            program, buffer, extra_files={"archspec.json": json.dumps(metadata(source))}
-        )
+        meta = json.dumps(metadata(source, found, exact))
+        torch.export.save(program, buffer, extra_files={"archspec.json": meta})
     write_bytes(dest, buffer.getvalue())
+    return exact
 
 
 def require_onnx() -> None:
@@ -314,22 +449,51 @@ def require_onnx() -> None:
         ) from None
 
 
-def _onnx(source: Source, dest: Path) -> None:
+def _onnx(source: Source, dest: Path, found: Sequence[Axis] = ()) -> bool:
     import torch
 
     require_onnx()
-    with _exporting("onnx", source):
-        xs = example_inputs(source)
-        program = torch.onnx.export(
+    xs = example_inputs(source, found)
+    shapes = _dynamic_shapes(source, len(xs), found)
+    program, exact = _program(
+        "onnx",
+        source,
+        found,
+        lambda: torch.onnx.export(
             source.network,
             xs,
             dynamo=True,
-            dynamic_shapes=_dynamic_shapes(source, len(xs)),
+            dynamic_shapes=shapes,
             input_names=input_names(source),
             output_names=output_names(source),
             verbose=False,
-        )
+        ),
+    )
+    with _exporting("onnx", source):
         assert program is not None
-        program.model.metadata_props["archspec"] = json.dumps(metadata(source))
+        program.model.metadata_props["archspec"] = json.dumps(metadata(source, found, exact))
         with atomic_path(dest) as tmp:
             program.save(tmp, external_data=False)
+            if found:
+                _name_dims(tmp, source, found)
+    return exact
+
+
+def _name_dims(path: Path, source: Source, found: Sequence[Axis]) -> None:
+    """Rename the exporter's dim_params of the symbolic axes (``2*H_blocks``, ``s17``) to
+    their symbols (``H``), and the batch axis to ``batch``, wherever the graph uses them."""
+    import onnx
+
+    model = onnx.load(str(path))
+    names: dict[str, str] = {}
+    by_axis = {(a.symbol.input, a.symbol.axis + 1): a.symbol.name for a in found}
+    for inp, value in zip(input_names(source), model.graph.input, strict=False):
+        for i, dim in enumerate(value.type.tensor_type.shape.dim):
+            wanted = "batch" if i == 0 else by_axis.get((inp, i))
+            if dim.dim_param and wanted is not None:
+                names[dim.dim_param] = wanted
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in names:
+                dim.dim_param = names[dim.dim_param]
+    onnx.save(model, str(path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
@@ -63,13 +63,21 @@ def headers(count: str = counting.DEFAULT) -> tuple[str, ...]:
     return tuple(counting.describe(count) if h == "MACs" else h for h in HEADERS)
 
 
-def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> list[Row]:
+def rows(
+    plan: Plan,
+    depth: int | None = None,
+    count: str = counting.DEFAULT,
+    shapes: Mapping[str, str] | None = None,
+) -> list[Row]:
     """One row per layer; with ``depth``, layers inside blocks nested deeper are summed.
+    ``shapes``: a layer's output written another way (``8×⌈H/2⌉×⌈W/2⌉`` for symbolic
+    input sizes) instead of its numbers.
 
     The MACs column holds each layer's count under ``count`` (see
     :mod:`archspec.shapes.counting`): a convention's MACs, or ``"flops"``.
     """
     counts = counting.per_layer(plan, count)
+    shapes = shapes or {}
     out: list[Row] = []
     collapsed: dict[str, int] = {}
     for node in plan.nodes:
@@ -81,7 +89,7 @@ def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) ->
                     str(len(out) + 1),
                     node.name,
                     _kind_text(node),
-                    node.shape_text(),
+                    shapes.get(node.name) or node.shape_text(),
                     node.num_params,
                     counts[node.name],
                     rf,
@@ -98,7 +106,7 @@ def rows(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) ->
             row.index,
             group,
             row.kind,
-            node.shape_text(),
+            shapes.get(node.name) or node.shape_text(),
             row.params + node.num_params,
             row.macs + counts[node.name],
             rf,
@@ -157,10 +165,15 @@ def _total(plan: Plan, count: str) -> str:
     return f"{counting.total(plan, count):,}"
 
 
-def plain_table(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> str:
+def plain_table(
+    plan: Plan,
+    depth: int | None = None,
+    count: str = counting.DEFAULT,
+    shapes: Mapping[str, str] | None = None,
+) -> str:
     """The table as aligned plain text (what `archspec check` prints when not on a terminal)."""
     lines = [printable(plan.name)]
-    table = [headers(count), *(row.cells() for row in rows(plan, depth, count))]
+    table = [headers(count), *(row.cells() for row in rows(plan, depth, count, shapes))]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
     for r in table:
         cells = [
@@ -173,7 +186,11 @@ def plain_table(plan: Plan, depth: int | None = None, count: str = counting.DEFA
 
 
 def rich_table(
-    plan: Plan, stream: IO[str], depth: int | None = None, count: str = counting.DEFAULT
+    plan: Plan,
+    stream: IO[str],
+    depth: int | None = None,
+    count: str = counting.DEFAULT,
+    shapes: Mapping[str, str] | None = None,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -188,7 +205,7 @@ def rich_table(
             justify="right" if i in NUMERIC else "left",
             style="cyan" if header == "output" else None,
         )
-    for row in rows(plan, depth, count):
+    for row in rows(plan, depth, count, shapes):
         table.add_row(*(Text(cell) for cell in row.cells()))
     console = Console(file=stream)
     console.print(table)
@@ -196,12 +213,17 @@ def rich_table(
         console.print(Text.assemble((label, "bold"), f": {value}"))
 
 
-def markdown_table(plan: Plan, depth: int | None = None, count: str = counting.DEFAULT) -> str:
+def markdown_table(
+    plan: Plan,
+    depth: int | None = None,
+    count: str = counting.DEFAULT,
+    shapes: Mapping[str, str] | None = None,
+) -> str:
     """A GitHub-flavoured Markdown table of the Plan, for papers and READMEs."""
     align = ["---:" if i in NUMERIC else ":---" for i in range(len(HEADERS))]
     title = f"**{escape.markdown(plan.name)}**"
     lines = [title, "", "| " + " | ".join(headers(count)) + " |", "|" + "|".join(align) + "|"]
-    for row in rows(plan, depth, count):
+    for row in rows(plan, depth, count, shapes):
         cells = [escape.markdown(c) for c in row.cells()]
         cells[1] = escape.markdown_code(row.cells()[1]).replace("|", "\\|")
         lines.append("| " + " | ".join(cells) + " |")
@@ -211,14 +233,18 @@ def markdown_table(plan: Plan, depth: int | None = None, count: str = counting.D
 
 
 def plan_json(
-    plans: Sequence[tuple[str, Plan | None, list[dict[str, Any]]]], count: str = counting.DEFAULT
+    plans: Sequence[tuple[str, Plan | None, list[dict[str, Any]]]],
+    count: str = counting.DEFAULT,
+    extra: Sequence[dict[str, Any]] = (),
 ) -> str:
     """``{"specs": [{"file", "valid", "plan" | "errors"}]}``; with a ``count`` other than
     archspec's MACs, each plan also has ``count`` (its name), ``total_count`` and per
-    layer ``count``."""
+    layer ``count``. ``extra[i]``: more keys for spec ``i`` (``symbolic``)."""
     out = []
-    for file, plan, errors in plans:
+    for i, (file, plan, errors) in enumerate(plans):
         entry: dict[str, Any] = {"file": file, "valid": plan is not None}
+        if i < len(extra):
+            entry |= extra[i]
         if plan is not None:
             entry["plan"] = plan.to_dict()
             if count != counting.DEFAULT:

@@ -6,36 +6,66 @@ kind name (a kind without a rule in every table fails ``tests/test_conventions.p
 
 Conventions (one sample; every tool below counts one multiply-add as one operation):
 
-- ``archspec`` — multiply-accumulates of conv, conv_transpose and dense (bias and every
-  other layer free): the MACs column of ``archspec check``.
-- ``torchinfo`` (1.8) — "Mult-Adds": for each module with a ``weight``/``bias``, its
-  parameter count times the output's spatial size if its class name contains ``Conv``
-  (so a transposed conv counts its weights at every *output* position), else times the
-  batch (batch norm: its 2·C affine parameters). Nothing else.
+- ``archspec`` — multiply-accumulates of the products: conv, conv_transpose, dense, the
+  projections, scores and feed-forward of attention and the encoder layer, the LSTM/GRU
+  gate products (plus one per input element of ``mean``); bias and every other layer
+  free: the MACs column of ``archspec check``. Its products equal half of what
+  ``torch.utils.flop_counter`` counts (2 per multiply-add) on the built network.
+- ``torchinfo`` (1.8) — "Mult-Adds": for each *leaf* module that runs, its parameters
+  named ``weight``/``bias`` times the output's spatial size if its class name contains
+  ``Conv`` (so a transposed conv counts its weights at every *output* position), else
+  times the batch (batch, group, instance and layer norm, PReLU, embedding, ``parameter``:
+  their parameters once); an LSTM/GRU's ``weight_*``/``bias_*`` times the time steps.
+  Attention: only ``out_proj`` (D·D + D; the input projections belong to a module with
+  children); the encoder layer: its feed-forward linears and norms (``self_attn.out_proj``
+  never runs as a module). Parameters named otherwise (layer scale's ``gamma``,
+  ``pos_embedding``) and everything else: 0.
 - ``fvcore`` (0.1.5) — traced aten ops: convolutions and linear layers without bias,
-  inference batch norm 1 per element (2 if affine), 2-D nearest/bilinear upsampling 1/4
-  per output element, 2-D adaptive average pooling 1 per input element. Activations,
-  pooling, merges and 1-D/3-D upsampling are ignored.
+  inference batch norm 1 per element (2 if affine), group/instance/layer norm 4 per
+  element (5 if affine), 2-D nearest/bilinear upsampling 1/4 per output element, 2-D
+  adaptive average pooling 1 per input element. ``aten::scaled_dot_product_attention``,
+  ``aten::lstm``/``gru``, activations, pooling, means and merges are ignored.
 - ``ptflops`` (0.7.5, its default ``pytorch`` backend) — module hooks matched by exact
   class, plus patched ``torch.nn.functional`` calls, which also fire *inside* those
-  modules: ReLU, ELU, GELU, max/avg/adaptive pooling and upsampling are counted twice,
-  SiLU and softmax once (through the functional), Lp pooling through the avg pooling,
-  ReLU and multiply inside it; sigmoid, tanh and merges never. Conv and linear count
-  their bias. archspec's asymmetric-``same`` conv is a subclass of ``nn.ConvNd``, which
-  exact-class matching misses: 0 (thop too).
-- ``ptflops-aten`` (its ``aten`` backend) — convolutions and matrix products with bias.
+  modules: ReLU, PReLU, ELU, GELU, max/avg/adaptive pooling and upsampling are counted
+  twice, ReLU6, SiLU and softmax once, Lp pooling through the avg pooling, ReLU and
+  multiply inside it, local response norm through its ``Tensor.mul``/``add`` and avg
+  pooling; sigmoid, tanh, hardsigmoid, mish, softplus and merges never. Conv and linear
+  count their bias. Batch, group and instance norm 1 per element (2 if affine),
+  ``nn.LayerNorm`` 1 (it has no ``affine``). archspec's asymmetric-``same`` conv and
+  channel layer norm are subclasses of ``nn.ConvNd``/``nn.LayerNorm``, which exact-class
+  matching misses: 0 (thop too); so is a ``causal`` conv (padded left only). Attention:
+  only ``out_proj`` (``F.linear`` is not patched); the encoder layer and LSTM/GRU: its
+  own hooks for ``nn.MultiheadAttention`` and the recurrent cells.
+- ``ptflops-aten`` (its ``aten`` backend) — convolutions and matrix products with bias;
+  torch's fused CPU kernels (scaled dot product attention, oneDNN's LSTM) are one op it
+  has no handler for, while the CPU GRU runs as matrix products. Its one blind spot
+  here: torch adds a linear layer's bias inside ``aten::addmm`` (counted) for a 2-D or a
+  *contiguous* 3-D input, but as a separate add (not counted) for a strided one — a
+  sequence straight from ``to_tokens``/``transpose``/``permute`` (or through layers that
+  keep its strides). Memory layout is not in the Plan: these rules assume contiguous
+  inputs, as in every reference network, and so count T·U more per such dense layer
+  (attention: per projection; GRU: the input gates' biases) than the tool does.
 - ``thop`` (0.1.1) — module hooks by exact class: conv = output elements × input channels
-  per group × kernel (for a transposed conv that is *output* positions), batch norm 2 per
-  element, doubled if affine (4), avg pooling 1 per output element, adaptive avg pooling
-  (window + 1) per output element, softmax 3·C − 1 per position, upsampling 1/5/11 per
-  output element (nearest/linear/bilinear; trilinear 0), linear without bias.
+  per group × kernel (for a transposed conv that is *output* positions), batch and
+  instance norm and ``nn.LayerNorm`` 2 per element, doubled if affine (4), PReLU 1, avg
+  pooling 1 per output element, adaptive avg pooling (window + 1) per output element,
+  softmax 3·C − 1 per position, upsampling 1/5/11 per output element
+  (nearest/linear/bilinear; trilinear 0), linear without bias (so attention counts only
+  ``out_proj``, and the encoder layer its feed-forward and norms), LSTM/GRU by its own
+  per-cell formulas. Group norm 0.
+
+The tool rules were measured on each kind in 1-D/2-D/3-D and several sizes, heads,
+biases, layers and directions (``tests/test_conventions.py`` runs the tools); a rule that
+reads a fused kernel (ptflops-aten's attention and LSTM) holds for torch's CPU build.
 
 ``flops`` is archspec's own FLOP rule (one per arithmetic operation, a transcendental
 function counts one): 2 per MAC plus bias adds, normalisation, activations, pooling,
 merges and interpolation, per kind as documented in :data:`FLOP_RULES`.
 
-``embedding`` counts 0 MACs and 0 FLOPs under every convention: looking a row up by
-its id moves data and computes nothing (its vocab·dim parameters are counted as usual).
+``embedding`` counts 0 MACs and 0 FLOPs (looking a row up by its id moves data and
+computes nothing; its vocab·dim parameters are counted as usual), and so does every
+tool but torchinfo, which counts any ``weight`` once.
 """
 
 from __future__ import annotations
@@ -44,8 +74,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from archspec.shapes.arith import same_pads
-from archspec.shapes.geometry import AttentionGeometry, RecurrentGeometry
+from archspec.shapes.geometry import AttentionGeometry, ConvGeometry, RecurrentGeometry
 from archspec.shapes.plan import Plan, PlanNode, numel
 
 Rule = Callable[[PlanNode], int]
@@ -99,16 +128,14 @@ def _per_axis(values: tuple[int, ...], rank: int) -> tuple[int, ...]:
 
 
 def asymmetric_same(node: PlanNode) -> bool:
-    """A conv with ``padding: same`` whose total padding is odd on some axis: compiled as a
-    padding wrapper (a subclass of ``nn.ConvNd``), which tools matching exact classes miss."""
-    p = _fields(node)
-    if node.kind != "conv" or p.padding != "same":
-        return False
-    rank = _rank(node)
-    sizes = node.in_shapes[0][1:]
-    kernel, stride, dilation = (_per_axis(v, rank) for v in (p.kernel, p.stride, p.dilation))
-    pads = [same_pads(*axis) for axis in zip(sizes, kernel, stride, dilation, strict=True)]
-    return any(left != right for left, right in pads)
+    """A conv padded unequally on some axis (``padding: same`` with an odd total, or
+    ``padding: causal``): compiled as a padding wrapper (a subclass of ``nn.ConvNd``),
+    which tools matching exact classes miss."""
+    return (
+        node.kind == "conv"
+        and isinstance(node.geometry, ConvGeometry)
+        and not (node.geometry.symmetric)
+    )
 
 
 def _zero(node: PlanNode) -> int:
@@ -214,6 +241,180 @@ def _thop_upsample(node: PlanNode) -> int:
     return _out(node) * _THOP_UPSAMPLE.get(mode, 0)
 
 
+# ---------------------------------------------------------------- the modern kinds
+
+
+def _attention(node: PlanNode) -> AttentionGeometry:
+    g = node.geometry
+    assert isinstance(g, AttentionGeometry)
+    return g
+
+
+def _recurrent(node: PlanNode) -> RecurrentGeometry:
+    g = node.geometry
+    assert isinstance(g, RecurrentGeometry)
+    return g
+
+
+def _cells(node: PlanNode) -> int:
+    """Cell steps of a recurrent stack: time steps × layers × directions."""
+    g = _recurrent(node)
+    return node.in_shapes[0][0] * g.layers * (2 if g.bidirectional else 1)
+
+
+def _rnn_extra(lstm: tuple[int, int], gru: tuple[int, int]) -> Rule:
+    """A tool's recurrent count: the MACs plus, per cell step, ``(per, per_bias)`` times
+    the hidden size (``per_bias`` only with biases), ``lstm`` or ``gru``'s pair."""
+
+    def rule(node: PlanNode) -> int:
+        per, per_bias = lstm if node.kind == "lstm" else gru
+        extra = per + (per_bias if _bias(node) else 0)
+        return node.macs + _cells(node) * _recurrent(node).hidden * extra
+
+    return rule
+
+
+def _scores(node: PlanNode) -> int:
+    """The MACs of attention's two score products, Q·Kᵀ and A·V (T·S·D each)."""
+    g = _attention(node)
+    return 2 * g.query_len * g.key_len * g.embed
+
+
+def _encoder_dims(node: PlanNode) -> tuple[int, int, int, int]:
+    """T, D, feed-forward F and heads of a transformer_encoder_layer."""
+    t, d = node.shape
+    return t, d, int(_fields(node).feedforward), int(_fields(node).heads)
+
+
+def _is_last_layernorm(node: PlanNode) -> bool:
+    """``layernorm: last`` is ``nn.LayerNorm``; over channels a subclass of it, which tools
+    matching exact classes miss."""
+    return node.kind == "layernorm" and _fields(node).over == "last"
+
+
+# torchinfo
+
+
+def _torchinfo_attention(node: PlanNode) -> int:
+    """Only ``out_proj`` (a leaf ``nn.Linear``) counts: D·D + D parameters; the input
+    projections are the attention module's own, and a module with children is not a leaf."""
+    d = _attention(node).embed
+    return d * d + (d if _bias(node) else 0)
+
+
+def _torchinfo_encoder(node: PlanNode) -> int:
+    """linear1, linear2 and the two layer norms' parameters; ``self_attn.out_proj`` is never
+    called as a module (``F.multi_head_attention_forward`` reads its weight), so not counted."""
+    _, d, f, _ = _encoder_dims(node)
+    return 2 * d * f + f + d + 2 * 2 * d
+
+
+def _torchinfo_recurrent(node: PlanNode) -> int:
+    """Parameters named ``weight_*``/``bias_*`` count × batch × time steps (of the LSTM/GRU's
+    sequence output, also for ``return: last``)."""
+    return node.in_shapes[0][0] * node.num_params
+
+
+# fvcore
+
+
+def _fvcore_norm(node: PlanNode) -> int:
+    """aten::group_norm / instance_norm / layer_norm: 5 per element when affine, else 4."""
+    return _out(node) * (5 if bool(getattr(node.params, "affine", True)) else 4)
+
+
+def _fvcore_attention(node: PlanNode) -> int:
+    """The four projections (aten::linear, no bias); aten::scaled_dot_product_attention has
+    no handler."""
+    return node.macs - _scores(node)
+
+
+def _fvcore_encoder(node: PlanNode) -> int:
+    """The projections and feed-forward linears (no bias), not the scaled dot product, plus
+    the two affine layer norms (5 per element)."""
+    t, d, _, _ = _encoder_dims(node)
+    return node.macs - _scores(node) + 2 * 5 * t * d
+
+
+# ptflops
+
+
+def _ptflops_layernorm(node: PlanNode) -> int:
+    """``nn.LayerNorm`` (over last): 1 per element (it has no ``affine`` attribute); over
+    channels: a subclass, missed."""
+    return _out(node) if _is_last_layernorm(node) else 0
+
+
+def _ptflops_lrn(node: PlanNode) -> int:
+    """Inside torch's ``local_response_norm``: ``Tensor.mul`` (x·x, then ·α), ``Tensor.add``
+    (+k), each the input's size, and the patched avg pool over the channel-padded squares,
+    (C + size − 1) × positions."""
+    channels, size = node.shape[0], int(_fields(node).size)
+    return 3 * _out(node) + (channels + size - 1) * _spatial_out(node)
+
+
+def _ptflops_attention(node: PlanNode) -> int:
+    """``out_proj`` (``nn.Linear``, T·D·D + bias T·D); the functional ``F.linear`` and the
+    scaled dot product are not counted."""
+    g = _attention(node)
+    return g.query_len * g.embed * (g.embed + (1 if _bias(node) else 0))
+
+
+def _ptflops_encoder(node: PlanNode) -> int:
+    """Its ``nn.MultiheadAttention`` hook: q scaling T·D, the three projections 3·T·D·D with
+    biases 3·T·D, per head Q·Kᵀ, softmax T·T and A·V, the output projection T·D·(D + 1);
+    linear1 and linear2 with biases; the layer norms 1 per element (the activation is the
+    function torch saved before ptflops patched it: not counted)."""
+    t, d, f, heads = _encoder_dims(node)
+    return node.macs + heads * t * t + 8 * t * d + t * f
+
+
+# ptflops-aten
+
+
+def _aten_attention(node: PlanNode) -> int:
+    """The four projections with biases (aten::addmm); the scaled dot product runs as torch's
+    fused CPU kernel, which has no handler."""
+    g = _attention(node)
+    biases = 2 * (g.query_len + g.key_len) * g.embed if _bias(node) else 0
+    return node.macs - _scores(node) + biases
+
+
+def _aten_encoder(node: PlanNode) -> int:
+    """Projections and feed-forward linears with their biases (3·T·D in, T·D out, T·F and T·D
+    feed-forward); not the fused scaled dot product."""
+    t, d, f, _ = _encoder_dims(node)
+    return node.macs - _scores(node) + 5 * t * d + t * f
+
+
+def _aten_recurrent(node: PlanNode) -> int:
+    """GRU: torch's CPU GRU runs its cells as aten::linear (MACs + 6·H biases per cell step);
+    LSTM: one fused oneDNN op with no handler (0)."""
+    if node.kind == "lstm":
+        return 0
+    return node.macs + (_cells(node) * 6 * _recurrent(node).hidden if _bias(node) else 0)
+
+
+# thop
+
+
+def _thop_layernorm(node: PlanNode) -> int:
+    """``nn.LayerNorm``: 2 per element, doubled when affine; over channels: a subclass, 0."""
+    return _affine_norm(2)(node) if _is_last_layernorm(node) else 0
+
+
+def _thop_attention(node: PlanNode) -> int:
+    """``out_proj`` (``nn.Linear``): input features × output elements, T·D·D."""
+    g = _attention(node)
+    return g.query_len * g.embed * g.embed
+
+
+def _thop_encoder(node: PlanNode) -> int:
+    """linear1 and linear2 (T·D·F each, no bias) and the layer norms (4 per element)."""
+    t, d, f, _ = _encoder_dims(node)
+    return 2 * t * d * f + 2 * 4 * t * d
+
+
 # ---------------------------------------------------------------- archspec FLOPs
 
 
@@ -317,20 +518,10 @@ def _flops_recurrent(node: PlanNode) -> int:
     return 2 * node.macs + steps * g.hidden * (3 * gates + update)
 
 
-# Kinds whose count under a tool's convention has not been measured against the tool yet:
+# Kinds whose count under a tool's convention has not been measured against the tool:
 # `check --convention TOOL` says so for a spec that uses one (tests/test_conventions.py keeps
-# this set exact), instead of guessing what the tool counts.
-TOOL_PENDING = frozenset(
-    {
-        "relu6", "hardsigmoid", "mish", "softplus", "prelu", "identity", "drop_path",
-        "layer_scale", "groupnorm", "instancenorm", "layernorm", "local_response_norm",
-        "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "pad", "crop", "reshape",
-        "permute", "transpose", "to_tokens", "from_tokens", "select", "slice", "mean", "split",
-        "chunk",
-        "attention", "transformer_encoder_layer", "lstm", "gru", "parameter",
-        "positional_embedding", "embedding",
-    }
-)  # fmt: skip
+# this set exact), instead of guessing what the tool counts. Every kind is measured now.
+TOOL_PENDING: frozenset[str] = frozenset()
 
 
 FLOP_RULES: dict[str, Rule] = {
@@ -360,7 +551,7 @@ FLOP_RULES: dict[str, Rule] = {
     "slice": _zero,
     "split": _zero,
     "chunk": _zero,
-    "mean": lambda n: _in(n),
+    "mean": lambda n: _in(n),  # one add per input element, one divide per output (≈ the adds)
     # activations added with the modern kinds (per element)
     "relu6": _per_element(2),  # two clamps
     "hardsigmoid": _per_element(4),  # add 3, two clamps, divide by 6
@@ -380,7 +571,7 @@ FLOP_RULES: dict[str, Rule] = {
     "pixel_shuffle": _zero,
     "pixel_unshuffle": _zero,
     "pad": _zero,
-    "crop": _zero,  # one add per input element, one divide per output (≈ the adds)
+    "crop": _zero,
     # sequences
     "attention": _flops_attention,
     "transformer_encoder_layer": _flops_encoder_layer,
@@ -408,7 +599,20 @@ def _table(**overrides: Rule) -> dict[str, Rule]:
 RULES: dict[str, dict[str, Rule]] = {
     "archspec": {kind: _macs for kind in FLOP_RULES},  # the Plan's own MACs, every kind
     "torchinfo": _table(
-        conv=_torchinfo_conv, conv_transpose=_torchinfo_conv, dense=_params, batchnorm=_params
+        conv=_torchinfo_conv,
+        conv_transpose=_torchinfo_conv,
+        dense=_params,
+        batchnorm=_params,
+        prelu=_params,
+        groupnorm=_params,
+        instancenorm=_params,
+        layernorm=_params,
+        parameter=_params,
+        embedding=_params,
+        attention=_torchinfo_attention,
+        transformer_encoder_layer=_torchinfo_encoder,
+        lstm=_torchinfo_recurrent,
+        gru=_torchinfo_recurrent,
     ),
     "fvcore": _table(
         conv=_macs,
@@ -417,6 +621,11 @@ RULES: dict[str, dict[str, Rule]] = {
         batchnorm=_affine_norm(1),
         upsample=_fvcore_upsample,
         adaptive_pool=_fvcore_adaptive,
+        groupnorm=_fvcore_norm,
+        instancenorm=_fvcore_norm,
+        layernorm=_fvcore_norm,
+        attention=_fvcore_attention,
+        transformer_encoder_layer=_fvcore_encoder,
     ),
     "ptflops": _table(
         conv=_ptflops_conv,
@@ -432,8 +641,26 @@ RULES: dict[str, dict[str, Rule]] = {
         pool=_ptflops_pool,
         adaptive_pool=_times(2, _in),
         upsample=_times(2, _out),
+        relu6=_out,
+        prelu=_times(2, _out),
+        groupnorm=_affine_norm(1),
+        instancenorm=_affine_norm(1),
+        layernorm=_ptflops_layernorm,
+        local_response_norm=_ptflops_lrn,
+        attention=_ptflops_attention,
+        transformer_encoder_layer=_ptflops_encoder,
+        lstm=_rnn_extra(lstm=(10, 8), gru=(7, 6)),
+        gru=_rnn_extra(lstm=(10, 8), gru=(7, 6)),
     ),
-    "ptflops-aten": _table(conv=_macs_bias, conv_transpose=_macs_bias, dense=_macs_bias),
+    "ptflops-aten": _table(
+        conv=_macs_bias,
+        conv_transpose=_macs_bias,
+        dense=_macs_bias,
+        attention=_aten_attention,
+        transformer_encoder_layer=_aten_encoder,
+        lstm=_aten_recurrent,
+        gru=_aten_recurrent,
+    ),
     "thop": _table(
         conv=_thop_conv,
         conv_transpose=_thop_conv_transpose,
@@ -443,6 +670,13 @@ RULES: dict[str, dict[str, Rule]] = {
         pool=_thop_avg_pool,
         adaptive_pool=_thop_adaptive,
         upsample=_thop_upsample,
+        prelu=_out,
+        instancenorm=_affine_norm(2),
+        layernorm=_thop_layernorm,
+        attention=_thop_attention,
+        transformer_encoder_layer=_thop_encoder,
+        lstm=_rnn_extra(lstm=(8, 8), gru=(7, 6)),
+        gru=_rnn_extra(lstm=(8, 8), gru=(7, 6)),
     ),
 }
 

@@ -146,7 +146,7 @@ def infer_nodes(
                 )
             out = _rule(layer.kind, layer.params, ins)
         except ShapeError as exc:
-            problems.append(_problem(layer, exc, ins, source))
+            problems.append(_problem(layer, exc, ins, source, _producers(layer, nodes)))
             continue
         if len(out.outputs) != len(layer.outputs):
             problems.append(_outputs_problem(layer, out, source))
@@ -309,12 +309,26 @@ def _check_counts(out: Out) -> None:
         )
 
 
-def _problem(layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap) -> Problem:
+def _producers(layer: Layer, nodes: Sequence[PlanNode]) -> str:
+    """``input 0 from b (specs/x.yaml:7:5), input 1 from c (specs/x.yaml:10:5)``: where a
+    merge's inputs come from, so a mismatch names both lines (empty for one input)."""
+    if len(layer.inputs) < 2:
+        return ""
+    where = {node.name: node.location for node in nodes if node.name in layer.inputs}
+    return ", ".join(
+        f"input {i} from {name}" + (f" ({where[name]})" if where.get(name) else "")
+        for i, name in enumerate(layer.inputs)
+    )
+
+
+def _problem(
+    layer: Layer, exc: ShapeError, ins: Sequence[In], source: SourceMap, producers: str = ""
+) -> Problem:
     path = (*layer.params_path, exc.field) if exc.field else layer.params_path
     shapes = ", ".join(
         "×".join(map(str, x.shape))
         + (f" ({x.layout})" if x.layout in ("sequence", "tensor") else "")
         for x in ins
     )
-    notes = (f"{layer.name}: input {shapes}", *layer.notes)
+    notes = (*((producers,) if producers else ()), f"{layer.name}: input {shapes}", *layer.notes)
     return Problem(exc.message, exc.hint, source.locate(path), path, notes)
