@@ -371,3 +371,11 @@ def test_one_letter_for_two_sizes_is_a_usage_error(tmp_path: Path) -> None:
         "archspec: H stands for two sizes, 32 and 64: a symbol names one size — use another "
         "letter for each size"
     )
+
+
+def test_a_varying_size_added_to_a_fixed_one_may_be_one_and_broadcast() -> None:
+    """Found by the iff property in CI: kinds_tour adds a learned 4-token sequence to T1
+    word embeddings; torch also runs T1 = 1 (broadcast), and the output stays 4 tokens."""
+    found = predicted(ROOT / "specs" / "kinds_tour.yaml")
+    assert found.sets["T1"].describe() == "T1 ∈ {1, 4}"
+    assert found.admits({"T1": 1}) and not found.admits({"T1": 2})

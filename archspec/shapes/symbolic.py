@@ -557,26 +557,33 @@ def _pixel_shuffle(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymSh
 
 
 def _broadcast_merge(w: _Walk, node: PlanNode, ins: list[SymShape]) -> tuple[SymShape, ...]:
-    """add/multiply: equal sizes, or a constant 1 that broadcasts. Two varying sizes must
-    be equal (that one of them might shrink to 1 and broadcast is not counted: the legal
-    set is then a subset; no shipped spec meets it)."""
+    """add/multiply, per axis. Where some input has a fixed size other than 1, that is the
+    output's size, and each varying size must equal it or be 1 (and broadcast): exact.
+    Where every size varies, they must be equal (that one of them might shrink to 1 and
+    broadcast is not counted: the legal set is then a subset; no shipped spec meets it)."""
     out: list[Expr] = []
     for a in range(len(ins[0])):
         sizes = [x[a] for x in ins]
-        varying = [e for e in sizes if e.symbols() or e != Const(1)]
-        out.append(varying[0] if varying else Const(1))
         pairs = [i for i, e in enumerate(sizes) if e.symbols() or e != Const(1)]
-        for i in pairs[1:]:
-            if sizes[i] != sizes[pairs[0]]:
-                w.need(
-                    node,
-                    "eq",
-                    sizes[pairs[0]],
-                    sizes[i],
-                    f"{node.kind} {node.name} needs equal sizes along axis {a}: "
-                    f"{w.producer(node.inputs[pairs[0]])} makes {sizes[pairs[0]].text()}, "
-                    f"{w.producer(node.inputs[i])} makes {sizes[i].text()}",
-                )
+        fixed = [i for i in pairs if not sizes[i].symbols()]
+        if not pairs:
+            out.append(Const(1))
+            continue
+        first = fixed[0] if fixed else pairs[0]
+        out.append(sizes[first])
+        for i in pairs:
+            if i == first or sizes[i] == sizes[first]:
+                continue
+            w.need(
+                node,
+                "eq_or_1" if fixed else "eq",
+                sizes[i],
+                sizes[first],
+                f"{node.kind} {node.name} needs equal sizes along axis {a}"
+                + (" (or 1, which broadcasts)" if fixed else "")
+                + f": {w.producer(node.inputs[first])} makes {sizes[first].text()}, "
+                f"{w.producer(node.inputs[i])} makes {sizes[i].text()}",
+            )
     return (tuple(out),)
 
 
