@@ -116,19 +116,24 @@ def _verb(argv: Sequence[str]) -> str | None:
     return first if first in COMMANDS else None
 
 
+def as_program() -> None:
+    """The process-wide settings of archspec as the program (not when embedded)."""
+    # Skip Pydantic's scan of every installed distribution's entry points for plugins at
+    # the first validation (archspec uses none; a user's explicit setting wins). Part of
+    # `check`'s start-up budget.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # A 1 MB spec becomes ~10^6 live objects (source map, models, Plan) and a 10,000-layer
+    # network as many again; at Python's default threshold (700) the collector walks them
+    # all again and again: 20% of `check --verify` on the worst cases of issue #13. A
+    # larger first generation, as mypy sets it, collects less often; cycles are still
+    # collected, so memory stays bounded.
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     if argv is None:
-        # As the program (not when embedded): skip Pydantic's scan of every installed
-        # distribution's entry points for plugins at the first validation (archspec uses
-        # none; a user's explicit setting wins). Part of `check`'s start-up budget.
-        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-        # A 1 MB spec becomes ~10^6 live objects (source map, models, Plan) and a 10,000-layer
-        # network as many again; at Python's default threshold (700) the collector walks them
-        # all again and again: 20% of `check --verify` on the worst cases of issue #13. A
-        # larger first generation, as mypy sets it, collects less often; cycles are still
-        # collected, so memory stays bounded.
-        gc.set_threshold(50_000, 20, 20)
+        as_program()
     args = parser(_verb(words)).parse_args(words)
     try:
         with signals.handled():  # SIGTERM and SIGHUP stop like Ctrl-C

@@ -202,7 +202,9 @@ def _cpu() -> float:
 
 def run_case(name: str, out: Path) -> None:
     """Every command on case ``name``, in this process; one JSON line each on stdout."""
-    from archspec.cli import main
+    from archspec.cli import as_program, main
+
+    as_program()  # the settings `archspec` itself runs with
 
     spec = out / f"{name}.yaml"
     spec.write_text(CASES[name]())
