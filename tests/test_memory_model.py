@@ -213,3 +213,16 @@ def test_every_kind_has_a_memory_rule() -> None:
 
     assert sorted(set(REGISTRY) - set(memory.RULES)) == []
     assert sorted(set(memory.RULES) - set(REGISTRY)) == []
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "cifar10_resnet", "transformer_classifier"])
+def test_the_quick_total_decides_the_check_exactly_as_the_full_estimate(name: str) -> None:
+    """check_plan (every keystroke in the editor) computes the training peak alone first."""
+    spec = archspec.load(SPECS / f"{name}.yaml")
+    plan = spec.plan()
+    full = memory.profile(plan, spec.train)
+    assert memory.profile(plan, spec.train, detail=False).train_peak == full.train_peak
+    total = memory.training_estimate(plan, spec.train).total
+    assert memory.check_plan(plan, spec.train, total) is None
+    problem = memory.check_plan(plan, spec.train, total - 1)
+    assert problem is not None and memory.human(total) in problem.message

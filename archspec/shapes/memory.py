@@ -414,8 +414,12 @@ def _inference(plan: Plan, rules: list[Keeps], batch: int) -> tuple[list[int], i
     return at, peak, where
 
 
-def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = None) -> Profile:
-    """The per-layer memory of ``plan`` at ``batch_size`` (default: the spec's, else 1)."""
+def profile(
+    plan: Plan, config: TrainConfig | None, batch_size: int | None = None, detail: bool = True
+) -> Profile:
+    """The per-layer memory of ``plan`` at ``batch_size`` (default: the spec's, else 1).
+    ``detail=False``: the training peak only (no rows, no inference pass), for the checks
+    that run on every keystroke in the editor."""
     batch = batch_size or (config.batch_size if config is not None else 1)
     slots, temps = optimizer_slots(config), step_temporaries(config)
     nodes = plan.nodes
@@ -484,6 +488,18 @@ def profile(plan: Plan, config: TrainConfig | None, batch_size: int | None = Non
     phases = [(fwd_peak, "forward"), (bwd_peak, f"backward of {bwd_layer}"), (step, "step")]
     train_peak, phase = max(phases, key=lambda p: p[0])
 
+    if not detail:
+        return Profile(
+            batch_size=batch,
+            params=params,
+            optimizer=optimizer,
+            saved=saved_after,
+            train_peak=train_peak,
+            train_phase=phase,
+            inference_peak=0,
+            inference_layer="",
+            rows=(),
+        )
     inf_at, inf_peak, inf_layer = _inference(plan, rules, batch)
     rows = tuple(
         Row(node, node.num_params * BYTES + _buffers(node), node.num_params * BYTES,
@@ -608,9 +624,13 @@ def _heaviest(est: Estimate) -> str:
 def check_plan(plan: Plan, config: TrainConfig | None, available: int | None) -> Problem | None:
     """For ``archspec check``: a problem located at the heaviest layer when training the
     spec would need more memory than ``available`` (``None``: unknown, no check)."""
-    est = training_estimate(plan, config)
-    if available is None or est.total <= available:
+    if available is None:
         return None
+    peak = profile(plan, config, detail=False)  # the total alone first: cheap, and enough
+    weights = 2 * plan.total_params * BYTES
+    if max(peak.train_peak, weights + peak.optimizer) <= available:
+        return None
+    est = training_estimate(plan, config)
     node = est.heaviest
     return Problem(
         f"training {plan.name} needs about {human(est.total)} but this machine has "
