@@ -488,25 +488,17 @@ def profile(
     phases = [(fwd_peak, "forward"), (bwd_peak, f"backward of {bwd_layer}"), (step, "step")]
     train_peak, phase = max(phases, key=lambda p: p[0])
 
-    if not detail:
-        return Profile(
-            batch_size=batch,
-            params=params,
-            optimizer=optimizer,
-            saved=saved_after,
-            train_peak=train_peak,
-            train_phase=phase,
-            inference_peak=0,
-            inference_layer="",
-            rows=(),
-        )
-    inf_at, inf_peak, inf_layer = _inference(plan, rules, batch)
-    rows = tuple(
-        Row(node, node.num_params * BYTES + _buffers(node), node.num_params * BYTES,
-            slots * node.num_params * BYTES, own[i], inf_at[i], values.new(node))
-        for i, node in enumerate(nodes)
-    )  # fmt: skip
-    inf_in = sum(v for k, v in size.items() if k in values.inputs)
+    rows: tuple[Row, ...] = ()
+    inference_peak, inf_layer = 0, ""
+    if detail:
+        inf_at, inf_peak, inf_layer = _inference(plan, rules, batch)
+        rows = tuple(
+            Row(node, node.num_params * BYTES + _buffers(node), node.num_params * BYTES,
+                slots * node.num_params * BYTES, own[i], inf_at[i], values.new(node))
+            for i, node in enumerate(nodes)
+        )  # fmt: skip
+        inf_in = sum(v for k, v in size.items() if k in values.inputs)
+        inference_peak = params + inf_in + inf_peak
     return Profile(
         batch_size=batch,
         params=params,
@@ -514,7 +506,7 @@ def profile(
         saved=saved_after,
         train_peak=train_peak,
         train_phase=phase,
-        inference_peak=params + inf_in + inf_peak,
+        inference_peak=inference_peak,
         inference_layer=inf_layer,
         rows=rows,
     )
