@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import archspec
 from archspec.errors import Names, SpecError, bounded_suggestions, did_you_mean, listing
@@ -57,6 +58,22 @@ def test_a_deep_chain_of_blocks_is_a_located_error_not_a_crash() -> None:
     assert time.process_time() - started < 10.0
     assert line.startswith(f"n.yaml:{MAX_BLOCK_DEPTH + 2}:9: blocks.b{MAX_BLOCK_DEPTH - 1}[0].b")
     assert f"blocks nest more than {MAX_BLOCK_DEPTH} deep here — " in line.splitlines()[0]
+
+
+def test_blocks_past_the_depth_limit_with_fan_out_fail_once() -> None:
+    """Found by the fuzzer under load (a 10 s hang): 100 blocks in a chain whose lowest 11
+    each use the one below three times failed at all 3^11 leaves, 6 s of the same error.
+    After the first, no block is placed again: one located problem."""
+    blocks = {"b0": {"layers": ["relu"]}}
+    for i in range(1, MAX_BLOCK_DEPTH + 1):
+        blocks[f"b{i}"] = {"layers": [f"b{i - 1}"] * (3 if i < 12 else 1)}
+    text = yaml.safe_dump({"input": [4], "blocks": blocks, "layers": [f"b{MAX_BLOCK_DEPTH}"]})
+    started = time.process_time()
+    with pytest.raises(SpecError) as caught:
+        archspec.loads(text, "n.yaml").plan()
+    assert time.process_time() - started < 10.0
+    (problem,) = caught.value.problems
+    assert f"blocks nest more than {MAX_BLOCK_DEPTH} deep here" in problem.message
 
 
 def test_blocks_nested_up_to_the_limit_expand() -> None:

@@ -223,6 +223,10 @@ class Expander:
         self.full_names: set[str] = set()
         self.several: dict[str, tuple[str, ...]] = {}  # layer → its outputs' names
         self.overflowed = False
+        # Past MAX_BLOCK_DEPTH once, no block is placed again: a chain of blocks that each
+        # use the next three times fails at every one of 3^k leaves (issue #13: 177,147
+        # copies of one error, 6 s); the first is reported, located, and the spec is invalid.
+        self.too_deep = False
         self._names: dict[
             tuple[str, ...], Names
         ] = {}  # suggestion indexes, built at the first typo
@@ -556,8 +560,11 @@ class Expander:
     def _use_block(self, use: Use) -> Target:
         op, path, scope = use.op, use.path, use.scope
         block = self.blocks[op]
+        if self.too_deep:
+            return poison(path)
         if op in scope.blocks_active or len(scope.blocks_active) >= MAX_BLOCK_DEPTH:
             self._bad_nesting(use)
+            self.too_deep = op not in scope.blocks_active
             return poison(path)
         if len(use.sources) != 1:
             self.problem(
