@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from archspec.errors import Problem, SpecError
 from archspec.language.load import DEFAULT_MAX_LAYERS, Validated, validate_file, validate_text
-from archspec.language.recipe import check_recipe
-from archspec.language.train import TrainConfig
 from archspec.loader.source import DEFAULT_LIMITS, Limits
 from archspec.shapes.infer import infer_validated
 from archspec.shapes.plan import Plan, Shape
@@ -26,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from archspec.compile.network import Network
+    from archspec.language.train import TrainConfig
 
 
 class Spec:
@@ -105,6 +104,8 @@ def _finish(validated: Validated, problems: list[Problem], input_shape: Shape | 
         problems = [*problems, *exc.problems]
     if validated.train is not None:  # the augmentation list against the input (C, H, W)
         shape = input_shape or validated.input_shape
+        from archspec.language.recipe import check_recipe  # only a spec with `train:`
+
         problems += check_recipe(validated.train.augment, tuple(shape), validated.source)
     if problems:
         raise SpecError(problems)

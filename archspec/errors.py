@@ -11,7 +11,6 @@ the CLI maps them to exit codes (1 for invalid spec/data/checkpoint, 2 for usage
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -273,6 +272,8 @@ def _names(choices: Iterable[str]) -> Names | None:
 
 
 def _closest(word: str, pool: Iterable[str]) -> str | None:
+    import difflib  # only when a name is unknown
+
     close = difflib.get_close_matches(word, list(pool), n=1, cutoff=_CUTOFF)
     return close[0] if close else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,11 +37,13 @@ from archspec.language.order import (
     unread_inputs,
 )
 from archspec.language.problems import dedupe, from_validation
-from archspec.language.train import TrainConfig
 from archspec.language.variables import declared_value
 from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse
 from archspec.shapes import kinds
 from archspec.shapes.plan import Layout, PlanInput, default_layout
+
+if TYPE_CHECKING:
+    from archspec.language.train import TrainConfig
 
 # The largest real networks (ResNet-152, DenseNet-264, ViT-H) have under 2,000 layers; 10,000
 # keeps every command on a spec at the limit under 5 s of CPU (issue #13, tests/worst_cases.py:
@@ -251,6 +253,8 @@ def _train(
 ) -> TrainConfig | None:
     if not isinstance(raw, dict):
         return None  # `train: 5` is reported once, by SpecModel
+    from archspec.language.train import TrainConfig  # only a spec with `train:` needs it
+
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:

@@ -22,7 +22,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from archspec.language.graph import NAME
-from archspec.language.train import TrainConfig
 
 Scalar = int | float | bool | str
 InputShape = Annotated[tuple[Annotated[int, Strict(), Gt(0)], ...], Len(1, 4)]
@@ -256,4 +255,4 @@ class SpecModel(Model):
         return value
 
 
-__all__ = ["BlockModel", "DeclaredVar", "InputModel", "InputShape", "SpecModel", "TrainConfig"]
+__all__ = ["BlockModel", "DeclaredVar", "InputModel", "InputShape", "SpecModel"]

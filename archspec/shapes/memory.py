@@ -33,10 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from archspec.errors import Problem, ResourceError
-from archspec.language.train import SGD, Adam, AdamW, TrainConfig
 from archspec.shapes.plan import Plan, PlanNode, numel
+
+if TYPE_CHECKING:
+    from archspec.language.train import TrainConfig
 
 BYTES = 4  # float32
 ID_BYTES = 8  # int64 token ids and max-pool indices
@@ -300,7 +303,11 @@ def keeps(node: PlanNode) -> Keeps:
 # ----------------------------------------------------------------------------- optimizer
 def optimizer_slots(config: TrainConfig | None) -> int:
     """Tensors of optimizer state per parameter (no ``train:`` section: Adam's 2)."""
-    if config is not None and isinstance(config.optimizer, SGD):
+    if config is None:
+        return 2
+    from archspec.language.train import SGD  # imported already: the spec has `train:`
+
+    if isinstance(config.optimizer, SGD):
         return 1 if config.optimizer.momentum else 0
     return 2
 
@@ -309,6 +316,8 @@ def step_temporaries(config: TrainConfig | None) -> int:
     """Temporaries the (single-tensor, CPU) optimizer step allocates, in largest tensors."""
     if config is None:
         return 2
+    from archspec.language.train import SGD, Adam, AdamW  # imported already (`train:`)
+
     opt = config.optimizer
     if isinstance(opt, SGD):
         return int(bool(opt.weight_decay) or opt.nesterov)
