@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from archspec import api
 from archspec.commands import add_max_layers, max_layers
 from archspec.errors import Problem, SpecError, UsageError
 from archspec.loader import bundled
 from archspec.outputs import report
-from archspec.shapes import counting, memory, sizes, symbolic
+from archspec.shapes import counting, memory
 from archspec.shapes.plan import Plan, Shape
+
+if TYPE_CHECKING:  # imported where a check has symbolic sizes (start-up: issue 14)
+    from archspec.shapes import symbolic
 
 
 def add_parser(verbs: Any) -> None:
@@ -25,8 +28,26 @@ def add_parser(verbs: Any) -> None:
     add_options(p)
 
 
+SIZE_RANGE = "{size_range}"  # in --size's help: symbolic's default bounds, filled when shown
+
+
+class _Help(argparse.HelpFormatter):
+    """The help of check's options, with symbolic's default size range filled in when help
+    is shown, so that a check without symbolic sizes never imports it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is not None and SIZE_RANGE in text:
+            from archspec.shapes import symbolic
+
+            bounds = f"{symbolic.DEFAULT_MINIMUM}..{symbolic.DEFAULT_MAXIMUM}"
+            text = text.replace(SIZE_RANGE, bounds)
+        return text
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     """check's options; ``summary`` takes the same ones, now and as they grow."""
+    p.formatter_class = _Help
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -44,8 +65,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         type=parse_size,
         metavar="NAME=LO..HI",
         help="bounds of a symbolic size (from --input letters or `input: [3, H, W]` with "
-        f"H in vars:), e.g. H=32..1024 (default {symbolic.DEFAULT_MINIMUM}.."
-        f"{symbolic.DEFAULT_MAXIMUM})",
+        f"H in vars:), e.g. H=32..1024 (default {SIZE_RANGE})",
     )
     p.add_argument(
         "--depth",
@@ -222,7 +242,12 @@ def _concrete(spec: api.Spec, dims: tuple[int | str, ...] | None) -> Shape | Non
 
 def _symbols(spec: api.Spec, plan: Plan, args: argparse.Namespace) -> list[symbolic.Symbol]:
     dims = args.input
-    if dims is not None and any(isinstance(d, str) for d in dims):
+    symbolic_input = dims is not None and any(isinstance(d, str) for d in dims)
+    if not (symbolic_input or args.bounds or _names_a_size(spec.data)):
+        return []  # what symbolic.spec_symbols finds: no input axis names a variable
+    from archspec.shapes import symbolic
+
+    if symbolic_input:
         found = symbolic.input_symbols(plan, dims)
     else:
         found = symbolic.spec_symbols(spec.data, plan)
@@ -240,8 +265,25 @@ def _symbols(spec: api.Spec, plan: Plan, args: argparse.Namespace) -> list[symbo
     return found
 
 
+def _names_a_size(data: Any) -> bool:
+    """Whether an axis of ``input:`` or of an input under ``inputs:`` is a name (with
+    ``vars:``): only then can :func:`symbolic.spec_symbols` find a symbolic size."""
+    if not isinstance(data, dict) or not isinstance(data.get("vars"), dict):
+        return False
+    declared = [data.get("input")]
+    if isinstance(data.get("inputs"), dict):
+        declared += list(data["inputs"].values())
+    for raw in declared:
+        shape = raw.get("shape") if isinstance(raw, dict) else raw
+        if isinstance(shape, list) and any(isinstance(entry, str) for entry in shape):
+            return True
+    return False
+
+
 def _legality(plan: Plan, symbols: list[symbolic.Symbol]) -> symbolic.Legality:
     """The legal sets; an empty one, or one without the nominal size, is a located error."""
+    from archspec.shapes import symbolic
+
     try:
         legality = symbolic.legal_sets(plan, symbols)
     except symbolic.TooWide as exc:
@@ -313,6 +355,8 @@ def _verify(spec: api.Spec, plan: Plan) -> None:
 
 
 def _shape_texts(legality: symbolic.Legality) -> dict[str, str]:
+    from archspec.shapes import sizes
+
     return {
         name: " · ".join(sizes.shape_text(shape) for shape in shapes)
         for name, shapes in legality.shapes.items()
