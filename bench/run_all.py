@@ -24,6 +24,7 @@ from common import BENCH, REPO, load_results, machine, note, parser, results_dir
 
 BENCHMARKS = (
     "check_speed",
+    "check_new_specs",
     "scaling",
     "build_overhead",
     "train_throughput",
