@@ -13,12 +13,17 @@ on a loaded machine CPU time shows the work a process does, wall time what a use
 waits. The 1-minute load average is read before and after the run. Two reference
 processes show the floor: ``python -c pass`` and ``python -c "import archspec.cli"``.
 
-    python bench/check_new_specs.py [--quick] [--rounds N] [--spec NAME ...]
+Output goes to /dev/null, so check prints its plain table. ``--terminal`` runs every
+process on a pseudo-terminal 160 columns wide instead (what a user at a terminal
+waits for: check then draws its table with rich).
+
+    python bench/check_new_specs.py [--quick] [--rounds N] [--spec NAME ...] [--terminal]
 """
 
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -80,10 +85,37 @@ def runner(cmd: list[str], env: dict[str, str]) -> Callable[[], tuple[float, flo
     return run
 
 
+def terminal_runner(cmd: list[str], env: dict[str, str]) -> Callable[[], tuple[float, float]]:
+    """:func:`runner` with the process on a pseudo-terminal (COLUMNS=160), its output read
+    and discarded."""
+    env = env | {"COLUMNS": "160", "LINES": "50"}
+
+    def run() -> tuple[float, float]:
+        start = time.perf_counter()
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: run the command on the terminal
+            os.chdir(REPO)
+            os.execve(cmd[0], cmd, env)
+        try:
+            while os.read(fd, 65536):
+                pass
+        except OSError:  # EIO: the child closed the terminal
+            pass
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - start
+        os.close(fd)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(cmd)} exited {os.waitstatus_to_exitcode(status)}")
+        return wall, usage.ru_utime + usage.ru_stime
+
+    return run
+
+
 def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("--rounds", type=int, help="timed runs of each process (default 9, quick 3)")
     p.add_argument("--spec", action="append", choices=NEW_SPECS, help="only these specs")
+    p.add_argument("--terminal", action="store_true", help="run on a pseudo-terminal (rich tables)")
     args = p.parse_args()
     rounds = args.rounds or (3 if args.quick else 9)
     env = environment()
@@ -91,12 +123,13 @@ def main() -> None:
     specs = args.spec or list(NEW_SPECS)
     cmds = {name: [*exe, "check", f"specs/{name}.yaml"] for name in specs}
     cmds |= {name: [sys.executable, *argv] for name, argv in REFERENCES.items()}
-    runners = {name: runner(cmd, env) for name, cmd in cmds.items()}
+    make = terminal_runner if args.terminal else runner
+    runners = {name: make(cmd, env) for name, cmd in cmds.items()}
     load_before = os.getloadavg()[0]
     note(f"check_new_specs: warm-up round, then {rounds} alternating rounds of {len(cmds)}")
     for run in runners.values():  # fills the bytecode cache; untimed
         run()
-    res = Results("check_new_specs", args.quick)
+    res = Results("check_new_specs_terminal" if args.terminal else "check_new_specs", args.quick)
     names = list(runners)
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
