@@ -57,7 +57,10 @@ def canonical(name: str) -> str | None:
 
 def get(name: str) -> Kind:
     """The kind called ``name`` (or one of its aliases); ``KeyError`` if none."""
-    real = canonical(name)
+    kind = REGISTRY.get(name)  # the common case, first: called for every layer, often
+    if kind is not None:
+        return kind
+    real = ALIASES.get(name)
     if real is None:
         raise KeyError(f"no layer kind '{name}'")
     return REGISTRY[real]
