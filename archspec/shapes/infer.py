@@ -131,13 +131,18 @@ def infer_nodes(
         problems += _input_too_big(inp.shape, source, at)
     nodes: list[PlanNode] = []
     for layer in layers if not problems else ():
-        wanted = list(zip(layer.inputs, layer.ports or (0,) * len(layer.inputs), strict=True))
-        if any(x not in known for x in wanted):
+        wanted = zip(layer.inputs, layer.ports or (0,) * len(layer.inputs), strict=True)
+        try:
+            ins = [known[x] for x in wanted]
+        except KeyError:
             continue  # an input failed: nothing to say about this layer that is not said
-        ins = [known[x] for x in wanted]
         assert isinstance(layer.params, Params)  # validated by the kind's Params model
         kind = kinds.get(layer.kind)
-        origins[layer.name] = frozenset().union(*(origins[x] for x in layer.inputs))
+        origins[layer.name] = (
+            origins[layer.inputs[0]]
+            if len(layer.inputs) == 1
+            else frozenset().union(*(origins[x] for x in layer.inputs))
+        )
         try:
             if not kind.reads_ids and any(x.vocab is not None for x in ins):
                 raise ShapeError(
@@ -201,7 +206,11 @@ def _rule(kind: str, params: Params, ins: list[In]) -> Out:
     """The kind's verdict on ``params`` reading ``ins``: its :class:`Out`, or the
     :class:`ShapeError` it raises (the size checks included)."""
     rule = kinds.get(kind).infer
-    exact = all(_exact(x.field) for x in ins)
+    exact = True
+    for x in ins:
+        if x.field is not None and not _exact(x.field):
+            exact = False
+            break
     key = (rule, id(params), tuple(ins))
     if exact:
         hit = _RULE_MEMO.get(key)

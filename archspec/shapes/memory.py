@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from archspec.errors import Problem, ResourceError
-from archspec.shapes.plan import Plan, PlanNode, numel
+from archspec.shapes.plan import Plan, PlanNode, Shape, numel
 
 if TYPE_CHECKING:
     from archspec.language.train import TrainConfig
@@ -297,7 +297,23 @@ RULES: dict[str, Callable[[PlanNode], Keeps]] = {
 
 def keeps(node: PlanNode) -> Keeps:
     """What ``node``'s backward keeps (an unknown kind: its input, like most)."""
-    return RULES.get(node.kind, _input)(node)
+    # A rule reads the node's kind, parameters and input shapes (its output shapes and
+    # geometry follow from those): memoized like shapes.infer's rule verdicts, keyed by
+    # the Params object's identity (held by the entry, so the id is not reused), so the
+    # unchanged layers of a buffer the editor re-checks cost a lookup.
+    key = (node.kind, id(node.params), node.in_shapes)
+    hit = _KEEPS_MEMO.get(key)
+    if hit is not None and hit[0] is node.params:
+        return hit[1]
+    out = RULES.get(node.kind, _input)(node)
+    if len(_KEEPS_MEMO) >= KEEPS_MEMO_SIZE:
+        _KEEPS_MEMO.clear()
+    _KEEPS_MEMO[key] = (node.params, out)
+    return out
+
+
+_KEEPS_MEMO: dict[tuple[str, int, tuple[Shape, ...]], tuple[object, Keeps]] = {}
+KEEPS_MEMO_SIZE = 50_000
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -387,25 +403,27 @@ class _Values:
                 self.size[node.name] = 0 if rule.free else _out(node) * BYTES * batch
         self.inputs = {inp.name for inp in plan.all_inputs}
         self.outputs = {self.root[name] for name, _ in plan.all_outputs}
-        self.last_read: dict[str, int] = {}
+        root = self.root
+        last_read: dict[str, int] = {}
         for i, node in enumerate(plan.nodes):
-            self.last_read.setdefault(self.root[node.name], i)
+            last_read.setdefault(root[node.name], i)
             for x in node.inputs:
-                self.last_read[self.root[x]] = i
+                last_read[root[x]] = i
+        # a storage dies after the layer that reads it last (the network's inputs and
+        # outputs stay): that layer touches it, as its input or its output
+        self._dies: list[list[str]] = [[] for _ in plan.nodes]
+        for r, i in last_read.items():
+            if r not in self.outputs and r not in self.inputs:
+                self._dies[i].append(r)
 
     def new(self, node: PlanNode) -> int:
         """Bytes ``node`` allocates for its output (0 for a view)."""
         r = self.root[node.name]
         return self.size[r] if r == node.name else 0
 
-    def dying(self, node: PlanNode, i: int) -> set[str]:
+    def dying(self, i: int) -> list[str]:
         """Storages nobody reads after layer ``i`` (the network's outputs stay)."""
-        touched = {self.root[x] for x in node.inputs} | {self.root[node.name]}
-        return {
-            r
-            for r in touched
-            if self.last_read.get(r, -1) <= i and r not in self.outputs and r not in self.inputs
-        }
+        return self._dies[i]
 
 
 def _inference(plan: Plan, rules: list[Keeps], batch: int) -> tuple[list[int], int, str]:
@@ -418,7 +436,7 @@ def _inference(plan: Plan, rules: list[Keeps], batch: int) -> tuple[list[int], i
         at.append(now)
         if now > peak:
             peak, where = now, node.name
-        for r in values.dying(node, i):
+        for r in values.dying(i):
             live -= values.size[r]
     return at, peak, where
 
@@ -466,7 +484,7 @@ def profile(
         for r in saved_by[i]:
             kept.add(r)
             unsaved -= size[r]  # counted as saved from now on
-        for r in values.dying(node, i):
+        for r in values.dying(i):
             if r not in kept:
                 unsaved -= size[r]
     saved_after = saved

@@ -162,6 +162,7 @@ class Registry(Mapping[str, Kind]):
 
 
 REGISTRY = Registry()
+_LOADED = REGISTRY._loaded  # the kinds looked up so far: get()'s fast path
 
 
 def canonical(name: str) -> str | None:
@@ -173,7 +174,10 @@ def canonical(name: str) -> str | None:
 
 def get(name: str) -> Kind:
     """The kind called ``name`` (or one of its aliases); ``KeyError`` if none."""
-    real = canonical(name)
+    kind = _LOADED.get(name)  # the common case, first: called for every layer, often
+    if kind is not None:
+        return kind
+    real = name if name in _HOME else ALIASES.get(name)
     if real is None:
         raise KeyError(f"no layer kind '{name}'")
     return REGISTRY[real]
