@@ -699,7 +699,8 @@ def test_a_spec_name_is_printed_safely_in_tables(tmp_path: Path) -> None:
     import io
 
     plan = archspec.loads('name: "[/bold] \\e[31mred"\ninput: [4]\nlayers: [relu]\n').plan()
-    stream = io.StringIO()
-    report.rich_table(plan, stream)
-    assert "[/bold]" in stream.getvalue() and "\x1b[31m" not in stream.getvalue()
+    for width in (200, 20):  # boxed, and the plain layout where the box does not fit
+        stream = io.StringIO()
+        report.terminal_table(plan, stream, width)
+        assert "[/bold]" in stream.getvalue() and "\x1b[31m" not in stream.getvalue()
     assert report.plain_table(plan).splitlines()[0] == printable("[/bold] \x1b[31mred")

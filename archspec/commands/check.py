@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any, cast
 
@@ -393,7 +394,8 @@ def _print_tables(
         if args.markdown:
             print(report.markdown_table(plan, args.depth, args.count, shapes))
         elif sys.stdout.isatty():
-            report.rich_table(plan, sys.stdout, args.depth, args.count, shapes)
+            width = shutil.get_terminal_size().columns
+            report.terminal_table(plan, sys.stdout, width, args.depth, args.count, shapes)
         else:
             print(report.plain_table(plan, args.depth, args.count, shapes))
         if legality:
