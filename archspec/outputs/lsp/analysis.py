@@ -21,7 +21,15 @@ from typing import Any
 from archspec.errors import DataPath, Location, Problem, SpecError
 from archspec.language.extends import read_spec
 from archspec.language.load import DEFAULT_MAX_LAYERS, Layer, Validated, validate_document
-from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, SourceMap, parse, read
+from archspec.loader.source import (
+    DEFAULT_LIMITS,
+    Document,
+    Limits,
+    SourceMap,
+    parse,
+    read,
+    reparse,
+)
 from archspec.shapes import memory
 from archspec.shapes.infer import infer_partial
 from archspec.shapes.plan import Plan, PlanNode
@@ -205,12 +213,16 @@ def _analyze(
     def reader(where: Path, limits: Limits) -> Document:
         read_files.add(where.resolve())
         if path is not None and where.resolve() == path.resolve():
-            return parse(text, file, limits)
+            return _parse_buffer(text, file, limits)
         buffered = overlay(where.resolve())
         return parse(buffered, str(where), limits) if buffered is not None else read(where, limits)
 
     try:
-        doc = read_spec(path, limits, reader) if path is not None else parse(text, file, limits)
+        doc = (
+            read_spec(path, limits, reader)
+            if path is not None
+            else _parse_buffer(text, file, limits)
+        )
         validated, problems = validate_document(doc, path, max_layers)
     except SpecError as exc:
         return Analysis(
@@ -225,6 +237,26 @@ def _analyze(
         if extra is not None:
             findings.append(Finding(extra, warning=True))
     return Analysis(file, text, path, findings, validated, nodes, complete, _f(read_files))
+
+
+# Each buffer's last parsed text and Document (by the name its locations carry): the next
+# keystroke's text is parsed from it when only one list item changed (loader.reparse).
+_LAST: dict[str, tuple[str, Limits, Document]] = {}
+LAST_SIZE = 64  # buffers remembered; emptied when full
+
+
+def _parse_buffer(text: str, file: str, limits: Limits) -> Document:
+    last = _LAST.get(file)
+    doc = None
+    if last is not None and last[1] == limits:
+        # the same text again (a save, a parent's change): its Document, never mutated
+        doc = last[2] if last[0] == text else reparse(last[2], last[0], text, limits)
+    if doc is None:
+        doc = parse(text, file, limits)  # raises for a buffer with problems: nothing kept
+    if len(_LAST) >= LAST_SIZE:
+        _LAST.clear()
+    _LAST[file] = (text, limits, doc)
+    return doc
 
 
 def _f(paths: set[Path]) -> frozenset[Path]:
