@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archspec.errors import SpecError
-from archspec.loader.source import Document, Limits, parse, reparse
+from archspec.loader.source import DEFAULT_LIMITS, Document, Limits, parse, reparse
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -82,7 +82,7 @@ def _same(a: Document, b: Document) -> None:
     assert (a.nodes, a.plain) == (b.nodes, b.plain)
 
 
-def _check_edit(old: str, new: str, limits: Limits = Limits()) -> Document | None:
+def _check_edit(old: str, new: str, limits: Limits = DEFAULT_LIMITS) -> Document | None:
     try:
         prev = parse(old, "spec.yaml", limits)
     except SpecError:
