@@ -12,12 +12,13 @@ and how much memory the training process holds while streaming a large folder.
     loader with the default worker count, no model — when this is far above (a)'s
     images/s, data is not the bottleneck.
 (c) ``--memory``: a large folder of random 3×224×224 JPEGs (``--gb`` on disk,
-    default 1; the issue's bar is 10 GB) is generated, one epoch of a small network
+    default 1; the issue's bar is 10 GB; ``--side`` makes them larger, so fewer files
+    fill it) is generated, one epoch of a small network
     streams all of it in a child process, and that process's peak RSS is reported
     (and its loader workers' largest, separately). Target: < 3 GB.
 
     python bench/data_pipeline.py [--quick] [--images N] [--rounds R] [--steps S]
-    python bench/data_pipeline.py --memory [--gb G]
+    python bench/data_pipeline.py --memory [--gb G] [--side S]
 """
 
 from __future__ import annotations
@@ -201,12 +202,13 @@ print(f"PEAK {self_kb} {kids_kb}")
 """
 
 
-def make_folder(root: Path, gigabytes: float) -> tuple[int, int]:
-    """Random-noise JPEGs (3×224×224, ~150 KB decoded each) up to ``gigabytes`` on disk."""
+def make_folder(root: Path, gigabytes: float, side: int = 224) -> tuple[int, int]:
+    """Random-noise JPEGs (3×side×side; 224: ~150 KB decoded each) up to ``gigabytes`` on
+    disk. The network reads 224×224: larger images are resized as they are streamed."""
     rng = np.random.default_rng(0)
     pool = []
     for _ in range(32):  # distinct encoded images, written round-robin
-        pixels = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
+        pixels = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
         out = io.BytesIO()
         Image.fromarray(pixels).save(out, format="JPEG", quality=90)
         pool.append(out.getvalue())
@@ -221,11 +223,11 @@ def make_folder(root: Path, gigabytes: float) -> tuple[int, int]:
     return files, written
 
 
-def memory(res: Results, gigabytes: float) -> None:
+def memory(res: Results, gigabytes: float, side: int = 224) -> None:
     with tempfile.TemporaryDirectory(prefix="archspec-bench-mem-") as tmp:
         root = Path(tmp) / "images"
         started = time.perf_counter()
-        files, written = make_folder(root, gigabytes)
+        files, written = make_folder(root, gigabytes, side)
         note(
             f"data_pipeline: wrote {files} JPEGs, {written / 2**30:.2f} GiB, "
             f"in {time.perf_counter() - started:.0f} s"
@@ -251,7 +253,7 @@ def memory(res: Results, gigabytes: float) -> None:
             Figure(
                 "peak_rss",
                 f"training process peak RSS streaming {written / 2**30:.1f} "
-                f"GiB ({files} JPEGs, one epoch, {seconds:.0f} s)",
+                f"GiB ({files} {side}×{side} JPEGs, one epoch, {seconds:.0f} s)",
                 peak,
                 f"{peak / 2**30:.2f} GiB",
                 "< 3 GiB",
@@ -269,6 +271,9 @@ def main() -> None:
     p.add_argument("--images", type=int, help="Fashion-MNIST images to export (default 60000)")
     p.add_argument("--memory", action="store_true", help="run (c) instead of (a) and (b)")
     p.add_argument("--gb", type=float, default=1.0, help="(c): folder size on disk, GiB")
+    p.add_argument(
+        "--side", type=int, default=224, help="(c): generated images' side (224: ~45 KB each)"
+    )
     p.add_argument("--rounds", type=int, help="(a): alternation rounds (default 8, quick 3)")
     p.add_argument("--steps", type=int, help="(a): training steps per segment (default 20)")
     p.add_argument("--threads", type=int, help="(a): torch threads (default: as archspec train)")
@@ -280,7 +285,7 @@ def main() -> None:
     )
     res.details["load_start"] = os.getloadavg()
     if args.memory:
-        memory(res, args.gb)
+        memory(res, args.gb, args.side)
     else:
         if not FASHION.is_dir():
             raise SystemExit(f"{FASHION} is missing: apt-get install -y dataset-fashion-mnist")
