@@ -273,6 +273,21 @@ def test_compile_without_a_compiler_runs_eagerly(
 
 
 @needs_mnist
+def test_a_compiled_network_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: `compile: true` crashed at start ("Network does not support len()"):
+    the compiled module was tested for truth. Here torch.compile really wraps the network
+    (dynamo traces it) with its eager backend, so no C compiler or inductor run is needed."""
+
+    def compile_eager(model: torch.nn.Module, cache: Path | None) -> object:
+        return torch.compile(model, backend="eager")
+
+    monkeypatch.setattr("archspec.train.loop.compiled", compile_eager)
+    run = train(with_recipe("  compile: true\n"), Options(out=tmp_path / "c", quiet=True, epochs=1))
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    assert json.loads((run / "test.json").read_text())["accuracy"] > 0.3
+
+
+@needs_mnist
 def test_compile_failure_at_the_first_step_falls_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

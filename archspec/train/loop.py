@@ -151,7 +151,9 @@ class Trainer:
         self.forward: Callable[..., torch.Tensor] = self.model
         if config.compile:
             cache = workdir / "compile_cache" if workdir is not None else None
-            self.forward = compiled(self.model, cache) or self.model
+            fast = compiled(self.model, cache)  # never `or`: a compiled module has no truth
+            if fast is not None:  # value (it forwards len() to a module that has none)
+                self.forward = fast
         self.precision = Precision(config.precision, runtime.device)
         self.augment = Augmenter(config.augment, data.normalizer, self.rank)
         self.optimizer = make_optimizer(config, network.parameters())
