@@ -13,7 +13,7 @@ from archspec.commands import add_max_layers, max_layers
 from archspec.errors import Problem, SpecError, UsageError
 from archspec.loader import bundled
 from archspec.outputs import report
-from archspec.shapes import counting, memory
+from archspec.shapes import SIZE_MAXIMUM, SIZE_MINIMUM, counting, memory
 from archspec.shapes.plan import Plan, Shape
 
 if TYPE_CHECKING:  # imported where a check has symbolic sizes (start-up: issue 14)
@@ -29,26 +29,8 @@ def add_parser(verbs: Any) -> None:
     add_options(p)
 
 
-SIZE_RANGE = "{size_range}"  # in --size's help: symbolic's default bounds, filled when shown
-
-
-class _Help(argparse.HelpFormatter):
-    """The help of check's options, with symbolic's default size range filled in when help
-    is shown, so that a check without symbolic sizes never imports it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = super()._get_help_string(action)
-        if text is not None and SIZE_RANGE in text:
-            from archspec.shapes import symbolic
-
-            bounds = f"{symbolic.DEFAULT_MINIMUM}..{symbolic.DEFAULT_MAXIMUM}"
-            text = text.replace(SIZE_RANGE, bounds)
-        return text
-
-
 def add_options(p: argparse.ArgumentParser) -> None:
     """check's options; ``summary`` takes the same ones, now and as they grow."""
-    p.formatter_class = _Help
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -66,7 +48,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         type=parse_size,
         metavar="NAME=LO..HI",
         help="bounds of a symbolic size (from --input letters or `input: [3, H, W]` with "
-        f"H in vars:), e.g. H=32..1024 (default {SIZE_RANGE})",
+        f"H in vars:), e.g. H=32..1024 (default {SIZE_MINIMUM}..{SIZE_MAXIMUM})",
     )
     p.add_argument(
         "--depth",

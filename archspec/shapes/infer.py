@@ -206,11 +206,7 @@ def _rule(kind: str, params: Params, ins: list[In]) -> Out:
     """The kind's verdict on ``params`` reading ``ins``: its :class:`Out`, or the
     :class:`ShapeError` it raises (the size checks included)."""
     rule = kinds.get(kind).infer
-    exact = True
-    for x in ins:
-        if x.field is not None and not _exact(x.field):
-            exact = False
-            break
+    exact = all(_exact(x.field) for x in ins)
     key = (rule, id(params), tuple(ins))
     if exact:
         hit = _RULE_MEMO.get(key)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from archspec.errors import Problem, ResourceError
-from archspec.shapes.plan import Plan, PlanNode, Shape, numel
+from archspec.shapes.plan import Plan, PlanNode, numel
 
 if TYPE_CHECKING:
     from archspec.language.train import TrainConfig
@@ -297,11 +297,11 @@ RULES: dict[str, Callable[[PlanNode], Keeps]] = {
 
 def keeps(node: PlanNode) -> Keeps:
     """What ``node``'s backward keeps (an unknown kind: its input, like most)."""
-    # A rule reads the node's kind, parameters and input shapes (its output shapes and
-    # geometry follow from those): memoized like shapes.infer's rule verdicts, keyed by
-    # the Params object's identity (held by the entry, so the id is not reused), so the
-    # unchanged layers of a buffer the editor re-checks cost a lookup.
-    key = (node.kind, id(node.params), node.in_shapes)
+    # A rule reads the node's kind, parameters, input and output shapes and geometry:
+    # memoized like shapes.infer's rule verdicts, keyed by all of them with the Params
+    # object by identity (held by the entry, so the id is not reused), so the unchanged
+    # layers of a buffer the editor re-checks cost a lookup.
+    key = (node.kind, id(node.params), node.in_shapes, node.shapes, node.geometry)
     hit = _KEEPS_MEMO.get(key)
     if hit is not None and hit[0] is node.params:
         return hit[1]
@@ -312,7 +312,7 @@ def keeps(node: PlanNode) -> Keeps:
     return out
 
 
-_KEEPS_MEMO: dict[tuple[str, int, tuple[Shape, ...]], tuple[object, Keeps]] = {}
+_KEEPS_MEMO: dict[tuple[object, ...], tuple[object, Keeps]] = {}
 KEEPS_MEMO_SIZE = 50_000
 
 

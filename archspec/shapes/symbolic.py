@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from archspec.errors import Location
+from archspec.shapes import SIZE_MAXIMUM, SIZE_MINIMUM
 from archspec.shapes.geometry import (
     AxesGeometry,
     ConvGeometry,
@@ -954,8 +955,8 @@ def _legal_set(
 
 # ── where symbols come from ─────────────────────────────────────────────────────────────
 
-DEFAULT_MINIMUM = 1
-DEFAULT_MAXIMUM = 65536
+DEFAULT_MINIMUM = SIZE_MINIMUM
+DEFAULT_MAXIMUM = SIZE_MAXIMUM
 
 
 def spec_symbols(data: Any, plan: Plan) -> list[Symbol]:
