@@ -686,7 +686,7 @@ def _ends_item(lines: list[str], k: int, indent: int) -> bool:
         body = line.lstrip(" ")
         if not body or body.startswith("#"):
             continue
-        return "\t" not in line[: len(line) - len(body) + 1] and len(line) - len(body) <= indent
+        return not body.startswith("\t") and len(line) - len(body) <= indent
     return True
 
 
