@@ -112,3 +112,76 @@ def test_pixels_match_pillow(tmp_path: Path) -> None:
     Image.fromarray(pixels).save(tmp_path / "k" / "r.png")
     x, _ = load(tmp_path, "all", (3, 5, 6))
     np.testing.assert_array_equal(x[0].numpy(), pixels.transpose(2, 0, 1))
+
+
+# ------------------------------------------------------------------ OpenCV fast path
+def _pillow_only(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """What decode_image gives without OpenCV."""
+    from archspec.data import images
+
+    saved = images._CV2[:]
+    images._CV2[:] = [None]
+    try:
+        return images.decode_image(path, mode, size)
+    finally:
+        images._CV2[:] = saved
+
+
+def _random_png(path: Path, mode: str, size: tuple[int, int], seed: int, **save: object) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (size[1], size[0]) if mode in ("L", "I;16", "P") else (size[1], size[0], len(mode))
+    dtype = np.uint16 if mode == "I;16" else np.uint8
+    pixels = rng.integers(0, 256 if dtype == np.uint8 else 65536, size=shape, dtype=dtype)
+    image = Image.fromarray(pixels, mode="L" if mode == "P" else None)
+    if mode == "P":
+        image = image.convert("P")
+    elif mode == "I;16":
+        image = Image.fromarray(pixels.astype(np.uint16))
+    image.save(path, **save)
+
+
+@pytest.mark.parametrize(
+    ("stored", "wanted", "size", "save"),
+    [
+        ("L", "L", (28, 28), {}),
+        ("RGB", "RGB", (9, 5), {}),
+        ("L", "L", (7, 3), {"optimize": True}),
+        ("RGB", "RGB", (16, 16), {"compress_level": 0}),
+        # not read as stored: Pillow decodes these (converted, resized), the same as before
+        ("L", "RGB", (8, 8), {}),
+        ("RGB", "L", (8, 8), {}),
+        ("RGBA", "RGB", (8, 8), {}),
+        ("P", "RGB", (8, 8), {}),
+        ("I;16", "L", (8, 8), {}),
+    ],
+)
+def test_opencv_decodes_exactly_the_pixels_pillow_does(
+    tmp_path: Path, stored: str, wanted: str, size: tuple[int, int], save: dict[str, object]
+) -> None:
+    pytest.importorskip("cv2")
+    from archspec.data.images import decode_image, fast_png
+
+    for seed in range(3):
+        path = tmp_path / f"{stored}-{seed}.png"
+        _random_png(path, stored, size, seed, **save)
+        reference = _pillow_only(path, wanted, size)
+        got = decode_image(path, wanted, size)
+        assert got.dtype == reference.dtype and got.shape == reference.shape
+        assert np.array_equal(got, reference), (stored, wanted, seed)
+        taken = fast_png(path, wanted, size) is not None
+        assert taken == (stored == wanted)  # only an image already in mode and size
+        assert fast_png(path, wanted, (size[0] + 1, size[1])) is None  # a resize: Pillow's
+
+
+def test_a_truncated_png_is_worded_by_pillow_and_opencv_stays_quiet(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("cv2")
+    from archspec.data.images import decode_image
+
+    path = tmp_path / "cut.png"
+    _random_png(path, "L", (28, 28), 0)
+    path.write_bytes(path.read_bytes()[:200])  # the header survives: the fast path tries it
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: cannot decode image"):
+        decode_image(path, "L", (28, 28))
+    assert capfd.readouterr().err == ""

@@ -353,3 +353,49 @@ def test_two_gloo_workers_streaming_match_one_in_memory_process(
         torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5, msg=key)
     info = json.loads((two / "run.json").read_text())
     assert info["world_size"] == 2 and info["data"]["streaming"] is True
+
+
+def _per_sample(samples: Any, positions: list[int]) -> Any:
+    from archspec.data.stream import collate
+
+    return collate(samples.sample_shape, samples.dtype, [samples[p] for p in positions])
+
+
+@pytest.mark.parametrize("layout", ["folder", "npy", "tar"])
+def test_a_batch_decoded_at_once_equals_one_sample_at_a_time(
+    tmp_path: Path, folder: Path, layout: str
+) -> None:
+    """``__getitems__`` (what the loader's workers call) decodes into one array; it
+    must give exactly the samples, labels and bad files the per-sample path gives."""
+    from archspec.data.stream import open_samples
+
+    root = folder
+    if layout == "npy":
+        root = tmp_path / "npy"
+        root.mkdir()
+        np.save(root / "x_train.npy", _images(5, 12).reshape(12, 1, 8, 8))
+        np.save(root / "y_train.npy", np.arange(12) % CLASSES)
+    elif layout == "tar":
+        root = tmp_path / "shards"
+        _write_shards(folder, root, per_shard=25)
+    samples = open_samples(root, "train", (1, 8, 8))
+    positions = [7, 0, 3, 11, 3]
+    x, y, bad = samples.__getitems__(positions)
+    x_ref, y_ref, bad_ref = _per_sample(samples, positions)
+    assert x.dtype == x_ref.dtype and torch.equal(x, x_ref)
+    assert torch.equal(y, y_ref) and bad == bad_ref == []
+
+
+def test_a_bad_file_in_a_batch_travels_beside_the_good_samples(
+    broken: tuple[Path, Path],
+) -> None:
+    from archspec.data.stream import open_samples
+
+    root, bad_file = broken
+    samples = open_samples(root, "train", (1, 8, 8))
+    where = samples.files.index(str(bad_file))
+    positions = [where - 1, where, where + 1]
+    x, y, bad = samples.__getitems__(positions)
+    x_ref, y_ref, bad_ref = _per_sample(samples, positions)
+    assert x.shape == (2, 1, 8, 8) and torch.equal(x, x_ref) and torch.equal(y, y_ref)
+    assert bad == bad_ref and len(bad) == 1 and bad[0].path == str(bad_file)

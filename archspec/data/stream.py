@@ -36,11 +36,18 @@ import torch
 from PIL import Image
 
 from archspec.data.arrays import check_counts, check_labels, class_names, fit_samples
-from archspec.data.images import decode_image, image_classes, image_mode, list_images
+from archspec.data.images import (
+    decode_image,
+    fast_png_bytes,
+    image_classes,
+    image_mode,
+    list_images,
+)
 from archspec.data.load import is_idx_folder
 from archspec.errors import DataError, one_of
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor, list["BadSample"]]  # x (B, C, ...), y (B,), bad files
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm")
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
@@ -119,6 +126,31 @@ class Samples(torch.utils.data.Dataset[Any]):
             x = self.transform(x)
         return x, int(self.labels[number])
 
+    def __getitems__(self, positions: list[int]) -> Batch:
+        """A whole batch at once (what ``DataLoader`` asks a worker for): the samples
+        are decoded straight into one ``(B, C, *spatial)`` array, with no tensor per
+        sample and no stacking; files that failed travel beside the batch."""
+        if self.transform is not None:  # a per-sample transform: one sample at a time
+            return collate(self.sample_shape, self.dtype, [self[p] for p in positions])
+        x = np.empty((len(positions), *self.sample_shape), dtype=np.dtype(self.np_dtype))
+        labels = np.empty(len(positions), dtype=np.int64)
+        bad: list[BadSample] = []
+        filled = 0
+        for position in positions:
+            number = int(self.index[position])
+            try:
+                x[filled] = self.decode(number)
+            except DataError as error:
+                bad.append(BadSample(self.describe(number), error.message))
+                continue
+            labels[filled] = self.labels[number]
+            filled += 1
+        return torch.from_numpy(x[:filled]), torch.from_numpy(labels[:filled]), bad
+
+    @property
+    def np_dtype(self) -> str:
+        return "u1" if self.itemsize == 1 else "f4"
+
     def decode(self, number: int) -> np.ndarray:
         """Sample ``number`` as a ``(C, *spatial)`` array; a DataError if unreadable."""
         raise NotImplementedError
@@ -126,6 +158,20 @@ class Samples(torch.utils.data.Dataset[Any]):
     def describe(self, number: int) -> str:
         """Where sample ``number`` lives, for messages."""
         return f"{self.origin} sample {number}"
+
+
+def collate(shape: tuple[int, ...], dtype: torch.dtype, items: Batch | list[Any]) -> Batch:
+    """Stack decoded samples into a batch; files that failed travel beside them. A
+    batch ``Samples.__getitems__`` already built passes through."""
+    if isinstance(items, tuple):
+        return items
+    bad = [item for item in items if isinstance(item, BadSample)]
+    good = [item for item in items if not isinstance(item, BadSample)]
+    if not good:
+        return torch.empty((0, *shape), dtype=dtype), torch.empty(0, dtype=torch.int64), bad
+    x = torch.stack([item[0] for item in good])
+    y = torch.tensor([item[1] for item in good], dtype=torch.int64)
+    return x, y, bad
 
 
 # ----------------------------------------------------------------- image folders
@@ -288,13 +334,16 @@ class TarShards(Samples):
 
 def _decode_bytes(data: bytes, mode: str, size: tuple[int, int], where: str) -> np.ndarray:
     """An encoded image as uint8 (H, W) or (H, W, 3); ``size`` is (W, H)."""
+    fast = fast_png_bytes(data, mode, size) if where.lower().endswith(".png") else None
+    if fast is not None:
+        return fast
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            converted = image.convert(mode)
-        if converted.size != size:
-            converted = converted.resize(size, Image.Resampling.BILINEAR)
-        return np.asarray(converted, dtype=np.uint8)
+            converted = image if image.mode == mode else image.convert(mode)
+            if converted.size != size:
+                converted = converted.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(converted, dtype=np.uint8)
     except (*DECODE_ERRORS, Image.DecompressionBombError) as error:
         raise DataError(f"{where}: cannot decode image: {error or type(error).__name__}") from None
 

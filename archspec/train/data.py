@@ -27,7 +27,14 @@ import torch
 from archspec.data import load_split
 from archspec.data.load import Split
 from archspec.data.splits import parse_split, select
-from archspec.data.stream import BadSample, Loading, Samples, is_streamable, open_samples
+from archspec.data.stream import (
+    BadSample,
+    Loading,
+    Samples,
+    collate,
+    is_streamable,
+    open_samples,
+)
 from archspec.errors import DataError, printable
 from archspec.language.train import DataConfig
 
@@ -276,20 +283,6 @@ def shard(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ streaming
-Batch = tuple[torch.Tensor, torch.Tensor, list[BadSample]]  # x (B, C, ...), y (B,), bad files
-
-
-def collate(shape: tuple[int, ...], dtype: torch.dtype, items: list[Any]) -> Batch:
-    """Stack the decoded samples of a batch; files that failed travel beside them."""
-    bad = [item for item in items if isinstance(item, BadSample)]
-    good = [item for item in items if not isinstance(item, BadSample)]
-    if not good:
-        return torch.empty((0, *shape), dtype=dtype), torch.empty(0, dtype=torch.int64), bad
-    x = torch.stack([item[0] for item in good])
-    y = torch.tensor([item[1] for item in good], dtype=torch.int64)
-    return x, y, bad
-
-
 def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)  # decoding is per-sample Python + Pillow: one thread per worker
 
