@@ -106,7 +106,8 @@ def _finish(validated: Validated, problems: list[Problem], input_shape: Shape | 
         shape = input_shape or validated.input_shape
         from archspec.language.recipe import check_recipe  # only a spec with `train:`
 
-        problems += check_recipe(validated.train.augment, tuple(shape), validated.source)
+        train = validated.train
+        problems += check_recipe(train.augment, tuple(shape), validated.source, train.tta)
     if problems:
         raise SpecError(problems)
     return spec

@@ -356,3 +356,57 @@ def test_augmentation_without_kornia_names_the_extra(monkeypatch: pytest.MonkeyP
         monkeypatch.setitem(sys.modules, name, None)  # `import kornia…` raises ImportError
     with pytest.raises(UsageError, match=r"train.augment needs kornia, which is not installed"):
         _augmenter(["hflip"], Normalizer((0.5,), (0.25,), True))
+
+
+# ------------------------------------------------------------------ test-time flips
+def test_tta_flips_are_checked_and_located() -> None:
+    assert with_recipe("  tta: [hflip, vflip]\n").train.tta == ("hflip", "vflip")
+    assert any("train.tta[0]: must be 'hflip' or 'vflip'" in e for e in errors("  tta: [hflipp]\n"))
+    assert any("hflip appears twice in tta" in e for e in errors("  tta: [hflip, hflip]\n"))
+    base = BASE.replace("input: [1, 28, 28]", "input: [784]").replace(
+        "  - conv: {depth: 4, kernel: 3, padding: same}\n  - relu\n  - pool: 4\n", ""
+    )
+    with pytest.raises(SpecError, match=r"tiny\.yaml:\d+:\d+: .*test-time flips need image"):
+        with_recipe("  tta: [hflip]\n", base)
+
+
+def test_tta_scores_are_the_flip_averaged_probabilities() -> None:
+    """``evaluate`` with ``tta`` scores each input by the mean of the softmaxes of the
+    input and its flips, computed here by hand; a left-right asymmetric network makes
+    it differ from plain evaluation."""
+    from archspec.train.loop import evaluate
+    from archspec.train.runtime import Runtime
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3), torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, 4)
+    )
+    x, y = torch.rand(10, 1, 8, 8), torch.arange(10) % 4
+    loss = torch.nn.CrossEntropyLoss(reduction="sum")
+    rt = Runtime(torch.device("cpu"))
+
+    def run(tta: tuple[str, ...]) -> Any:
+        return evaluate(network, x, y, lambda t: t, loss, rt, 4, 4, tta)
+
+    with torch.no_grad():
+        probs = (network(x).softmax(1) + network(x.flip(-1)).softmax(1)) / 2
+    flipped, confusion = run(("hflip",))
+    assert flipped.mean_loss == pytest.approx(torch.nn.functional.nll_loss(probs.log(), y).item())
+    assert flipped.correct == (probs.argmax(1) == y).sum().item()
+    assert int(confusion.sum()) == 10
+    plain, _ = run(())
+    assert plain.mean_loss != pytest.approx(flipped.mean_loss)
+
+
+@needs_mnist
+def test_tta_applies_to_the_run_and_to_eval_alike(tmp_path: Path) -> None:
+    from archspec.train.evaluate import run_eval
+
+    run = train(with_recipe("  tta: [hflip]\n"), Options(out=tmp_path / "r", quiet=True, epochs=1))
+    test = json.loads((run / "test.json").read_text())
+    again = run_eval(run, which="final", device="cpu")
+    assert again["accuracy"] == test["accuracy"] and again["loss"] == pytest.approx(test["loss"])
+    without = tmp_path / "plain.yaml"  # the same network, evaluated without flips
+    without.write_text(BASE)
+    plain = run_eval(run, which="final", device="cpu", spec_file=without)
+    assert plain["loss"] != pytest.approx(test["loss"])  # the run's test did flip

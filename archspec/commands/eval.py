@@ -27,6 +27,9 @@ def add_parser(verbs: Any) -> None:
     p.add_argument("--no-download", action="store_true")
     p.add_argument("--spec", type=Path, help="the spec, for a weights file that does not embed it")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--no-tta", action="store_true", help="score without the spec's test-time flips (train.tta)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         download=not args.no_download,
         spec_file=args.spec,
         device=args.device,
+        tta=not args.no_tta,
     )
     if args.json:
         print(json.dumps(result, indent=2))

@@ -308,11 +308,19 @@ class Distributed(Op):
 Precision = Literal["fp32", "bf16", "fp16"]
 
 
+TestTimeFlip = Literal["hflip", "vflip"]
+FLIP_DIMS = {"hflip": -1, "vflip": -2}  # the image axis each test-time flip mirrors
+
+
 def check_recipe(
-    augment: tuple[Any, ...], input_shape: tuple[int, ...], source: SourceMap
+    augment: tuple[Any, ...],
+    input_shape: tuple[int, ...],
+    source: SourceMap,
+    tta: tuple[str, ...] = (),
 ) -> list[Problem]:
-    """Problems of the augmentation list against the network's input (C, H, W)."""
-    problems: list[Problem] = []
+    """Problems of the augmentation lists (training and test-time) against the
+    network's input (C, H, W)."""
+    problems: list[Problem] = _check_tta(tta, input_shape, source)
 
     def report(i: int, message: str, hint: str, field: str | None = None) -> None:
         path: DataPath = ("train", "augment", i) + ((field,) if field else ())
@@ -351,6 +359,24 @@ def check_recipe(
             )
         if op.name in ("normalize", *BATCH_OPS) and names.count(op.name) > 1:
             report(i, f"{op.name} appears {names.count(op.name)} times", "keep one")
+    return problems
+
+
+def _check_tta(
+    tta: tuple[str, ...], input_shape: tuple[int, ...], source: SourceMap
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, flip in enumerate(tta):
+        path: DataPath = ("train", "tta", i)
+        if len(input_shape) != 3:
+            shape = "×".join(map(str, input_shape))
+            message = f"test-time flips need image input (C, H, W); the input is {shape}"
+            problems.append(Problem(message, "remove tta", source.locate(path), path))
+            break
+        if tta.index(flip) != i:
+            problems.append(
+                Problem(f"{flip} appears twice in tta", "keep one", source.locate(path), path)
+            )
     return problems
 
 

@@ -17,7 +17,14 @@ from pydantic import (
     model_validator,
 )
 
-from archspec.language.recipe import AugmentOp, Distributed, EarlyStop, Precision, named
+from archspec.language.recipe import (
+    AugmentOp,
+    Distributed,
+    EarlyStop,
+    Precision,
+    TestTimeFlip,
+    named,
+)
 
 PosInt = Annotated[int, Strict(), Gt(0)]
 NonNegFloat = Annotated[float, Ge(0)]
@@ -299,6 +306,13 @@ class TrainConfig(Model):
         (),
         description="Training-only augmentation ops, applied per batch in order.",
         examples=[[{"name": "random_crop", "padding": 4}, "hflip"]],
+    )
+    tta: tuple[TestTimeFlip, ...] = Field(
+        (),
+        description="Test-time augmentation: evaluation (validation, test, `archspec eval`) "
+        "averages the class probabilities of each input and of its flipped copies "
+        "(hflip: left-right, vflip: top-bottom). Training never sees it.",
+        examples=[["hflip"]],
     )
     precision: Precision = Field(
         "fp32",

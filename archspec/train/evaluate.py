@@ -125,6 +125,7 @@ def run_eval(
     download: bool = True,
     spec_file: Path | None = None,
     device: str = "auto",
+    tta: bool = True,
 ) -> dict[str, Any]:
     restored = restore(target, which, spec_file, device)
     config = restored.spec.train
@@ -161,6 +162,7 @@ def run_eval(
         Runtime(restored.device),
         512,
         len(restored.classes),
+        config.tta if config is not None and tta else (),
     )
     assert confusion is not None
     return {
@@ -169,6 +171,7 @@ def run_eval(
         "examples": int(tally.seen),
         "loss": tally.mean_loss,
         "accuracy": tally.accuracy,
+        "tta": list(config.tta) if config is not None and tta else [],
         "classes": list(restored.classes),
         "confusion": confusion.tolist(),
     }

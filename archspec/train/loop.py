@@ -27,6 +27,7 @@ from archspec.compile.network import Network
 from archspec.data.load import Split
 from archspec.data.stream import Samples
 from archspec.errors import TrainingError
+from archspec.language.recipe import FLIP_DIMS
 from archspec.language.train import SGD, TrainConfig
 from archspec.train import checkpoint
 from archspec.train.augment import Augmenter, mixed_loss, with_normalize
@@ -417,6 +418,7 @@ class Trainer:
             self.rt,
             self.config.eval_batch_size or max(self.config.batch_size * 4, 256),
             classes,
+            self.config.tta,
         )[0]
 
     # ------------------------------------------------------------- signals
@@ -453,10 +455,13 @@ def evaluate(
     rt: Runtime,
     batch_size: int,
     classes: int | None = None,
+    tta: tuple[str, ...] = (),
 ) -> tuple[Tally, torch.Tensor | None]:
     """Loss/accuracy (and a confusion matrix when ``classes`` is given) over ``x, y``
     (or a split, in memory or streamed, given as ``x``), each rank taking its share;
-    the totals are summed over ranks."""
+    the totals are summed over ranks. ``tta`` (test-time flips, ``hflip``/``vflip``):
+    the scores are the log of the class probabilities averaged over the input and
+    its flipped copies."""
     was_training = network.training
     network.eval()
     mine = torch.arange(len(y)).tensor_split(rt.world)[rt.rank]
@@ -469,7 +474,7 @@ def evaluate(
     for x_raw, yb in eval_batches(part, mine, batch_size, rt.device):
         done += 1
         xb = prepare(x_raw)
-        out = network(xb)
+        out = network(xb) if not tta else _flip_averaged(network, xb, tta)
         pred = out.argmax(1)
         stats += torch.tensor(
             [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(yb)], dtype=torch.float64
@@ -486,6 +491,14 @@ def evaluate(
     if confusion is not None:
         confusion = rt.sum_tensor(confusion)
     return Tally(*total), confusion
+
+
+def _flip_averaged(network: nn.Module, x: torch.Tensor, flips: tuple[str, ...]) -> torch.Tensor:
+    """Log of the class probabilities averaged over ``x`` and its flipped copies
+    (scores a cross-entropy loss and an argmax read like logits)."""
+    views = [x, *(x.flip(FLIP_DIMS[name]) for name in flips)]
+    probs = torch.stack([network(view).float().softmax(1) for view in views]).mean(0)
+    return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
 
 
 def _empty_batch(part: Part, device: torch.device) -> torch.Tensor:

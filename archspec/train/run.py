@@ -507,6 +507,7 @@ def _finish(run: Run, trainer: Trainer, seconds: float, opts: Options) -> None:
             run.runtime,
             max(run.config.batch_size * 4, 256),
             classes,
+            run.config.tta,
         )
         assert confusion is not None
         test = {
