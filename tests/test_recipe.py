@@ -344,7 +344,7 @@ def test_train_help_documents_the_new_flags(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "--tensorboard" in out and "precision" in out and "augment" in out
+    assert "--tensorboard" in out and "precision" in out and "augment" in out and "tta" in out
 
 
 def test_augmentation_without_kornia_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ def add_parser(verbs: Any) -> None:
         help="train a spec on its dataset",
         description="Train a spec; writes a run directory with metrics, "
         "checkpoints, curves and test results. The spec's train: section holds the "
-        "recipe: augment (a list of ops), precision (fp32|bf16|fp16), channels_last, "
+        "recipe: augment (a list of ops), tta (test-time flips: hflip, vflip), "
+        "precision (fp32|bf16|fp16), channels_last, "
         "compile, accumulate, clip_grad_norm, ema, early_stop {metric, patience}, "
         "distributed {strategy: ddp|fsdp}; see `archspec schema` and the README.",
     )
