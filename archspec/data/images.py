@@ -21,6 +21,7 @@ which also words the errors.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,13 +102,15 @@ def _opencv() -> Any:
     return _CV2[0]
 
 
-def fast_png(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
+def fast_png(path: str | Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:
     """An 8-bit PNG already in ``mode`` and ``size`` (its IHDR says so, read before
     anything is decoded), decoded by OpenCV; None where Pillow must do it."""
-    if _opencv() is None or path.suffix.lower() != ".png":
+    name = os.fspath(path)  # a str, not a Path: this runs per sample in loader workers
+    if _opencv() is None or not name.lower().endswith(".png"):
         return None
     try:
-        data = path.read_bytes()
+        with open(name, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
     return fast_png_bytes(data, mode, size)
@@ -128,7 +131,7 @@ def fast_png_bytes(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray 
     return image if mode == "L" else np.ascontiguousarray(image[..., ::-1])  # BGR → RGB
 
 
-def decode_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+def decode_image(path: str | Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """One image as uint8 (H, W) for "L" or (H, W, 3) for "RGB"; ``size`` is (W, H)."""
     fast = fast_png(path, mode, size)
     if fast is not None:

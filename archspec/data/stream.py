@@ -191,7 +191,7 @@ class ImageFiles(Samples):
 
     def decode(self, number: int) -> np.ndarray:
         channels, height, width = self.sample_shape
-        image = decode_image(Path(self.files[number]), self.mode, (width, height))
+        image = decode_image(self.files[number], self.mode, (width, height))
         return np.ascontiguousarray(image.reshape(height, width, channels).transpose(2, 0, 1))
 
     def describe(self, number: int) -> str:
