@@ -66,7 +66,6 @@ class Case:
 
 
 AUG_TRAIN_S = 20 * 60
-SEED: int | None = None  # --seed
 PRECISION_POINTS = 0.003
 RECIPES = {"fp32": "", "bf16": "precision: bf16", "compile": "compile: true"}
 
@@ -122,7 +121,9 @@ def quick_spec(case: Case, folder: Path, quick: bool = True) -> str:
     return str(path)
 
 
-def run_archspec(case: Case, spec: str, epochs: int | None) -> dict[str, Any]:
+def run_archspec(
+    case: Case, spec: str, epochs: int | None, seed: int | None = None
+) -> dict[str, Any]:
     out = RUNS / case.key
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "archspec", "train", spec, "--quiet", "--out", str(out)]
@@ -130,8 +131,8 @@ def run_archspec(case: Case, spec: str, epochs: int | None) -> dict[str, Any]:
         cmd += ["--data-dir", os.path.relpath(case.data_dir, REPO)]
     if epochs is not None:
         cmd += ["--epochs", str(epochs)]
-    if SEED is not None:
-        cmd += ["--seed", str(SEED)]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
     note(f"accuracy: {' '.join(cmd[2:])}")
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -212,8 +213,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, help="override the specs' seed (another sample of a run)")
     p.add_argument("--only", metavar="KEY", help="run only the case KEY (e.g. fashion-mnist-aug)")
     args = p.parse_args()
-    global SEED
-    SEED = args.seed
+    chosen = aug_cases() if args.aug else precision_cases() if args.precision else cases()
+    keys = [case.key for case in chosen]
+    if args.only and args.only not in keys:
+        p.error(f"--only {args.only}: not a case of this run; choose from {', '.join(keys)}")
     if args.aug or args.precision:
         recipe_main(args)
         return
@@ -222,9 +225,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
+            if args.only and case.key != args.only:
+                continue
             spec = quick_spec(case, Path(tmp)) if args.quick else case.spec
             epochs = 1 if args.quick else None
-            ours = run_archspec(case, spec, epochs)
+            ours = run_archspec(case, spec, epochs, args.seed)
             ref = None if args.quick else run_reference(case, epochs)
             res.details[case.key] = {"archspec": ours, "reference": ref}
             rows += rows_for(case, ours, ref)
@@ -247,7 +252,7 @@ def recipe_main(args: Any) -> None:
         for case in aug_cases() if args.aug else precision_cases():
             if args.only and case.key != args.only:
                 continue
-            ours = run_archspec(case, quick_spec(case, Path(tmp), args.quick), epochs)
+            ours = run_archspec(case, quick_spec(case, Path(tmp), args.quick), epochs, args.seed)
             runs[case.key] = ours
             res.details[case.key] = {"archspec": ours}
             rows.append(

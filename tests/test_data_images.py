@@ -119,12 +119,9 @@ def _pillow_only(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """What decode_image gives without OpenCV."""
     from archspec.data import images
 
-    saved = images._CV2[:]
-    images._CV2[:] = [None]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(images, "_opencv", lambda: None)
         return images.decode_image(path, mode, size)
-    finally:
-        images._CV2[:] = saved
 
 
 def _random_png(path: Path, mode: str, size: tuple[int, int], seed: int, **save: object) -> None:

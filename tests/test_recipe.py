@@ -410,3 +410,36 @@ def test_tta_applies_to_the_run_and_to_eval_alike(tmp_path: Path) -> None:
     without.write_text(BASE)
     plain = run_eval(run, which="final", device="cpu", spec_file=without)
     assert plain["loss"] != pytest.approx(test["loss"])  # the run's test did flip
+
+
+def test_tta_keeps_every_rank_running_as_many_forwards() -> None:
+    """A rank with a shorter share of the evaluation runs empty batches so that FSDP's
+    per-forward gathers stay in step; with flips each of those is 1 + len(tta) forwards
+    too, as on the ranks with data."""
+    from types import SimpleNamespace
+
+    from archspec.train.loop import evaluate
+
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(len(x))
+            return x.flatten(1)[:, :4]
+
+    def rank(r: int) -> list[int]:
+        calls.clear()
+        rt = SimpleNamespace(
+            rank=r,
+            world=2,
+            device=torch.device("cpu"),
+            sum=lambda values: values,
+            sum_tensor=lambda t: t,
+        )
+        x, y = torch.rand(5, 1, 2, 2), torch.zeros(5, dtype=torch.int64)
+        loss = torch.nn.CrossEntropyLoss(reduction="sum")
+        evaluate(Counting(), x, y, lambda t: t, loss, rt, 1, None, ("hflip",))  # type: ignore[arg-type]
+        return calls[:]
+
+    assert len(rank(0)) == len(rank(1)) == 6  # 3 batches × (input + its flip) on each rank
+    assert rank(1)[-2:] == [0, 0]  # rank 1's third batch is empty

@@ -21,6 +21,7 @@ which also words the errors.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Sequence
@@ -36,7 +37,6 @@ from archspec.errors import DataError
 MODES = {1: "L", 3: "RGB"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_COLOUR = {"L": 0, "RGB": 2}  # the IHDR colour type each mode reads without conversion
-_CV2: list[object] = []  # [cv2 module or None], imported on first use
 
 
 def _visible(folder: Path, *, dirs: bool) -> list[Path]:
@@ -88,18 +88,16 @@ def image_mode(input_shape: tuple[int, ...], root: Path) -> str:
     )
 
 
+@functools.cache
 def _opencv() -> Any:
     """OpenCV when installed (the fast-decode extra), else None."""
-    if not _CV2:
-        try:
-            import cv2
-        except ImportError:
-            _CV2.append(None)
-        else:
-            cv2.setNumThreads(1)  # one decode per call; loader workers are the parallelism
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # Pillow words errors
-            _CV2.append(cv2)
-    return _CV2[0]
+    try:
+        import cv2
+    except ImportError:
+        return None
+    cv2.setNumThreads(1)  # one decode per call; loader workers are the parallelism
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # Pillow words errors
+    return cv2
 
 
 def fast_png(path: str | Path, mode: str, size: tuple[int, int]) -> np.ndarray | None:

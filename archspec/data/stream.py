@@ -132,7 +132,8 @@ class Samples(torch.utils.data.Dataset[Any]):
         sample and no stacking; files that failed travel beside the batch."""
         if self.transform is not None:  # a per-sample transform: one sample at a time
             return collate(self.sample_shape, self.dtype, [self[p] for p in positions])
-        x = np.empty((len(positions), *self.sample_shape), dtype=np.dtype(self.np_dtype))
+        kind = np.uint8 if self.itemsize == 1 else np.float32
+        x = np.empty((len(positions), *self.sample_shape), dtype=kind)
         labels = np.empty(len(positions), dtype=np.int64)
         bad: list[BadSample] = []
         filled = 0
@@ -147,10 +148,6 @@ class Samples(torch.utils.data.Dataset[Any]):
             filled += 1
         return torch.from_numpy(x[:filled]), torch.from_numpy(labels[:filled]), bad
 
-    @property
-    def np_dtype(self) -> str:
-        return "u1" if self.itemsize == 1 else "f4"
-
     def decode(self, number: int) -> np.ndarray:
         """Sample ``number`` as a ``(C, *spatial)`` array; a DataError if unreadable."""
         raise NotImplementedError
@@ -160,11 +157,8 @@ class Samples(torch.utils.data.Dataset[Any]):
         return f"{self.origin} sample {number}"
 
 
-def collate(shape: tuple[int, ...], dtype: torch.dtype, items: Batch | list[Any]) -> Batch:
-    """Stack decoded samples into a batch; files that failed travel beside them. A
-    batch ``Samples.__getitems__`` already built passes through."""
-    if isinstance(items, tuple):
-        return items
+def collate(shape: tuple[int, ...], dtype: torch.dtype, items: list[Any]) -> Batch:
+    """Stack decoded samples into a batch; files that failed travel beside them."""
     bad = [item for item in items if isinstance(item, BadSample)]
     good = [item for item in items if not isinstance(item, BadSample)]
     if not good:
@@ -174,9 +168,16 @@ def collate(shape: tuple[int, ...], dtype: torch.dtype, items: Batch | list[Any]
     return x, y, bad
 
 
+def as_built(batch: Any) -> Batch:
+    """The loader's collate_fn: ``Samples.__getitems__`` already built the batch (a
+    ``Batch``; torch types collate_fn as taking a list)."""
+    assert isinstance(batch, tuple)
+    return batch
+
+
 # ----------------------------------------------------------------- image folders
 class ImageFiles(Samples):
-    """One image file per sample, decoded with Pillow and resized to the spec's H×W."""
+    """One image file per sample, decoded (:func:`decode_image`) to the spec's H×W."""
 
     def __init__(
         self,

@@ -13,7 +13,6 @@ batch it stopped at — so streaming and in-memory training see identical batche
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -31,7 +30,7 @@ from archspec.data.stream import (
     BadSample,
     Loading,
     Samples,
-    collate,
+    as_built,
     is_streamable,
     open_samples,
 )
@@ -323,7 +322,7 @@ def make_loader(
         samples,
         batch_sampler=sampler,
         num_workers=workers,
-        collate_fn=functools.partial(collate, samples.sample_shape, samples.dtype),
+        collate_fn=as_built,
         pin_memory=device.type == "cuda",
         persistent_workers=persistent and workers > 0,
         prefetch_factor=loading.prefetch if workers > 0 else None,

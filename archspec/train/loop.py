@@ -473,8 +473,7 @@ def evaluate(
     needed, done = -(-longest // batch_size), 0
     for x_raw, yb in eval_batches(part, mine, batch_size, rt.device):
         done += 1
-        xb = prepare(x_raw)
-        out = network(xb) if not tta else _flip_averaged(network, xb, tta)
+        out = _scores(network, prepare(x_raw), tta)
         pred = out.argmax(1)
         stats += torch.tensor(
             [loss_fn(out, yb).item(), (pred == yb).sum().item(), len(yb)], dtype=torch.float64
@@ -485,7 +484,7 @@ def evaluate(
     if done < needed:  # a shorter share: empty batches keep the ranks' collectives in step
         empty = _empty_batch(part, rt.device)
         for _ in range(done, needed):
-            network(prepare(empty))
+            _scores(network, prepare(empty), tta)  # as many forwards (FSDP gathers) as the rest
     network.train(was_training)
     total = rt.sum(stats.tolist())
     if confusion is not None:
@@ -493,9 +492,12 @@ def evaluate(
     return Tally(*total), confusion
 
 
-def _flip_averaged(network: nn.Module, x: torch.Tensor, flips: tuple[str, ...]) -> torch.Tensor:
-    """Log of the class probabilities averaged over ``x`` and its flipped copies
-    (scores a cross-entropy loss and an argmax read like logits)."""
+def _scores(network: nn.Module, x: torch.Tensor, flips: tuple[str, ...]) -> torch.Tensor:
+    """The network's logits for ``x``; with test-time ``flips``, the log of the class
+    probabilities averaged over ``x`` and its flipped copies (read like logits by a
+    cross-entropy loss and an argmax)."""
+    if not flips:
+        return network(x)  # type: ignore[no-any-return]
     views = [x, *(x.flip(FLIP_DIMS[name]) for name in flips)]
     probs = torch.stack([network(view).float().softmax(1) for view in views]).mean(0)
     return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
